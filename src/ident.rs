@@ -1,0 +1,232 @@
+//! Identifiers that reach generated SQL: validated once, quoted for their engine.
+//!
+//! PostgreSQL folds unquoted names to lower case and limits them to 63 bytes
+//! (NAMEDATALEN - 1); anything else must be double-quoted with `"` doubled.
+//! MySQL quotes with backticks and allows 64 characters.
+
+use crate::context::Engine;
+use std::fmt;
+
+/// Longest identifier PostgreSQL keeps without truncating (bytes).
+pub const PG_MAX_IDENT_BYTES: usize = 63;
+/// Longest identifier MySQL accepts (characters).
+pub const MYSQL_MAX_IDENT_CHARS: usize = 64;
+
+/// Why a name cannot be used as an identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentError {
+    #[error("{what} is empty: give a table, column, index or type name such as `users` or `email`")]
+    Empty { what: String },
+    #[error("{what} `{name}` is longer than PostgreSQL's 63-byte limit and would be silently truncated: choose a shorter name")]
+    TooLong { what: String, name: String },
+    #[error("{what} `{name}` contains a control character or NUL byte, which no database accepts in a name")]
+    BadCharacter { what: String, name: String },
+    #[error("{what} `{name}` has more than one dot: write `table` or `schema.table`")]
+    TooManyParts { what: String, name: String },
+}
+
+/// A single validated identifier, stored exactly as the database will know it.
+///
+/// Users write names unquoted (`users`) or quoted (`"Users"`); unquoted names are
+/// folded to lower case as PostgreSQL does, quoted ones are kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ident(String);
+
+impl Ident {
+    /// Parses one identifier as a user wrote it, folding unquoted names.
+    pub fn parse(what: &str, raw: &str) -> Result<Self, IdentError> {
+        let raw = raw.trim();
+        let name = if raw.len() >= 2 && raw.starts_with('"') && raw.ends_with('"') {
+            raw[1..raw.len() - 1].replace("\"\"", "\"")
+        } else if raw.len() >= 2 && raw.starts_with('`') && raw.ends_with('`') {
+            raw[1..raw.len() - 1].replace("``", "`")
+        } else {
+            raw.to_lowercase()
+        };
+        Self::new(what, name)
+    }
+
+    /// Validates a name that is already in its stored (case-exact) form.
+    pub fn new(what: &str, name: impl Into<String>) -> Result<Self, IdentError> {
+        let name = name.into();
+        if name.is_empty() {
+            return Err(IdentError::Empty { what: what.into() });
+        }
+        if name.len() > PG_MAX_IDENT_BYTES {
+            return Err(IdentError::TooLong { what: what.into(), name });
+        }
+        if name.chars().any(|c| c.is_control()) {
+            return Err(IdentError::BadCharacter { what: what.into(), name });
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The identifier quoted for PostgreSQL: bare when that means the same name.
+    pub fn pg(&self) -> String {
+        quote_pg(&self.0)
+    }
+
+    /// The identifier quoted for the given engine.
+    pub fn quoted(&self, engine: Engine) -> String {
+        match engine {
+            Engine::Postgres => quote_pg(&self.0),
+            Engine::Mysql => format!("`{}`", self.0.replace('`', "``")),
+        }
+    }
+}
+
+impl fmt::Display for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A table (or type) name with an optional schema: `users`, `billing.invoices`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QualifiedName {
+    pub schema: Option<Ident>,
+    pub name: Ident,
+}
+
+impl QualifiedName {
+    /// Parses `name` or `schema.name`, honouring double quotes around either part.
+    pub fn parse(what: &str, raw: &str) -> Result<Self, IdentError> {
+        let parts = split_dotted(raw.trim());
+        match parts.as_slice() {
+            [name] => Ok(Self { schema: None, name: Ident::parse(what, name)? }),
+            [schema, name] => Ok(Self {
+                schema: Some(Ident::parse(&format!("schema of {what}"), schema)?),
+                name: Ident::parse(what, name)?,
+            }),
+            _ => Err(IdentError::TooManyParts { what: what.into(), name: raw.trim().into() }),
+        }
+    }
+
+    /// Quoted for PostgreSQL, schema first when given.
+    pub fn pg(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{}.{}", s.pg(), self.name.pg()),
+            None => self.name.pg(),
+        }
+    }
+
+    /// The schema to look the table up in (`public` when none was given).
+    pub fn schema_or_public(&self) -> &str {
+        self.schema.as_ref().map_or("public", |s| s.as_str())
+    }
+}
+
+impl fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
+/// Splits on dots that are outside double quotes.
+pub fn split_dotted(raw: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    for c in raw.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                parts.last_mut().expect("never empty").push(c);
+            }
+            '.' if !quoted => parts.push(String::new()),
+            _ => parts.last_mut().expect("never empty").push(c),
+        }
+    }
+    parts
+}
+
+/// Quotes a PostgreSQL identifier unless it is a plain lower-case name that is
+/// not a reserved word (quoting those would be correct too, but noisy).
+pub fn quote_pg(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !is_pg_reserved(name);
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// Quotes a string literal for PostgreSQL (standard_conforming_strings on).
+pub fn literal_pg(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Words PostgreSQL reserves (appendix C, "reserved" and "reserved (can be
+/// function or type)"): as bare column or table names they fail to parse.
+const PG_RESERVED: &[&str] = &[
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
+    "binary", "both", "case", "cast", "check", "collate", "collation", "column", "concurrently",
+    "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
+    "current_schema", "current_time", "current_timestamp", "current_user", "default", "deferrable",
+    "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for", "foreign", "freeze",
+    "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner", "intersect",
+    "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime",
+    "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order",
+    "outer", "overlaps", "placing", "primary", "references", "returning", "right", "select",
+    "session_user", "similar", "some", "symmetric", "system_user", "table", "tablesample", "then",
+    "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "verbose", "when",
+    "where", "window", "with",
+];
+
+pub fn is_pg_reserved(name: &str) -> bool {
+    PG_RESERVED.binary_search(&name).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_list_is_sorted_for_binary_search() {
+        let mut sorted = PG_RESERVED.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, PG_RESERVED);
+    }
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(quote_pg("users"), "users");
+        assert_eq!(quote_pg("user"), "\"user\"");
+        assert_eq!(quote_pg("Users"), "\"Users\"");
+        assert_eq!(quote_pg("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_pg("1abc"), "\"1abc\"");
+        assert_eq!(quote_pg("order_items"), "order_items");
+    }
+
+    #[test]
+    fn folds_unquoted_and_keeps_quoted() {
+        assert_eq!(Ident::parse("column", "UserName").unwrap().as_str(), "username");
+        assert_eq!(Ident::parse("column", "\"UserName\"").unwrap().as_str(), "UserName");
+        let q = QualifiedName::parse("table", "Billing.\"Invoices.v2\"").unwrap();
+        assert_eq!(q.pg(), "billing.\"Invoices.v2\"");
+    }
+
+    #[test]
+    fn rejects_bad_names() {
+        assert!(matches!(Ident::parse("column", ""), Err(IdentError::Empty { .. })));
+        assert!(matches!(Ident::parse("column", &"x".repeat(64)), Err(IdentError::TooLong { .. })));
+        assert!(matches!(Ident::parse("column", "a\0b"), Err(IdentError::BadCharacter { .. })));
+        assert!(matches!(QualifiedName::parse("table", "a.b.c"), Err(IdentError::TooManyParts { .. })));
+    }
+
+    #[test]
+    fn literals_double_single_quotes() {
+        assert_eq!(literal_pg("it's"), "'it''s'");
+    }
+}

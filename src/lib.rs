@@ -1,0 +1,18 @@
+//! schemashift: plans zero-downtime schema changes (expand, dual-write,
+//! backfill, cutover, contract), reviews migrations for lock and compatibility
+//! hazards, and proves its plans on a real PostgreSQL.
+//!
+//! The library holds all the knowledge; the CLI (`main.rs`) and the MCP
+//! adapter ([`mcp`]) only parse, call it and format.
+
+pub mod change;
+pub mod classify;
+pub mod cluster;
+pub mod context;
+pub mod engine;
+pub mod ident;
+pub mod mcp;
+pub mod references;
+pub mod render;
+pub mod sqltext;
+pub mod pattern;

@@ -1,11 +1,13 @@
 //! change -> classification: the decision-matrix row, risk, complexity, the
 //! lock facts of the naive DDL, and what is still unknown.
 
-use crate::change::{Change, ChangeInput, ChangeType, EnumOp, Fill, InputError, InputForm, ResolvedChange};
+use crate::change::{
+    Change, ChangeInput, ChangeType, EnumOp, Fill, InputError, InputForm, ResolvedChange,
+};
 use crate::context::{Context, Engine};
 use crate::engine::postgres::{type_change, TypeChange};
 use crate::engine::{mysql, postgres, Duration, Lock, LockFacts};
-use crate::pattern::{Complexity, Pattern, PhaseKind};
+use crate::pattern::{Complexity, DualWrite, Pattern, PhaseKind};
 use crate::references;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -21,7 +23,9 @@ pub struct ClassifyRequest {
 }
 
 /// How bad it is to run the naive DDL on a live database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Risk {
     Low,
@@ -88,7 +92,13 @@ pub struct Classification {
 /// Classifies a request; out-of-scope requests come back with `in_scope: false`.
 pub fn classify_request(req: &ClassifyRequest) -> Result<Classification, InputError> {
     req.context.validate().map_err(InputError::Invalid)?;
-    if let Some(reason) = req.input.request.as_deref().or(req.input.sql.as_deref()).and_then(out_of_scope) {
+    if let Some(reason) = req
+        .input
+        .request
+        .as_deref()
+        .or(req.input.sql.as_deref())
+        .and_then(out_of_scope)
+    {
         return Ok(out_of_scope_classification(&req.context, reason));
     }
     let resolved = req.input.resolve(req.context.engine)?;
@@ -128,7 +138,7 @@ pub fn classify(resolved: &ResolvedChange, ctx: &Context) -> Classification {
         complexity,
         strategy: pattern.strategy().to_string(),
         pattern: Some(pattern),
-        phases: pattern.phases().to_vec(),
+        phases: pattern.phases(DualWrite::default()).to_vec(),
         lock,
         red_flags,
         invariants: invariants(change),
@@ -152,9 +162,13 @@ pub fn backward_compatible(change: &Change) -> bool {
         | Change::CreateTable { .. }
         | Change::BackfillOnly { .. } => true,
         Change::AddNotNullColumn { default, .. } => default.is_some(),
-        Change::ChangeColumnType { from_type, to_type, .. } => {
-            matches!(type_change(from_type.as_deref(), to_type), TypeChange::NoRewrite | TypeChange::Same)
-                || is_integer_widening(from_type.as_deref(), to_type)
+        Change::ChangeColumnType {
+            from_type, to_type, ..
+        } => {
+            matches!(
+                type_change(from_type.as_deref(), to_type),
+                TypeChange::NoRewrite | TypeChange::Same
+            ) || is_integer_widening(from_type.as_deref(), to_type)
         }
         Change::EnumChange { operation, .. } => matches!(operation, EnumOp::AddValue { .. }),
         Change::DropColumn { .. }
@@ -199,14 +213,21 @@ fn is_destructive(change: &Change) -> bool {
             | Change::MoveColumn { .. }
             | Change::SplitTable { .. }
             | Change::MergeTables { .. }
-            | Change::EnumChange { operation: EnumOp::RemoveValue { .. }, .. }
+            | Change::EnumChange {
+                operation: EnumOp::RemoveValue { .. },
+                ..
+            }
     )
 }
 
 fn risk(change: &Change, ctx: &Context, facts: &[LockFacts], compatible: bool) -> Risk {
     let rows = ctx.rows;
-    let heavy = facts.iter().any(|f| f.stalls_app() || f.duration == Duration::Statement);
-    let rewrite = facts.iter().any(|f| f.rewrites_table && f.lock.conflicts_with_app());
+    let heavy = facts
+        .iter()
+        .any(|f| f.stalls_app() || f.duration == Duration::Statement);
+    let rewrite = facts
+        .iter()
+        .any(|f| f.rewrites_table && f.lock.conflicts_with_app());
     let mut risk = if heavy { Risk::Medium } else { Risk::Low };
     if heavy && rows.is_none_or(|r| r >= LARGE_TABLE_ROWS) {
         risk = Risk::High;
@@ -219,7 +240,10 @@ fn risk(change: &Change, ctx: &Context, facts: &[LockFacts], compatible: bool) -
     }
     if is_destructive(change) {
         risk = risk.max(Risk::High);
-        if matches!(change, Change::DropTable { .. } | Change::MergeTables { .. }) {
+        if matches!(
+            change,
+            Change::DropTable { .. } | Change::MergeTables { .. }
+        ) {
             risk = Risk::Critical;
         }
     }
@@ -237,9 +261,19 @@ fn red_flags(change: &Change, ctx: &Context, facts: &[LockFacts], compatible: bo
     };
     for f in facts {
         if f.rewrites_table && f.lock.conflicts_with_app() {
-            flags.push(format!("`{}` rewrites {size} while holding {}: {} are blocked for the whole rewrite", f.statement, f.lock, f.lock.blocks()));
+            flags.push(format!(
+                "`{}` rewrites {size} while holding {}: {} are blocked for the whole rewrite",
+                f.statement,
+                f.lock,
+                f.lock.blocks()
+            ));
         } else if f.scans_table && f.lock.conflicts_with_app() {
-            flags.push(format!("`{}` reads every row of {size} while holding {}: {} are blocked meanwhile", f.statement, f.lock, f.lock.blocks()));
+            flags.push(format!(
+                "`{}` reads every row of {size} while holding {}: {} are blocked meanwhile",
+                f.statement,
+                f.lock,
+                f.lock.blocks()
+            ));
         } else if f.duration == Duration::Statement {
             flags.push(format!("`{}` runs as one transaction: rows stay locked until it commits, and a failure undoes everything", f.statement));
         }
@@ -258,12 +292,19 @@ fn red_flags(change: &Change, ctx: &Context, facts: &[LockFacts], compatible: bo
     if is_destructive(change) {
         flags.push("destroys data: take and verify a backup first, and drop only after no app version reads it".into());
     }
-    if let (Engine::Postgres, 14, Change::AddIndex { .. } | Change::AddUniqueConstraint { .. } | Change::AddPrimaryKey { .. }) =
-        (ctx.engine, ctx.version(), change)
+    if let (
+        Engine::Postgres,
+        14,
+        Change::AddIndex { .. } | Change::AddUniqueConstraint { .. } | Change::AddPrimaryKey { .. },
+    ) = (ctx.engine, ctx.version(), change)
     {
         flags.push("PostgreSQL 14.0-14.3 can corrupt indexes built with CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY: run 14.4 or later".into());
     }
-    if let Change::EnumChange { operation: EnumOp::AddValue { .. }, .. } = change {
+    if let Change::EnumChange {
+        operation: EnumOp::AddValue { .. },
+        ..
+    } = change
+    {
         if ctx.version() < 12 && ctx.engine == Engine::Postgres {
             flags.push("PostgreSQL < 12: ALTER TYPE ... ADD VALUE fails inside a transaction block, and most migration tools wrap each migration in one".into());
         } else {
@@ -273,7 +314,9 @@ fn red_flags(change: &Change, ctx: &Context, facts: &[LockFacts], compatible: bo
     if let Change::ChangeColumnType { .. } = change {
         flags.push("drivers that prepare statements (JDBC, psycopg after 5 runs, sqlx, Rails) fail with \"cached plan must not change result type\" after the column changes until they re-prepare".into());
     }
-    if ctx.writes_per_second.is_some_and(|w| w >= 1000.0) && facts.iter().any(|f| f.lock.conflicts_with_app()) {
+    if ctx.writes_per_second.is_some_and(|w| w >= 1000.0)
+        && facts.iter().any(|f| f.lock.conflicts_with_app())
+    {
         flags.push(format!(
             "{} writes/s: even a 2 s lock wait queues thousands of writes; use a short lock_timeout (200-500 ms) with more retries",
             ctx.writes_per_second.unwrap_or_default()
@@ -289,7 +332,9 @@ fn invariants(change: &Change) -> Vec<String> {
         "no DDL statement waits for a lock longer than lock_timeout; it gives up and retries instead of queueing the app".to_string(),
     ];
     match change {
-        Change::RenameColumn { column, new_name, .. } => {
+        Change::RenameColumn {
+            column, new_name, ..
+        } => {
             inv.push(format!("from the backfill until the contract, every row of {t} has {new_name} IS NOT DISTINCT FROM {column}"));
             inv.push(format!("the row count of {t} is unchanged"));
         }
@@ -300,25 +345,37 @@ fn invariants(change: &Change) -> Vec<String> {
             inv.push(format!("after the backfill no row of {t} has {column} IS NULL, and every app version writes a value"));
         }
         Change::SetNotNull { column, .. } => {
-            inv.push(format!("no row of {t} has {column} IS NULL before NOT NULL is enforced"));
+            inv.push(format!(
+                "no row of {t} has {column} IS NULL before NOT NULL is enforced"
+            ));
         }
         Change::SplitColumn { column, .. } | Change::MergeColumns { into: column, .. } => {
             inv.push(format!("the old and new columns of {t} describe the same value for every row until the contract ({column})"));
         }
-        Change::MoveColumn { column, to_table, .. } => {
-            inv.push(format!("{to_table}.{column} equals {t}.{column} for every matched row until the contract"));
+        Change::MoveColumn {
+            column, to_table, ..
+        } => {
+            inv.push(format!(
+                "{to_table}.{column} equals {t}.{column} for every matched row until the contract"
+            ));
         }
         Change::SplitTable { new_table, .. } => {
             inv.push(format!("{new_table} has exactly one row per row of {t}, with equal values, until the contract"));
         }
         Change::MergeTables { other, .. } => {
-            inv.push(format!("every row of {other} is represented in {t} before {other} is dropped"));
+            inv.push(format!(
+                "every row of {other} is represented in {t} before {other} is dropped"
+            ));
         }
         Change::AddUniqueConstraint { columns, .. } | Change::AddPrimaryKey { columns, .. } => {
             inv.push(format!("no two rows of {t} share ({})", columns.join(", ")));
         }
-        Change::AddForeignKey { references_table, .. } => {
-            inv.push(format!("every non-null key of {t} matches a row of {references_table}"));
+        Change::AddForeignKey {
+            references_table, ..
+        } => {
+            inv.push(format!(
+                "every non-null key of {t} matches a row of {references_table}"
+            ));
         }
         Change::BackfillOnly { column, .. } => {
             inv.push(format!("the backfill only touches rows whose {column} is still to do, so a rerun changes nothing"));
@@ -328,8 +385,16 @@ fn invariants(change: &Change) -> Vec<String> {
         }
         _ => {}
     }
-    if !matches!(change, Change::DropTable { .. } | Change::CreateTable { .. } | Change::EnumChange { .. } | Change::DropIndex { .. }) {
-        inv.push(format!("no row of {t} is lost: row count and primary keys match before and after"));
+    if !matches!(
+        change,
+        Change::DropTable { .. }
+            | Change::CreateTable { .. }
+            | Change::EnumChange { .. }
+            | Change::DropIndex { .. }
+    ) {
+        inv.push(format!(
+            "no row of {t} is lost: row count and primary keys match before and after"
+        ));
     }
     inv
 }
@@ -338,10 +403,16 @@ fn questions(change: &Change, ctx: &Context) -> Vec<String> {
     let mut q = Vec::new();
     let heavy = !matches!(
         change,
-        Change::CreateTable { .. } | Change::SetDefault { .. } | Change::DropNotNull { .. } | Change::EnumChange { .. }
+        Change::CreateTable { .. }
+            | Change::SetDefault { .. }
+            | Change::DropNotNull { .. }
+            | Change::EnumChange { .. }
     );
     if ctx.rows.is_none() && heavy {
-        q.push(format!("About how many rows does {} hold? It sets the batch count and the time estimates.", change.primary_table()));
+        q.push(format!(
+            "About how many rows does {} hold? It sets the batch count and the time estimates.",
+            change.primary_table()
+        ));
     }
     if ctx.writes_per_second.is_none() && heavy {
         q.push(format!("About how many writes per second does {} take at peak? It sets lock_timeout and the backfill throttle.", change.primary_table()));
@@ -350,13 +421,33 @@ fn questions(change: &Change, ctx: &Context) -> Vec<String> {
         q.push("Do old and new app versions run side by side during a deploy (rolling deploys, canaries, workers, several services)? The plan assumes yes.".into());
     }
     match change {
-        Change::ChangeColumnType { from_type: None, table, column, .. } => {
+        Change::ChangeColumnType {
+            from_type: None,
+            table,
+            column,
+            ..
+        } => {
             q.push(format!("What is the current type of {table}.{column}? Widening varchar or numeric needs no rewrite; most other changes do."));
         }
-        Change::AddNotNullColumn { default: None, fill: None, table, column, .. } => {
+        Change::AddNotNullColumn {
+            default: None,
+            fill: None,
+            table,
+            column,
+            ..
+        } => {
             q.push(format!("What value should existing rows of {table} get in {column}? Give a default or a fill (an expression or another table's column)."));
         }
-        Change::AddNotNullColumn { fill: Some(Fill::Lookup { local_key: None, table: src, .. }), table, .. } => {
+        Change::AddNotNullColumn {
+            fill:
+                Some(Fill::Lookup {
+                    local_key: None,
+                    table: src,
+                    ..
+                }),
+            table,
+            ..
+        } => {
             q.push(format!(
                 "Which column of {table} points at {src}? The plan assumes {table}.{}_id = {src}.id.",
                 crate::change::singular(src)
@@ -365,17 +456,47 @@ fn questions(change: &Change, ctx: &Context) -> Vec<String> {
         Change::SplitColumn { into, column, .. } if into.iter().any(|c| c.expression.is_none()) => {
             q.push(format!("How is {column} split? Give an expression per new column (e.g. split_part({column}, ',', 1)); the plan assumes comma-separated parts."));
         }
-        Change::MergeColumns { expression: None, columns, .. } => {
-            q.push(format!("How are {} combined? The plan assumes concat_ws(' ', ...).", columns.join(", ")));
+        Change::MergeColumns {
+            expression: None,
+            columns,
+            ..
+        } => {
+            q.push(format!(
+                "How are {} combined? The plan assumes concat_ws(' ', ...).",
+                columns.join(", ")
+            ));
         }
-        Change::MoveColumn { key: None, to_table, from_table, .. } | Change::SplitTable { key: None, new_table: to_table, table: from_table, .. } => {
-            q.push(format!("Which column links {to_table} to {from_table}? The plan assumes {to_table}.{}_id.", crate::change::singular(from_table)));
+        Change::MoveColumn {
+            key: None,
+            to_table,
+            from_table,
+            ..
+        }
+        | Change::SplitTable {
+            key: None,
+            new_table: to_table,
+            table: from_table,
+            ..
+        } => {
+            q.push(format!(
+                "Which column links {to_table} to {from_table}? The plan assumes {to_table}.{}_id.",
+                crate::change::singular(from_table)
+            ));
         }
         Change::SetNotNull { table, column } => {
             q.push(format!("Are there rows of {table} with {column} IS NULL today, and what should they become? NOT NULL cannot be enforced until none are left."));
         }
-        Change::EnumChange { operation: EnumOp::RemoveValue { replace_with: None, value }, type_name } => {
-            q.push(format!("What should rows holding '{value}' become before it is removed from {type_name}?"));
+        Change::EnumChange {
+            operation:
+                EnumOp::RemoveValue {
+                    replace_with: None,
+                    value,
+                },
+            type_name,
+        } => {
+            q.push(format!(
+                "What should rows holding '{value}' become before it is removed from {type_name}?"
+            ));
         }
         _ => {}
     }
@@ -385,7 +506,9 @@ fn questions(change: &Change, ctx: &Context) -> Vec<String> {
 fn suggested_mode(change: &Change) -> Mode {
     match change {
         Change::BackfillOnly { .. } => Mode::Backfill,
-        Change::DropColumn { .. } | Change::DropTable { .. } | Change::DropIndex { .. } => Mode::Deprecate,
+        Change::DropColumn { .. } | Change::DropTable { .. } | Change::DropIndex { .. } => {
+            Mode::Deprecate
+        }
         _ => Mode::Plan,
     }
 }
@@ -395,16 +518,51 @@ fn suggested_mode(change: &Change) -> Mode {
 pub fn out_of_scope(text: &str) -> Option<String> {
     let t = text.to_ascii_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
-    if has(&["design a schema", "design the schema", "design my schema", "schema design", "data model for", "model my data", "which tables should", "greenfield"]) {
+    if has(&[
+        "design a schema",
+        "design the schema",
+        "design my schema",
+        "schema design",
+        "data model for",
+        "model my data",
+        "which tables should",
+        "greenfield",
+    ]) {
         return Some("greenfield schema design is out of scope: schemashift plans changes to a live schema. Sketch the model with your team or a data-modelling guide, then bring each change here (\"create table ...\", \"add column ...\")".into());
     }
-    if has(&["slow query", "query is slow", "queries are slow", "explain analyze", "query plan", "optimize this query", "optimise this query", "speed up this query", "tune query", "query tuning"]) {
+    if has(&[
+        "slow query",
+        "query is slow",
+        "queries are slow",
+        "explain analyze",
+        "query plan",
+        "optimize this query",
+        "optimise this query",
+        "speed up this query",
+        "tune query",
+        "query tuning",
+    ]) {
         return Some("query tuning is out of scope: use EXPLAIN (ANALYZE, BUFFERS), pg_stat_statements or a query-tuning tool; if the fix is an index, ask here to \"add index on table(column)\" and it will be planned safely".into());
     }
     let first = t.trim_start().split_whitespace().next().unwrap_or("");
-    if matches!(first, "vacuum" | "analyze" | "cluster" | "reindex" | "checkpoint")
-        || has(&["autovacuum", "vacuum tuning", "tune vacuum", "bloat", "shared_buffers", "work_mem", "replication slot", "failover", "backup strategy", "point-in-time recovery", "upgrade postgres", "major version upgrade", "connection pool"])
-    {
+    if matches!(
+        first,
+        "vacuum" | "analyze" | "cluster" | "reindex" | "checkpoint"
+    ) || has(&[
+        "autovacuum",
+        "vacuum tuning",
+        "tune vacuum",
+        "bloat",
+        "shared_buffers",
+        "work_mem",
+        "replication slot",
+        "failover",
+        "backup strategy",
+        "point-in-time recovery",
+        "upgrade postgres",
+        "major version upgrade",
+        "connection pool",
+    ]) {
         return Some("database operations (vacuum and bloat, server settings, replication, backups, upgrades, pooling) are out of scope: see the PostgreSQL documentation's Server Administration part or your DBA tooling (pg_repack for bloat); schemashift plans schema changes".into());
     }
     None
@@ -441,13 +599,22 @@ mod tests {
     use super::*;
 
     fn structured(json: serde_json::Value, ctx: Context) -> Classification {
-        let req = ClassifyRequest { input: ChangeInput { change: Some(serde_json::from_value(json).unwrap()), ..Default::default() }, context: ctx };
+        let req = ClassifyRequest {
+            input: ChangeInput {
+                change: Some(serde_json::from_value(json).unwrap()),
+                ..Default::default()
+            },
+            context: ctx,
+        };
         classify_request(&req).unwrap()
     }
 
     #[test]
     fn rename_is_large_and_incompatible() {
-        let c = structured(serde_json::json!({"change_type": "rename_column", "table": "users", "column": "username", "new_name": "handle"}), Context::default());
+        let c = structured(
+            serde_json::json!({"change_type": "rename_column", "table": "users", "column": "username", "new_name": "handle"}),
+            Context::default(),
+        );
         assert_eq!(c.change_type, Some(ChangeType::RenameColumn));
         assert!(!c.backward_compatible);
         assert_eq!(c.complexity, Complexity::Large);
@@ -463,7 +630,13 @@ mod tests {
         let pg15 = structured(json.clone(), Context::default());
         assert_eq!(pg15.pattern, Some(Pattern::InstantDdl));
         assert!(!pg15.lock[0].rewrites_table);
-        let pg10 = structured(json, Context { version: Some(10), ..Context::default() });
+        let pg10 = structured(
+            json,
+            Context {
+                version: Some(10),
+                ..Context::default()
+            },
+        );
         assert_eq!(pg10.pattern, Some(Pattern::AddThenBackfill));
         assert!(pg10.lock[0].rewrites_table);
     }
@@ -483,7 +656,10 @@ mod tests {
     fn int_to_bigint_swaps_columns() {
         let c = structured(
             serde_json::json!({"change_type": "change_column_type", "table": "orders", "column": "amount", "from_type": "integer", "to_type": "bigint"}),
-            Context { rows: Some(50_000_000), ..Context::default() },
+            Context {
+                rows: Some(50_000_000),
+                ..Context::default()
+            },
         );
         assert_eq!(c.pattern, Some(Pattern::ColumnSwap));
         assert_eq!(c.risk, Risk::Critical);
@@ -492,17 +668,31 @@ mod tests {
 
     #[test]
     fn out_of_scope_requests_say_where_to_go() {
-        let req = ClassifyRequest { input: ChangeInput::from_request("why is my query slow? explain analyze shows a seq scan"), context: Context::default() };
+        let req = ClassifyRequest {
+            input: ChangeInput::from_request(
+                "why is my query slow? explain analyze shows a seq scan",
+            ),
+            context: Context::default(),
+        };
         let c = classify_request(&req).unwrap();
         assert!(!c.in_scope);
         assert!(c.out_of_scope_reason.unwrap().contains("EXPLAIN"));
-        let req = ClassifyRequest { input: ChangeInput::from_request("tune autovacuum for the events table"), context: Context::default() };
+        let req = ClassifyRequest {
+            input: ChangeInput::from_request("tune autovacuum for the events table"),
+            context: Context::default(),
+        };
         assert!(!classify_request(&req).unwrap().in_scope);
     }
 
     #[test]
     fn bad_version_is_rejected() {
-        let req = ClassifyRequest { input: ChangeInput::from_request("rename users.a to b"), context: Context { version: Some(9), ..Context::default() } };
+        let req = ClassifyRequest {
+            input: ChangeInput::from_request("rename users.a to b"),
+            context: Context {
+                version: Some(9),
+                ..Context::default()
+            },
+        };
         let err = classify_request(&req).unwrap_err().to_string();
         assert!(err.contains("PostgreSQL 9 is not supported"), "{err}");
     }

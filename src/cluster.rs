@@ -549,16 +549,30 @@ fn create_base_dir(run_as: RunAs) -> Result<PathBuf, ClusterError> {
     let base = std::env::temp_dir().join(format!("{DIR_PREFIX}{}-{n}-{nanos}", std::process::id()));
     // `create_dir` (not `_all`) fails if the name is somehow taken, rather
     // than sharing another cluster's directory.
-    for dir in [base.clone(), base.join("data"), base.join("sock")] {
-        fs::create_dir(&dir).map_err(|source| ClusterError::Io {
-            context: format!("creating {}", dir.display()),
-            source,
-        })?;
-        // initdb insists on 0700 for the data dir; the rest holds nothing
-        // anyone else needs.
-        private_to(&dir, run_as)?;
+    fs::create_dir(&base).map_err(|source| ClusterError::Io {
+        context: format!("creating {}", base.display()),
+        source,
+    })?;
+    let populated = [base.clone(), base.join("data"), base.join("sock")]
+        .iter()
+        .try_for_each(|dir| {
+            if dir != &base {
+                fs::create_dir(dir).map_err(|source| ClusterError::Io {
+                    context: format!("creating {}", dir.display()),
+                    source,
+                })?;
+            }
+            // initdb insists on 0700 for the data dir; the rest holds
+            // nothing anyone else needs.
+            private_to(dir, run_as)
+        });
+    match populated {
+        Ok(()) => Ok(base),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&base);
+            Err(e)
+        }
     }
-    Ok(base)
 }
 
 #[cfg(unix)]

@@ -44,7 +44,9 @@ impl std::str::FromStr for Engine {
         match s.to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" | "pg" => Ok(Engine::Postgres),
             "mysql" | "mariadb" => Ok(Engine::Mysql),
-            other => Err(format!("unknown engine `{other}`: use `postgres` or `mysql`")),
+            other => Err(format!(
+                "unknown engine `{other}`: use `postgres` or `mysql`"
+            )),
         }
     }
 }
@@ -77,7 +79,8 @@ pub const PG_VERSIONS: std::ops::RangeInclusive<u32> = 10..=18;
 
 impl Context {
     pub fn version(&self) -> u32 {
-        self.version.unwrap_or_else(|| self.engine.default_version())
+        self.version
+            .unwrap_or_else(|| self.engine.default_version())
     }
 
     pub fn multiple_app_versions(&self) -> bool {

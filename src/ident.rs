@@ -15,7 +15,9 @@ pub const MYSQL_MAX_IDENT_CHARS: usize = 64;
 /// Why a name cannot be used as an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdentError {
-    #[error("{what} is empty: give a table, column, index or type name such as `users` or `email`")]
+    #[error(
+        "{what} is empty: give a table, column, index or type name such as `users` or `email`"
+    )]
     Empty { what: String },
     #[error("{what} `{name}` is longer than PostgreSQL's 63-byte limit and would be silently truncated: choose a shorter name")]
     TooLong { what: String, name: String },
@@ -53,10 +55,16 @@ impl Ident {
             return Err(IdentError::Empty { what: what.into() });
         }
         if name.len() > PG_MAX_IDENT_BYTES {
-            return Err(IdentError::TooLong { what: what.into(), name });
+            return Err(IdentError::TooLong {
+                what: what.into(),
+                name,
+            });
         }
         if name.chars().any(|c| c.is_control()) {
-            return Err(IdentError::BadCharacter { what: what.into(), name });
+            return Err(IdentError::BadCharacter {
+                what: what.into(),
+                name,
+            });
         }
         Ok(Self(name))
     }
@@ -97,12 +105,18 @@ impl QualifiedName {
     pub fn parse(what: &str, raw: &str) -> Result<Self, IdentError> {
         let parts = split_dotted(raw.trim());
         match parts.as_slice() {
-            [name] => Ok(Self { schema: None, name: Ident::parse(what, name)? }),
+            [name] => Ok(Self {
+                schema: None,
+                name: Ident::parse(what, name)?,
+            }),
             [schema, name] => Ok(Self {
                 schema: Some(Ident::parse(&format!("schema of {what}"), schema)?),
                 name: Ident::parse(what, name)?,
             }),
-            _ => Err(IdentError::TooManyParts { what: what.into(), name: raw.trim().into() }),
+            _ => Err(IdentError::TooManyParts {
+                what: what.into(),
+                name: raw.trim().into(),
+            }),
         }
     }
 
@@ -153,7 +167,9 @@ pub fn quote_pg(name: &str) -> String {
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !is_pg_reserved(name);
     if plain {
         name.to_string()
@@ -170,18 +186,107 @@ pub fn literal_pg(value: &str) -> String {
 /// Words PostgreSQL reserves (appendix C, "reserved" and "reserved (can be
 /// function or type)"): as bare column or table names they fail to parse.
 const PG_RESERVED: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
-    "binary", "both", "case", "cast", "check", "collate", "collation", "column", "concurrently",
-    "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
-    "current_schema", "current_time", "current_timestamp", "current_user", "default", "deferrable",
-    "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for", "foreign", "freeze",
-    "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner", "intersect",
-    "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime",
-    "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order",
-    "outer", "overlaps", "placing", "primary", "references", "returning", "right", "select",
-    "session_user", "similar", "some", "symmetric", "system_user", "table", "tablesample", "then",
-    "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "verbose", "when",
-    "where", "window", "with",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
 ];
 
 pub fn is_pg_reserved(name: &str) -> bool {
@@ -211,18 +316,36 @@ mod tests {
 
     #[test]
     fn folds_unquoted_and_keeps_quoted() {
-        assert_eq!(Ident::parse("column", "UserName").unwrap().as_str(), "username");
-        assert_eq!(Ident::parse("column", "\"UserName\"").unwrap().as_str(), "UserName");
+        assert_eq!(
+            Ident::parse("column", "UserName").unwrap().as_str(),
+            "username"
+        );
+        assert_eq!(
+            Ident::parse("column", "\"UserName\"").unwrap().as_str(),
+            "UserName"
+        );
         let q = QualifiedName::parse("table", "Billing.\"Invoices.v2\"").unwrap();
         assert_eq!(q.pg(), "billing.\"Invoices.v2\"");
     }
 
     #[test]
     fn rejects_bad_names() {
-        assert!(matches!(Ident::parse("column", ""), Err(IdentError::Empty { .. })));
-        assert!(matches!(Ident::parse("column", &"x".repeat(64)), Err(IdentError::TooLong { .. })));
-        assert!(matches!(Ident::parse("column", "a\0b"), Err(IdentError::BadCharacter { .. })));
-        assert!(matches!(QualifiedName::parse("table", "a.b.c"), Err(IdentError::TooManyParts { .. })));
+        assert!(matches!(
+            Ident::parse("column", ""),
+            Err(IdentError::Empty { .. })
+        ));
+        assert!(matches!(
+            Ident::parse("column", &"x".repeat(64)),
+            Err(IdentError::TooLong { .. })
+        ));
+        assert!(matches!(
+            Ident::parse("column", "a\0b"),
+            Err(IdentError::BadCharacter { .. })
+        ));
+        assert!(matches!(
+            QualifiedName::parse("table", "a.b.c"),
+            Err(IdentError::TooManyParts { .. })
+        ));
     }
 
     #[test]

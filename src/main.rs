@@ -10,7 +10,11 @@ use std::io::Read;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "schemashift", version, about = "Plan zero-downtime database schema changes, and prove them on a real PostgreSQL")]
+#[command(
+    name = "schemashift",
+    version,
+    about = "Plan zero-downtime database schema changes, and prove them on a real PostgreSQL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,8 +25,15 @@ enum Command {
     /// Run the MCP server over stdin/stdout (for Claude Code and other MCP editors).
     Serve,
     /// Classify a change: type, risk, lock facts of the naive DDL, phases needed.
-    #[command(after_help = "Examples:\n  schemashift classify \"rename users.username to handle\"\n  schemashift classify --json \"ALTER TABLE orders ALTER COLUMN amount TYPE bigint\"\n  echo 'ALTER TABLE users DROP COLUMN legacy;' | schemashift classify -")]
+    #[command(
+        after_help = "Examples:\n  schemashift classify \"rename users.username to handle\"\n  schemashift classify --json \"ALTER TABLE orders ALTER COLUMN amount TYPE bigint\"\n  echo 'ALTER TABLE users DROP COLUMN legacy;' | schemashift classify -"
+    )]
     Classify(ChangeArgs),
+    /// Build the zero-downtime plan: every phase's SQL, rollback, checks and gates.
+    #[command(
+        after_help = "Examples:\n  schemashift plan \"rename users.username to handle\"\n  schemashift plan --json --schema db/structure.sql \"change orders.amount from integer to bigint\"\n  schemashift plan --mode backfill --rows 20000000 \"add non-null org_id to invoices from accounts.organisation_id\""
+    )]
+    Plan(PlanArgs),
     /// List the embedded reference documents, or print one.
     Refs {
         /// A reference name, e.g. migration-failure-modes.
@@ -40,6 +51,47 @@ struct ChangeArgs {
     json: bool,
     #[command(flatten)]
     context: ContextArgs,
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    change: ChangeArgs,
+    /// File with the current CREATE TABLE DDL of the tables involved (e.g. from pg_dump -s).
+    #[arg(long)]
+    schema: Option<std::path::PathBuf>,
+    /// plan (all phases), backfill, cutover or deprecate.
+    #[arg(long, value_enum, default_value = "plan")]
+    mode: ModeArg,
+    /// trigger (a database trigger keeps old and new in sync) or app (the app writes both).
+    #[arg(long, value_enum, default_value = "trigger")]
+    dual_write: DualWriteArg,
+    /// lock_timeout per statement, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    lock_timeout_ms: u64,
+    /// Retries after a lock timeout.
+    #[arg(long, default_value_t = 10)]
+    lock_retries: u32,
+    /// Rows per backfill batch.
+    #[arg(long, default_value_t = 5000)]
+    batch_size: u64,
+    /// Pause between backfill batches, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    batch_pause_ms: u64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Plan,
+    Backfill,
+    Cutover,
+    Deprecate,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DualWriteArg {
+    Trigger,
+    App,
 }
 
 #[derive(Args)]
@@ -81,6 +133,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(),
         Command::Classify(args) => classify(args),
+        Command::Plan(args) => plan(args),
         Command::Refs { name } => refs(name),
     };
     match result {
@@ -95,7 +148,8 @@ fn main() -> ExitCode {
 fn serve() -> Result<(), UsageError> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "schemashift=info,rmcp=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "schemashift=info,rmcp=warn".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -124,14 +178,68 @@ fn change_text(words: &[String]) -> Result<String, UsageError> {
 
 fn classify(args: ChangeArgs) -> Result<(), UsageError> {
     let text = change_text(&args.change)?;
-    let req = ClassifyRequest { input: ChangeInput::from_request(text), context: args.context.context() };
+    let req = ClassifyRequest {
+        input: ChangeInput::from_request(text),
+        context: args.context.context(),
+    };
     let c = classify_request(&req).map_err(|e| {
-        UsageError(format!("{e}\n\nexample: schemashift classify \"rename users.username to handle\""))
+        UsageError(format!(
+            "{e}\n\nexample: schemashift classify \"rename users.username to handle\""
+        ))
     })?;
     if args.json {
         print_json(&c)
     } else {
-        print!("{}", render::render("classification", &c).map_err(UsageError)?);
+        print!(
+            "{}",
+            render::render("classification", &c).map_err(UsageError)?
+        );
+        Ok(())
+    }
+}
+
+fn plan(args: PlanArgs) -> Result<(), UsageError> {
+    use schemashift::plan::{build_plan, DualWrite, PlanMode, PlanOptions, PlanRequest};
+    let text = change_text(&args.change.change)?;
+    let schema = match &args.schema {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            UsageError(format!(
+                "cannot read the schema file {}: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let req = PlanRequest {
+        input: ChangeInput::from_request(text),
+        context: args.change.context.context(),
+        schema,
+        options: PlanOptions {
+            lock_timeout_ms: Some(args.lock_timeout_ms),
+            lock_retries: Some(args.lock_retries),
+            batch_size: Some(args.batch_size),
+            batch_pause_ms: Some(args.batch_pause_ms),
+            dual_write: Some(match args.dual_write {
+                DualWriteArg::Trigger => DualWrite::Trigger,
+                DualWriteArg::App => DualWrite::App,
+            }),
+            mode: Some(match args.mode {
+                ModeArg::Plan => PlanMode::Plan,
+                ModeArg::Backfill => PlanMode::Backfill,
+                ModeArg::Cutover => PlanMode::Cutover,
+                ModeArg::Deprecate => PlanMode::Deprecate,
+            }),
+        },
+    };
+    let plan = build_plan(&req).map_err(|e| {
+        UsageError(format!(
+            "{e}\n\nexample: schemashift plan \"rename users.username to handle\""
+        ))
+    })?;
+    if args.change.json {
+        print_json(&plan)
+    } else {
+        print!("{}", render::render("plan", &plan).map_err(UsageError)?);
         Ok(())
     }
 }
@@ -153,7 +261,8 @@ fn refs(name: Option<String>) -> Result<(), UsageError> {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), UsageError> {
-    let s = serde_json::to_string_pretty(value).map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
+    let s = serde_json::to_string_pretty(value)
+        .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
     println!("{s}");
     Ok(())
 }

@@ -36,7 +36,10 @@ impl Default for Server {
 #[tool_router]
 impl Server {
     pub fn new() -> Self {
-        Self { tool_router: Self::tool_router(), prompt_router: Self::prompt_router() }
+        Self {
+            tool_router: Self::tool_router(),
+            prompt_router: Self::prompt_router(),
+        }
     }
 
     /// Classify a schema change before planning it: change type id, backward
@@ -45,7 +48,10 @@ impl Server {
     /// invariants, open questions, and whether it is in scope. Give the change
     /// as exactly one of `request` (English), `sql` (DDL) or `change` (structured).
     #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
-    async fn classify_change(&self, Parameters(req): Parameters<ClassifyRequest>) -> Result<Json<Classification>, String> {
+    async fn classify_change(
+        &self,
+        Parameters(req): Parameters<ClassifyRequest>,
+    ) -> Result<Json<Classification>, String> {
         classify_request(&req).map(Json).map_err(|e| e.to_string())
     }
 }
@@ -60,7 +66,9 @@ pub struct ModeArgs {
 }
 
 fn mode_prompt(mode: &str, what: &str, request: Option<String>) -> Vec<PromptMessage> {
-    let request = request.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "(ask the user which change they mean)".into());
+    let request = request
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "(ask the user which change they mean)".into());
     vec![PromptMessage::new_text(
         Role::User,
         format!(
@@ -76,31 +84,46 @@ fn mode_prompt(mode: &str, what: &str, request: Option<String>) -> Vec<PromptMes
 impl Server {
     /// Plan a zero-downtime schema change end to end (expand, dual write, backfill, cutover, contract).
     #[prompt(name = "plan")]
-    async fn plan(&self, Parameters(a): Parameters<ModeArgs>) -> Result<Vec<PromptMessage>, McpError> {
+    async fn plan(
+        &self,
+        Parameters(a): Parameters<ModeArgs>,
+    ) -> Result<Vec<PromptMessage>, McpError> {
         Ok(mode_prompt("plan", "Produce the full phased rollout: compatibility table, phases with forward and rollback SQL, validation queries, advance and abort criteria.", a.request))
     }
 
     /// Review a migration someone wrote for lock and compatibility hazards.
     #[prompt(name = "review")]
-    async fn review(&self, Parameters(a): Parameters<ModeArgs>) -> Result<Vec<PromptMessage>, McpError> {
+    async fn review(
+        &self,
+        Parameters(a): Parameters<ModeArgs>,
+    ) -> Result<Vec<PromptMessage>, McpError> {
         Ok(mode_prompt("review", "Classify each change in the migration and report every hazard: the lock it takes, what it blocks, whether old app versions break, and the safe alternative.", a.request))
     }
 
     /// Plan the backfill stage: keyset batches, throttle, progress and completion queries.
     #[prompt(name = "backfill")]
-    async fn backfill(&self, Parameters(a): Parameters<ModeArgs>) -> Result<Vec<PromptMessage>, McpError> {
+    async fn backfill(
+        &self,
+        Parameters(a): Parameters<ModeArgs>,
+    ) -> Result<Vec<PromptMessage>, McpError> {
         Ok(mode_prompt("backfill", "Focus on the backfill: keyset batches by primary key, one transaction per batch, idempotent, resumable, throttled, with progress and completion queries.", a.request))
     }
 
     /// Plan the cutover stage: switch reads, then writes, with a rollback point and abort criteria.
     #[prompt(name = "cutover")]
-    async fn cutover(&self, Parameters(a): Parameters<ModeArgs>) -> Result<Vec<PromptMessage>, McpError> {
+    async fn cutover(
+        &self,
+        Parameters(a): Parameters<ModeArgs>,
+    ) -> Result<Vec<PromptMessage>, McpError> {
         Ok(mode_prompt("cutover", "Focus on the cutover: reads switch before writes, each with its evidence gate, rollback point and abort criteria.", a.request))
     }
 
     /// Plan the deprecation and contract stage: prove nothing uses the old shape, then remove it.
     #[prompt(name = "deprecate")]
-    async fn deprecate(&self, Parameters(a): Parameters<ModeArgs>) -> Result<Vec<PromptMessage>, McpError> {
+    async fn deprecate(
+        &self,
+        Parameters(a): Parameters<ModeArgs>,
+    ) -> Result<Vec<PromptMessage>, McpError> {
         Ok(mode_prompt("deprecate", "Focus on the contract: prove no live app version reads or writes the old shape, then remove it under lock_timeout, with a backup and data-loss warning.", a.request))
     }
 }
@@ -109,9 +132,18 @@ impl Server {
 #[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
-            .with_server_info(Implementation::new("schemashift", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "schemashift",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_resources(
@@ -138,9 +170,11 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        Ok(ListResourceTemplatesResult::with_all_items(vec![ResourceTemplate::new(references::URI_TEMPLATE, "reference")
-            .with_description("A schemashift reference document by name")
-            .with_mime_type("text/markdown")]))
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(references::URI_TEMPLATE, "reference")
+                .with_description("A schemashift reference document by name")
+                .with_mime_type("text/markdown"),
+        ]))
     }
 
     async fn read_resource(
@@ -149,11 +183,17 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         match references::get(&request.uri) {
-            Some(r) if request.uri.starts_with(references::URI_PREFIX) => {
-                Ok(ReadResourceResult::new(vec![ResourceContents::text(r.text, request.uri.clone()).with_mime_type("text/markdown")]).into())
-            }
+            Some(r) if request.uri.starts_with(references::URI_PREFIX) => Ok(
+                ReadResourceResult::new(vec![ResourceContents::text(r.text, request.uri.clone())
+                    .with_mime_type("text/markdown")])
+                .into(),
+            ),
             _ => Err(McpError::resource_not_found(
-                format!("{} (URIs look like {}<name>)", references::not_found(&request.uri), references::URI_PREFIX),
+                format!(
+                    "{} (URIs look like {}<name>)",
+                    references::not_found(&request.uri),
+                    references::URI_PREFIX
+                ),
                 None,
             )),
         }

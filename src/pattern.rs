@@ -4,7 +4,7 @@
 //! in agreement, and another keeps `references/change-type-decision-matrix.md`
 //! in step with the change types).
 
-use crate::change::{Change, EnumOp, Fill};
+use crate::change::{Change, EnumOp};
 use crate::context::{Context, Engine};
 use crate::engine::postgres::{type_change, TypeChange};
 use crate::sqltext::is_volatile_default;
@@ -45,8 +45,22 @@ impl PhaseKind {
     }
 }
 
+/// How old and new shapes are kept in sync while both are live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DualWrite {
+    /// A database trigger keeps old and new in sync both ways, so old and new
+    /// app versions can run side by side without app code for it (default).
+    #[default]
+    Trigger,
+    /// The application writes both during the window.
+    App,
+}
+
 /// How much rollout work a change is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Complexity {
     /// One safe deploy.
@@ -121,10 +135,19 @@ impl Pattern {
         }
     }
 
-    /// The phases of the pattern, in order.
-    pub fn phases(self) -> &'static [PhaseKind] {
+    /// The phases of the pattern, in order. With a trigger keeping old and
+    /// new in sync, expand/contract needs no dual-write release of its own.
+    pub fn phases(self, dual_write: DualWrite) -> &'static [PhaseKind] {
         use PhaseKind::*;
         match self {
+            Pattern::ExpandContract if dual_write == DualWrite::Trigger => &[
+                Expand,
+                Backfill,
+                Validate,
+                CutoverReads,
+                CutoverWrites,
+                Contract,
+            ],
             Pattern::InstantDdl | Pattern::ConcurrentIndex | Pattern::NewTable => &[Expand],
             Pattern::ConcurrentIndexDrop => &[Contract],
             Pattern::AddThenBackfill => &[Expand, Backfill],
@@ -133,23 +156,33 @@ impl Pattern {
             Pattern::RelaxThenRelease => &[Expand, Deploy],
             Pattern::ConstraintUsingIndex | Pattern::NotValidThenValidate => &[Expand, Validate],
             Pattern::StopUsingThenDrop => &[Deploy, Contract],
-            Pattern::ExpandContract => &[Expand, Deploy, Backfill, Validate, CutoverReads, CutoverWrites, Contract],
+            Pattern::ExpandContract => &[
+                Expand,
+                Deploy,
+                Backfill,
+                Validate,
+                CutoverReads,
+                CutoverWrites,
+                Contract,
+            ],
             Pattern::ColumnSwap => &[Expand, Backfill, Validate, CutoverWrites, Contract],
             Pattern::RenameWithView => &[Expand, Deploy, Contract],
             Pattern::EnumAddValue => &[Expand, Deploy],
             Pattern::EnumRelabel => &[Expand, Deploy, Backfill],
-            Pattern::BatchedBackfill => &[Backfill, Validate],
+            Pattern::BatchedBackfill => &[Backfill, Validate, Contract],
         }
     }
 
     pub fn complexity(self) -> Complexity {
         match self {
-            Pattern::InstantDdl | Pattern::ConcurrentIndex | Pattern::ConcurrentIndexDrop | Pattern::NewTable => {
-                Complexity::Small
-            }
-            Pattern::ExpandContract | Pattern::ColumnSwap | Pattern::RenameWithView | Pattern::EnumRelabel => {
-                Complexity::Large
-            }
+            Pattern::InstantDdl
+            | Pattern::ConcurrentIndex
+            | Pattern::ConcurrentIndexDrop
+            | Pattern::NewTable => Complexity::Small,
+            Pattern::ExpandContract
+            | Pattern::ColumnSwap
+            | Pattern::RenameWithView
+            | Pattern::EnumRelabel => Complexity::Large,
             _ => Complexity::Medium,
         }
     }
@@ -182,15 +215,15 @@ impl Pattern {
         let v = ctx.version();
         let pg = ctx.engine == Engine::Postgres;
         match change {
-            Change::AddColumn { default: Some(d), .. } if is_volatile_default(d) || (pg && v < 11) => {
-                Pattern::AddThenBackfill
-            }
+            Change::AddColumn {
+                default: Some(d), ..
+            } if is_volatile_default(d) || (pg && v < 11) => Pattern::AddThenBackfill,
             Change::AddColumn { .. } => Pattern::InstantDdl,
-            Change::AddNotNullColumn { default: Some(d), fill: None, .. }
-                if !is_volatile_default(d) && (!pg || v >= 11) =>
-            {
-                Pattern::InstantDdl
-            }
+            Change::AddNotNullColumn {
+                default: Some(d),
+                fill: None,
+                ..
+            } if !is_volatile_default(d) && (!pg || v >= 11) => Pattern::InstantDdl,
             Change::AddNotNullColumn { .. } => Pattern::AddRequiredColumn,
             Change::DropColumn { .. } | Change::DropTable { .. } => Pattern::StopUsingThenDrop,
             Change::RenameColumn { .. }
@@ -199,29 +232,34 @@ impl Pattern {
             | Change::MoveColumn { .. }
             | Change::SplitTable { .. }
             | Change::MergeTables { .. } => Pattern::ExpandContract,
-            Change::ChangeColumnType { from_type, to_type, using, .. } => {
-                match (using, type_change(from_type.as_deref(), to_type)) {
-                    (None, TypeChange::NoRewrite | TypeChange::Same) if pg => Pattern::InstantDdl,
-                    _ => Pattern::ColumnSwap,
-                }
-            }
+            Change::ChangeColumnType {
+                from_type,
+                to_type,
+                using,
+                ..
+            } => match (using, type_change(from_type.as_deref(), to_type)) {
+                (None, TypeChange::NoRewrite | TypeChange::Same) if pg => Pattern::InstantDdl,
+                _ => Pattern::ColumnSwap,
+            },
             Change::SetNotNull { .. } => Pattern::NotNullViaCheck,
             Change::DropNotNull { .. } => Pattern::RelaxThenRelease,
             Change::SetDefault { .. } => Pattern::InstantDdl,
             Change::AddIndex { .. } => Pattern::ConcurrentIndex,
             Change::DropIndex { .. } => Pattern::ConcurrentIndexDrop,
-            Change::AddUniqueConstraint { .. } | Change::AddPrimaryKey { .. } => Pattern::ConstraintUsingIndex,
-            Change::AddForeignKey { .. } | Change::AddCheckConstraint { .. } => Pattern::NotValidThenValidate,
+            Change::AddUniqueConstraint { .. } | Change::AddPrimaryKey { .. } => {
+                Pattern::ConstraintUsingIndex
+            }
+            Change::AddForeignKey { .. } | Change::AddCheckConstraint { .. } => {
+                Pattern::NotValidThenValidate
+            }
             Change::RenameTable { .. } => Pattern::RenameWithView,
             Change::CreateTable { .. } => Pattern::NewTable,
-            Change::EnumChange { operation: EnumOp::AddValue { .. }, .. } => Pattern::EnumAddValue,
+            Change::EnumChange {
+                operation: EnumOp::AddValue { .. },
+                ..
+            } => Pattern::EnumAddValue,
             Change::EnumChange { .. } => Pattern::EnumRelabel,
             Change::BackfillOnly { .. } => Pattern::BatchedBackfill,
         }
     }
-}
-
-/// Whether a fill copies from another table (which the backfill must join).
-pub fn fill_is_lookup(fill: &Option<Fill>) -> bool {
-    matches!(fill, Some(Fill::Lookup { .. }))
 }

@@ -50,7 +50,10 @@ pub fn all() -> Vec<Reference> {
         .filter_map(|f| {
             let name = f.path().file_stem()?.to_str()?;
             let text = f.contents_utf8()?;
-            let title = text.lines().find_map(|l| l.strip_prefix("# ")).unwrap_or(name);
+            let title = text
+                .lines()
+                .find_map(|l| l.strip_prefix("# "))
+                .unwrap_or(name);
             Some(Reference { name, title, text })
         })
         .collect();
@@ -69,5 +72,8 @@ pub fn get(name_or_uri: &str) -> Option<Reference> {
 /// The error for a reference that does not exist, listing those that do.
 pub fn not_found(name: &str) -> String {
     let names: Vec<&str> = all().iter().map(|r| r.name).collect();
-    format!("no reference named `{name}`: the references are {}", names.join(", "))
+    format!(
+        "no reference named `{name}`: the references are {}",
+        names.join(", ")
+    )
 }

@@ -20,9 +20,13 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     );
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     for f in TEMPLATES.files() {
-        if let (Some(name), Some(text)) = (f.path().file_stem().and_then(|s| s.to_str()), f.contents_utf8()) {
+        if let (Some(name), Some(text)) = (
+            f.path().file_stem().and_then(|s| s.to_str()),
+            f.contents_utf8(),
+        ) {
             // Templates are part of the binary and tested; a broken one is a build defect.
-            env.add_template(name, text).expect("embedded template parses");
+            env.add_template(name, text)
+                .expect("embedded template parses");
         }
     }
     env
@@ -37,16 +41,20 @@ pub fn names() -> Vec<&'static str> {
 
 /// Renders a template with serialisable data.
 pub fn render<T: Serialize>(template: &str, data: &T) -> Result<String, String> {
-    let t = ENV
-        .get_template(template)
-        .map_err(|_| format!("no template named `{template}`: the templates are {}", names().join(", ")))?;
-    t.render(minijinja::Value::from(minijinja::value::Serde(data))).map_err(|e| {
-        let mut msg = format!("the data does not fit template `{template}`: {e}");
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            msg.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        msg
-    })
+    let t = ENV.get_template(template).map_err(|_| {
+        format!(
+            "no template named `{template}`: the templates are {}",
+            names().join(", ")
+        )
+    })?;
+    t.render(minijinja::Value::from(minijinja::value::Serde(data)))
+        .map_err(|e| {
+            let mut msg = format!("the data does not fit template `{template}`: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                msg.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            msg
+        })
 }

@@ -106,8 +106,14 @@ mod tests {
 
     #[test]
     fn types_are_canonicalised() {
-        assert_eq!(canonical_type("INTEGER", Engine::Postgres).unwrap(), "integer");
-        assert_eq!(canonical_type("VARCHAR(100)", Engine::Postgres).unwrap(), "varchar(100)");
+        assert_eq!(
+            canonical_type("INTEGER", Engine::Postgres).unwrap(),
+            "integer"
+        );
+        assert_eq!(
+            canonical_type("VARCHAR(100)", Engine::Postgres).unwrap(),
+            "varchar(100)"
+        );
         assert!(parse_type("type", "bigint primary key", Engine::Postgres).is_err());
     }
 

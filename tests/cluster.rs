@@ -3,7 +3,7 @@
 //! skip, so a missing server can never pass as green.
 
 use std::net::{Ipv4Addr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread;
 
 use schemashift::cluster::{Cluster, ClusterError, ClusterOptions};
@@ -80,13 +80,13 @@ fn concurrent_clusters_are_independent() {
 
 /// After the cluster is gone its port must not answer, unless a parallel test
 /// happened to get the same port, in which case it must be another server.
-fn assert_gone(port: u16, base: &PathBuf, data: &PathBuf) {
+fn assert_gone(port: u16, base: &Path, data: &Path) {
     assert!(!base.exists(), "{} still exists", base.display());
     if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
         let url = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
         if let Ok(mut client) = postgres::Client::connect(&url, postgres::NoTls) {
             let dir: String = client.query_one("SHOW data_directory", &[]).unwrap().get(0);
-            assert_ne!(PathBuf::from(dir), *data, "old server still running");
+            assert_ne!(PathBuf::from(dir), data, "old server still running");
         }
     }
 }

@@ -63,11 +63,17 @@ pub const MAX_INPUT_BYTES: usize = 1 << 20;
 
 impl ChangeInput {
     pub fn from_request(text: impl Into<String>) -> Self {
-        Self { request: Some(text.into()), ..Self::default() }
+        Self {
+            request: Some(text.into()),
+            ..Self::default()
+        }
     }
 
     pub fn from_sql(text: impl Into<String>) -> Self {
-        Self { sql: Some(text.into()), ..Self::default() }
+        Self {
+            sql: Some(text.into()),
+            ..Self::default()
+        }
     }
 
     /// Parses and validates whichever form was given.
@@ -112,7 +118,11 @@ impl ChangeInput {
             _ => return Err(InputError::Missing),
         };
         change.validate(engine).map_err(InputError::Invalid)?;
-        Ok(ResolvedChange { change, form, notes })
+        Ok(ResolvedChange {
+            change,
+            form,
+            notes,
+        })
     }
 }
 
@@ -125,6 +135,9 @@ pub struct Parsed {
 
 impl From<Change> for Parsed {
     fn from(change: Change) -> Self {
-        Parsed { change, notes: Vec::new() }
+        Parsed {
+            change,
+            notes: Vec::new(),
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod ddl;
 pub mod english;
 mod input;
 mod validate;
+pub use validate::is_plain_identifier;
 
 pub use input::{ChangeInput, InputError, InputForm, Parsed, ResolvedChange, MAX_INPUT_BYTES};
 
@@ -18,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 /// Every kind of change the engine plans. The ids are a contract: CI
 /// configurations and other tools match on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeType {
     AddColumn,
@@ -458,33 +461,70 @@ impl Change {
     /// One line in words, e.g. "rename users.username to handle".
     pub fn describe(&self) -> String {
         match self {
-            Change::AddColumn { table, column, data_type, default } => match default {
+            Change::AddColumn {
+                table,
+                column,
+                data_type,
+                default,
+            } => match default {
                 Some(d) => format!("add column {table}.{column} {data_type} default {d}"),
                 None => format!("add nullable column {table}.{column} {data_type}"),
             },
-            Change::AddNotNullColumn { table, column, data_type, fill, default } => {
+            Change::AddNotNullColumn {
+                table,
+                column,
+                data_type,
+                fill,
+                default,
+            } => {
                 let from = match fill {
                     Some(Fill::Expression { expression }) => format!(" filled with {expression}"),
-                    Some(Fill::Lookup { table: t, column: c, .. }) => format!(" filled from {t}.{c}"),
-                    None => default.as_ref().map(|d| format!(" default {d}")).unwrap_or_default(),
+                    Some(Fill::Lookup {
+                        table: t,
+                        column: c,
+                        ..
+                    }) => format!(" filled from {t}.{c}"),
+                    None => default
+                        .as_ref()
+                        .map(|d| format!(" default {d}"))
+                        .unwrap_or_default(),
                 };
                 format!("add required column {table}.{column} {data_type}{from}")
             }
             Change::DropColumn { table, column } => format!("drop column {table}.{column}"),
-            Change::RenameColumn { table, column, new_name } => {
+            Change::RenameColumn {
+                table,
+                column,
+                new_name,
+            } => {
                 format!("rename {table}.{column} to {new_name}")
             }
-            Change::ChangeColumnType { table, column, from_type, to_type, .. } => match from_type {
+            Change::ChangeColumnType {
+                table,
+                column,
+                from_type,
+                to_type,
+                ..
+            } => match from_type {
                 Some(f) => format!("change {table}.{column} from {f} to {to_type}"),
                 None => format!("change {table}.{column} to {to_type}"),
             },
             Change::SetNotNull { table, column } => format!("make {table}.{column} NOT NULL"),
             Change::DropNotNull { table, column } => format!("make {table}.{column} nullable"),
-            Change::SetDefault { table, column, default } => match default {
+            Change::SetDefault {
+                table,
+                column,
+                default,
+            } => match default {
                 Some(d) => format!("set default of {table}.{column} to {d}"),
                 None => format!("drop default of {table}.{column}"),
             },
-            Change::AddIndex { table, columns, unique, .. } => format!(
+            Change::AddIndex {
+                table,
+                columns,
+                unique,
+                ..
+            } => format!(
                 "add {}index on {table} ({})",
                 if *unique { "unique " } else { "" },
                 columns.join(", ")
@@ -496,32 +536,66 @@ impl Change {
             Change::AddPrimaryKey { table, columns, .. } => {
                 format!("add primary key on {table} ({})", columns.join(", "))
             }
-            Change::AddForeignKey { table, columns, references_table, .. } => format!(
+            Change::AddForeignKey {
+                table,
+                columns,
+                references_table,
+                ..
+            } => format!(
                 "add foreign key {table} ({}) -> {references_table}",
                 columns.join(", ")
             ),
-            Change::AddCheckConstraint { table, expression, .. } => {
+            Change::AddCheckConstraint {
+                table, expression, ..
+            } => {
                 format!("add check constraint on {table}: {expression}")
             }
-            Change::SplitColumn { table, column, into } => format!(
+            Change::SplitColumn {
+                table,
+                column,
+                into,
+            } => format!(
                 "split {table}.{column} into {}",
-                into.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                into.iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            Change::MergeColumns { table, columns, into, .. } => {
+            Change::MergeColumns {
+                table,
+                columns,
+                into,
+                ..
+            } => {
                 format!("merge {table}.{} into {into}", columns.join(" + "))
             }
-            Change::MoveColumn { column, from_table, to_table, .. } => {
+            Change::MoveColumn {
+                column,
+                from_table,
+                to_table,
+                ..
+            } => {
                 format!("move {column} from {from_table} to {to_table}")
             }
-            Change::SplitTable { table, new_table, columns, .. } => format!(
+            Change::SplitTable {
+                table,
+                new_table,
+                columns,
+                ..
+            } => format!(
                 "split {} out of {table} into {new_table}",
                 columns.join(", ")
             ),
             Change::MergeTables { table, other, .. } => format!("merge {other} into {table}"),
-            Change::RenameTable { table, new_name } => format!("rename table {table} to {new_name}"),
+            Change::RenameTable { table, new_name } => {
+                format!("rename table {table} to {new_name}")
+            }
             Change::DropTable { table } => format!("drop table {table}"),
             Change::CreateTable { table, .. } => format!("create table {table}"),
-            Change::EnumChange { type_name, operation } => match operation {
+            Change::EnumChange {
+                type_name,
+                operation,
+            } => match operation {
                 EnumOp::AddValue { value, .. } => format!("add '{value}' to enum {type_name}"),
                 EnumOp::RenameValue { from, to } => {
                     format!("rename enum value '{from}' to '{to}' in {type_name}")
@@ -541,7 +615,11 @@ pub fn singular(table: &str) -> String {
     let t = table.rsplit('.').next().unwrap_or(table);
     if let Some(stem) = t.strip_suffix("ies") {
         format!("{stem}y")
-    } else if t.ends_with("sses") || t.ends_with("xes") || t.ends_with("ches") || t.ends_with("shes") {
+    } else if t.ends_with("sses")
+        || t.ends_with("xes")
+        || t.ends_with("ches")
+        || t.ends_with("shes")
+    {
         t[..t.len() - 2].to_string()
     } else if let Some(stem) = t
         .strip_suffix('s')

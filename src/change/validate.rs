@@ -11,13 +11,24 @@ impl Change {
     pub fn validate(&self, engine: Engine) -> Result<(), String> {
         let v = Checker { engine };
         match self {
-            Change::AddColumn { table, column, data_type, default } => {
+            Change::AddColumn {
+                table,
+                column,
+                data_type,
+                default,
+            } => {
                 v.table("table", table)?;
                 v.column("column", column)?;
                 v.ty("data_type", data_type)?;
                 v.opt_expr("default", default)
             }
-            Change::AddNotNullColumn { table, column, data_type, default, fill } => {
+            Change::AddNotNullColumn {
+                table,
+                column,
+                data_type,
+                default,
+                fill,
+            } => {
                 v.table("table", table)?;
                 v.column("column", column)?;
                 v.ty("data_type", data_type)?;
@@ -33,16 +44,28 @@ impl Change {
                 v.table("table", table)?;
                 v.column("column", column).map(|_| ())
             }
-            Change::RenameColumn { table, column, new_name } => {
+            Change::RenameColumn {
+                table,
+                column,
+                new_name,
+            } => {
                 v.table("table", table)?;
                 v.column("column", column)?;
                 v.column("new_name", new_name)?;
                 if Ident::parse("", column).ok() == Ident::parse("", new_name).ok() {
-                    return Err(format!("new_name `{new_name}` is the column's current name: nothing to rename"));
+                    return Err(format!(
+                        "new_name `{new_name}` is the column's current name: nothing to rename"
+                    ));
                 }
                 Ok(())
             }
-            Change::ChangeColumnType { table, column, from_type, to_type, using } => {
+            Change::ChangeColumnType {
+                table,
+                column,
+                from_type,
+                to_type,
+                using,
+            } => {
                 v.table("table", table)?;
                 v.column("column", column)?;
                 if let Some(f) = from_type {
@@ -51,12 +74,23 @@ impl Change {
                 v.ty("to_type", to_type)?;
                 v.opt_expr("using", using)
             }
-            Change::SetDefault { table, column, default } => {
+            Change::SetDefault {
+                table,
+                column,
+                default,
+            } => {
                 v.table("table", table)?;
                 v.column("column", column)?;
                 v.opt_expr("default", default)
             }
-            Change::AddIndex { table, columns, name, method, predicate, .. } => {
+            Change::AddIndex {
+                table,
+                columns,
+                name,
+                method,
+                predicate,
+                ..
+            } => {
                 v.table("table", table)?;
                 v.key_parts(columns)?;
                 v.opt_ident("name", name)?;
@@ -78,13 +112,28 @@ impl Change {
                 }
                 Ok(())
             }
-            Change::AddUniqueConstraint { table, columns, name }
-            | Change::AddPrimaryKey { table, columns, name } => {
+            Change::AddUniqueConstraint {
+                table,
+                columns,
+                name,
+            }
+            | Change::AddPrimaryKey {
+                table,
+                columns,
+                name,
+            } => {
                 v.table("table", table)?;
                 v.columns("columns", columns)?;
                 v.opt_ident("name", name)
             }
-            Change::AddForeignKey { table, columns, references_table, references_columns, name, on_delete } => {
+            Change::AddForeignKey {
+                table,
+                columns,
+                references_table,
+                references_columns,
+                name,
+                on_delete,
+            } => {
                 v.table("table", table)?;
                 v.columns("columns", columns)?;
                 v.table("references_table", references_table)?;
@@ -102,20 +151,41 @@ impl Change {
                 }
                 v.opt_ident("name", name)?;
                 if let Some(a) = on_delete {
-                    const ACTIONS: &[&str] = &["cascade", "set null", "set default", "restrict", "no action"];
-                    let norm = a.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
+                    const ACTIONS: &[&str] = &[
+                        "cascade",
+                        "set null",
+                        "set default",
+                        "restrict",
+                        "no action",
+                    ];
+                    let norm = a
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .to_ascii_lowercase();
                     if !ACTIONS.contains(&norm.as_str()) {
-                        return Err(format!("on_delete `{a}` is not an action: use one of {}", ACTIONS.join(", ")));
+                        return Err(format!(
+                            "on_delete `{a}` is not an action: use one of {}",
+                            ACTIONS.join(", ")
+                        ));
                     }
                 }
                 Ok(())
             }
-            Change::AddCheckConstraint { table, expression, name } => {
+            Change::AddCheckConstraint {
+                table,
+                expression,
+                name,
+            } => {
                 v.table("table", table)?;
                 v.expr("expression", expression)?;
                 v.opt_ident("name", name)
             }
-            Change::SplitColumn { table, column, into } => {
+            Change::SplitColumn {
+                table,
+                column,
+                into,
+            } => {
                 v.table("table", table)?;
                 v.column("column", column)?;
                 if into.len() < 2 {
@@ -123,7 +193,13 @@ impl Change {
                 }
                 v.specs("into", into)
             }
-            Change::MergeColumns { table, columns, into, data_type, expression } => {
+            Change::MergeColumns {
+                table,
+                columns,
+                into,
+                data_type,
+                expression,
+            } => {
                 v.table("table", table)?;
                 v.columns("columns", columns)?;
                 if columns.len() < 2 {
@@ -135,7 +211,13 @@ impl Change {
                 }
                 v.opt_expr("expression", expression)
             }
-            Change::MoveColumn { column, from_table, to_table, data_type, key } => {
+            Change::MoveColumn {
+                column,
+                from_table,
+                to_table,
+                data_type,
+                key,
+            } => {
                 v.column("column", column)?;
                 v.table("from_table", from_table)?;
                 v.table("to_table", to_table)?;
@@ -144,13 +226,23 @@ impl Change {
                 }
                 v.opt_ident("key", key)
             }
-            Change::SplitTable { table, new_table, columns, key } => {
+            Change::SplitTable {
+                table,
+                new_table,
+                columns,
+                key,
+            } => {
                 v.table("table", table)?;
                 v.table("new_table", new_table)?;
                 v.columns("columns", columns)?;
                 v.opt_ident("key", key)
             }
-            Change::MergeTables { table, other, columns, key } => {
+            Change::MergeTables {
+                table,
+                other,
+                columns,
+                key,
+            } => {
                 v.table("table", table)?;
                 v.table("other", other)?;
                 v.columns("columns", columns)?;
@@ -169,7 +261,10 @@ impl Change {
                 }
                 v.specs("columns", columns)
             }
-            Change::EnumChange { type_name, operation } => {
+            Change::EnumChange {
+                type_name,
+                operation,
+            } => {
                 v.table("type_name", type_name)?;
                 let label = |what: &str, s: &str| -> Result<(), String> {
                     if s.is_empty() || s.len() > 63 {
@@ -179,7 +274,11 @@ impl Change {
                     }
                 };
                 match operation {
-                    EnumOp::AddValue { value, before, after } => {
+                    EnumOp::AddValue {
+                        value,
+                        before,
+                        after,
+                    } => {
                         label("value", value)?;
                         if before.is_some() && after.is_some() {
                             return Err("give `before` or `after`, not both".into());
@@ -193,7 +292,10 @@ impl Change {
                         label("from", from)?;
                         label("to", to)
                     }
-                    EnumOp::RemoveValue { value, replace_with } => {
+                    EnumOp::RemoveValue {
+                        value,
+                        replace_with,
+                    } => {
                         label("value", value)?;
                         if let Some(r) = replace_with {
                             label("replace_with", r)?;
@@ -202,7 +304,12 @@ impl Change {
                     }
                 }
             }
-            Change::BackfillOnly { table, column, fill, predicate } => {
+            Change::BackfillOnly {
+                table,
+                column,
+                fill,
+                predicate,
+            } => {
                 v.table("table", table)?;
                 v.column("column", column)?;
                 v.fill(fill)?;
@@ -226,7 +333,8 @@ impl Checker {
     }
 
     fn opt_ident(&self, what: &str, name: &Option<String>) -> Result<(), String> {
-        name.as_deref().map_or(Ok(()), |n| self.column(what, n).map(|_| ()))
+        name.as_deref()
+            .map_or(Ok(()), |n| self.column(what, n).map(|_| ()))
     }
 
     fn columns(&self, what: &str, names: &[String]) -> Result<(), String> {
@@ -269,7 +377,12 @@ impl Checker {
     fn fill(&self, f: &Fill) -> Result<(), String> {
         match f {
             Fill::Expression { expression } => self.expr("fill.expression", expression),
-            Fill::Lookup { table, column, local_key, remote_key } => {
+            Fill::Lookup {
+                table,
+                column,
+                local_key,
+                remote_key,
+            } => {
                 self.table("fill.table", table)?;
                 self.column("fill.column", column)?;
                 self.opt_ident("fill.local_key", local_key)?;
@@ -300,6 +413,9 @@ pub fn is_plain_identifier(s: &str) -> bool {
     let s = s.trim();
     (s.starts_with('"') && s.ends_with('"') && s.len() >= 2)
         || (!s.is_empty()
-            && s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
-            && s.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$'))
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && s.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '$'))
 }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 /// PostgreSQL table-level lock modes, weakest first, plus the MySQL metadata
 /// lock states that matter for online DDL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Lock {
     /// No lock on any table the application uses.
     #[serde(rename = "none")]
@@ -60,11 +62,15 @@ impl Lock {
     pub fn blocks(self) -> &'static str {
         match self {
             Lock::None | Lock::AccessShare | Lock::RowShare | Lock::RowExclusive => "nothing",
-            Lock::ShareUpdateExclusive => "other DDL, VACUUM and concurrent index builds on the table (not reads or writes)",
+            Lock::ShareUpdateExclusive => {
+                "other DDL, VACUUM and concurrent index builds on the table (not reads or writes)"
+            }
             Lock::Share | Lock::ShareRowExclusive => "writes (INSERT, UPDATE, DELETE)",
             Lock::Exclusive => "writes and SELECT ... FOR UPDATE",
             Lock::AccessExclusive => "reads and writes",
-            Lock::MdlBrief => "reads and writes for a moment at start and end (queued behind open transactions)",
+            Lock::MdlBrief => {
+                "reads and writes for a moment at start and end (queued behind open transactions)"
+            }
             Lock::MdlSharedNoWrite => "writes",
         }
     }
@@ -137,7 +143,10 @@ impl LockFacts {
             lock,
             also_locks: Vec::new(),
             rewrites_table: duration == Duration::Rewrite,
-            scans_table: matches!(duration, Duration::Scan | Duration::Rewrite | Duration::IndexBuild),
+            scans_table: matches!(
+                duration,
+                Duration::Scan | Duration::Rewrite | Duration::IndexBuild
+            ),
             blocks: lock.blocks().to_string(),
             duration,
             notes: Vec::new(),

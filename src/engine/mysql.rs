@@ -9,7 +9,9 @@ use crate::change::{Change, EnumOp};
 const MDL_NOTE: &str = "the exclusive metadata lock at start and end queues every query behind open transactions: SET SESSION lock_wait_timeout = 2 and retry";
 
 fn instant(stmt: String) -> LockFacts {
-    LockFacts::new(stmt, Lock::MdlBrief, Duration::Brief).note("ALGORITHM=INSTANT: metadata only").note(MDL_NOTE)
+    LockFacts::new(stmt, Lock::MdlBrief, Duration::Brief)
+        .note("ALGORITHM=INSTANT: metadata only")
+        .note(MDL_NOTE)
 }
 
 fn inplace_rebuild(stmt: String) -> LockFacts {

@@ -24,7 +24,9 @@ pub fn normalise_type(t: &str) -> String {
     let lower = lower.split_whitespace().collect::<Vec<_>>().join(" ");
     let lower = lower.replace(" (", "(").replace(", ", ",");
     let (base, args) = match lower.find('(') {
-        Some(i) if lower.ends_with(')') => (lower[..i].trim().to_string(), Some(lower[i..].to_string())),
+        Some(i) if lower.ends_with(')') => {
+            (lower[..i].trim().to_string(), Some(lower[i..].to_string()))
+        }
         _ => (lower.clone(), None),
     };
     let base = match base.as_str() {
@@ -69,7 +71,9 @@ fn type_args(t: &str) -> (String, Vec<u32>) {
 /// The cost of `ALTER COLUMN ... TYPE to` from `from`, per PostgreSQL's
 /// binary-coercion rules (no USING clause).
 pub fn type_change(from: Option<&str>, to: &str) -> TypeChange {
-    let Some(from) = from else { return TypeChange::Unknown };
+    let Some(from) = from else {
+        return TypeChange::Unknown;
+    };
     let (from, to) = (normalise_type(from), normalise_type(to));
     if from == to {
         return TypeChange::Same;
@@ -315,11 +319,25 @@ fn enum_facts(type_name: &str, op: &EnumOp, version: u32) -> LockFacts {
 
 fn destructive_reshape(table: &str, column: &str) -> Vec<LockFacts> {
     vec![
-        LockFacts::new(format!("ALTER TABLE {table} ADD COLUMN ..."), Lock::AccessExclusive, Duration::Brief),
-        LockFacts::new(format!("UPDATE {table} SET ... (one statement)"), Lock::RowExclusive, Duration::Statement)
-            .note("every updated row stays locked until the single UPDATE commits"),
-        LockFacts::new(format!("ALTER TABLE {table} DROP COLUMN {column}"), Lock::AccessExclusive, Duration::Brief)
-            .note("old app versions that read or write the dropped column fail at once; the data is gone"),
+        LockFacts::new(
+            format!("ALTER TABLE {table} ADD COLUMN ..."),
+            Lock::AccessExclusive,
+            Duration::Brief,
+        ),
+        LockFacts::new(
+            format!("UPDATE {table} SET ... (one statement)"),
+            Lock::RowExclusive,
+            Duration::Statement,
+        )
+        .note("every updated row stays locked until the single UPDATE commits"),
+        LockFacts::new(
+            format!("ALTER TABLE {table} DROP COLUMN {column}"),
+            Lock::AccessExclusive,
+            Duration::Brief,
+        )
+        .note(
+            "old app versions that read or write the dropped column fail at once; the data is gone",
+        ),
     ]
 }
 
@@ -329,19 +347,40 @@ mod tests {
 
     #[test]
     fn binary_coercible_changes_do_not_rewrite() {
-        assert_eq!(type_change(Some("varchar(100)"), "varchar(255)"), TypeChange::NoRewrite);
-        assert_eq!(type_change(Some("character varying(100)"), "text"), TypeChange::NoRewrite);
-        assert_eq!(type_change(Some("VARCHAR(100)"), "varchar"), TypeChange::NoRewrite);
-        assert_eq!(type_change(Some("numeric(10,2)"), "numeric(12, 2)"), TypeChange::NoRewrite);
+        assert_eq!(
+            type_change(Some("varchar(100)"), "varchar(255)"),
+            TypeChange::NoRewrite
+        );
+        assert_eq!(
+            type_change(Some("character varying(100)"), "text"),
+            TypeChange::NoRewrite
+        );
+        assert_eq!(
+            type_change(Some("VARCHAR(100)"), "varchar"),
+            TypeChange::NoRewrite
+        );
+        assert_eq!(
+            type_change(Some("numeric(10,2)"), "numeric(12, 2)"),
+            TypeChange::NoRewrite
+        );
         assert_eq!(type_change(Some("int4"), "integer"), TypeChange::Same);
     }
 
     #[test]
     fn other_changes_rewrite() {
         assert_eq!(type_change(Some("integer"), "bigint"), TypeChange::Rewrite);
-        assert_eq!(type_change(Some("text"), "varchar(255)"), TypeChange::Rewrite);
-        assert_eq!(type_change(Some("varchar(255)"), "varchar(100)"), TypeChange::Rewrite);
-        assert_eq!(type_change(Some("numeric(10,2)"), "numeric(12,3)"), TypeChange::Rewrite);
+        assert_eq!(
+            type_change(Some("text"), "varchar(255)"),
+            TypeChange::Rewrite
+        );
+        assert_eq!(
+            type_change(Some("varchar(255)"), "varchar(100)"),
+            TypeChange::Rewrite
+        );
+        assert_eq!(
+            type_change(Some("numeric(10,2)"), "numeric(12,3)"),
+            TypeChange::Rewrite
+        );
         assert_eq!(type_change(None, "bigint"), TypeChange::Unknown);
     }
 }

@@ -1,0 +1,326 @@
+//! change -> plan: the exact SQL of every phase of a zero-downtime rollout,
+//! with its rollback, checks and evidence gates. Data first (these structs
+//! and their JSON key names are a contract); Markdown is rendered from them.
+
+mod build;
+mod estimate;
+pub mod sql;
+
+use crate::change::{Change, ChangeInput, ChangeType, InputError};
+use crate::classify::{classify, Classification, Risk};
+use crate::context::{Context, Engine};
+use crate::engine::Lock;
+pub use crate::pattern::DualWrite;
+use crate::pattern::PhaseKind;
+use crate::schema::Schema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of the plan JSON layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Which slice of the plan to produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanMode {
+    /// Every phase.
+    #[default]
+    Plan,
+    /// The backfill and what proves it done.
+    Backfill,
+    /// The read and write switches.
+    Cutover,
+    /// Stopping use of the old shape and removing it.
+    Deprecate,
+}
+
+/// Knobs of a plan; all optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanOptions {
+    /// lock_timeout for each statement that takes a lock conflicting with
+    /// the app, in milliseconds. Default 2000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_timeout_ms: Option<u64>,
+    /// How many times a statement that hits lock_timeout is retried. Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_retries: Option<u32>,
+    /// Rows per backfill batch. Default 5000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u64>,
+    /// Pause between backfill batches in milliseconds. Default 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_pause_ms: Option<u64>,
+    /// `trigger` (default) or `app`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dual_write: Option<DualWrite>,
+    /// `plan` (default), `backfill`, `cutover` or `deprecate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<PlanMode>,
+}
+
+/// Options with their defaults applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub lock_timeout_ms: u64,
+    pub lock_retries: u32,
+    pub batch_size: u64,
+    pub batch_pause_ms: u64,
+    pub dual_write: DualWrite,
+    pub mode: PlanMode,
+}
+
+impl PlanOptions {
+    pub fn settings(&self) -> Result<Settings, String> {
+        let s = Settings {
+            lock_timeout_ms: self.lock_timeout_ms.unwrap_or(2000),
+            lock_retries: self.lock_retries.unwrap_or(10),
+            batch_size: self.batch_size.unwrap_or(5000),
+            batch_pause_ms: self.batch_pause_ms.unwrap_or(50),
+            dual_write: self.dual_write.unwrap_or_default(),
+            mode: self.mode.unwrap_or_default(),
+        };
+        if !(10..=600_000).contains(&s.lock_timeout_ms) {
+            return Err(format!(
+                "lock_timeout_ms {} is out of range: use 10 to 600000 (2000 is typical)",
+                s.lock_timeout_ms
+            ));
+        }
+        if !(1..=1000).contains(&s.lock_retries) {
+            return Err(format!(
+                "lock_retries {} is out of range: use 1 to 1000",
+                s.lock_retries
+            ));
+        }
+        if !(1..=1_000_000).contains(&s.batch_size) {
+            return Err(format!(
+                "batch_size {} is out of range: use 1 to 1000000 (1000-10000 is typical)",
+                s.batch_size
+            ));
+        }
+        if s.batch_pause_ms > 60_000 {
+            return Err(format!(
+                "batch_pause_ms {} is out of range: use 0 to 60000",
+                s.batch_pause_ms
+            ));
+        }
+        Ok(s)
+    }
+}
+
+/// Input of `build_plan`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanRequest {
+    #[serde(flatten)]
+    pub input: ChangeInput,
+    /// Engine, version, table size and traffic.
+    #[serde(default)]
+    pub context: Context,
+    /// The current `CREATE TABLE` DDL of the tables involved (e.g. from
+    /// `pg_dump -s`), so types, keys and NOT NULLs are known, not assumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub options: PlanOptions,
+}
+
+/// One SQL statement of a phase, with what it costs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Step {
+    /// The exact SQL to run (one statement, or one DO block).
+    pub sql: String,
+    /// false when it must run outside any transaction block (CONCURRENTLY,
+    /// procedures that COMMIT per batch).
+    pub transactional: bool,
+    /// Strongest lock taken on an application table.
+    pub lock: Lock,
+    pub rewrites_table: bool,
+    pub scans_table: bool,
+    /// What the app cannot do while the lock is held or queued.
+    pub blocks: String,
+    /// Estimated run time from the row count (see `estimates`).
+    pub estimated_seconds: f64,
+}
+
+/// A query that proves a phase did what it claims.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Check {
+    /// A query returning one row with one value.
+    pub sql: String,
+    /// The value it must return, as text (`0`, `1`).
+    pub expect: String,
+    /// What a pass means.
+    pub meaning: String,
+}
+
+/// One app version live during a phase, and what it touches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AppVersion {
+    /// `v1` is the version running today.
+    pub version: String,
+    pub reads: Vec<String>,
+    pub writes: Vec<String>,
+}
+
+/// One phase of the rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Phase {
+    /// Stable id, e.g. `p1-expand`.
+    pub id: String,
+    pub kind: PhaseKind,
+    pub title: String,
+    pub goal: String,
+    /// App versions that may be live during this phase.
+    pub app: Vec<AppVersion>,
+    pub forward: Vec<Step>,
+    /// Undo of this phase's forward steps, in order. Empty when forward is empty
+    /// (an app release: roll back by redeploying) or when it destroys data.
+    pub rollback: Vec<Step>,
+    pub validation: Vec<Check>,
+    pub advance_when: Vec<String>,
+    pub abort_when: Vec<String>,
+    /// The last safe point to return to, and how.
+    pub rollback_point: String,
+    /// Set when the phase destroys data.
+    pub data_loss: Option<String>,
+}
+
+/// A row of the compatibility table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CompatRow {
+    pub step: String,
+    pub backward_compatible: bool,
+    pub risk: Risk,
+    pub note: String,
+}
+
+/// A row of the lock-impact table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LockImpact {
+    pub phase: String,
+    /// First line of the statement.
+    pub statement: String,
+    pub lock: Lock,
+    pub blocks: String,
+    pub rewrites_table: bool,
+    pub scans_table: bool,
+    pub estimated_seconds: f64,
+}
+
+/// How existing rows are filled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Backfill {
+    pub strategy: String,
+    pub table: String,
+    /// The keyset key (the primary key).
+    pub key: String,
+    pub batch_size: u64,
+    /// Pause between batches.
+    pub throttle: String,
+    /// How to resume after a stop or failure.
+    pub restart: String,
+    /// A procedure that commits per batch (PostgreSQL 11+): CALL it outside a transaction.
+    pub procedure_sql: String,
+    pub call_sql: String,
+    /// One batch as a prepared statement, for scripts that loop themselves.
+    pub batch_sql: String,
+    /// How to loop `batch_sql`.
+    pub batch_loop: String,
+    /// Rows still to do and total.
+    pub progress_query: String,
+    /// Returns 0 when done.
+    pub completion_query: String,
+}
+
+/// Time and load, from the row count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Estimates {
+    pub rows: Option<u64>,
+    pub batches: Option<u64>,
+    pub backfill_seconds: Option<f64>,
+    /// Sum of estimated statement time.
+    pub total_db_seconds: f64,
+    /// Longest time the app may wait on one statement's lock.
+    pub max_app_wait_seconds: f64,
+    /// Where the rates come from.
+    pub basis: String,
+    pub load: String,
+}
+
+/// The checklist people follow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Runbook {
+    pub pre_checks: Vec<String>,
+    pub phases: Vec<RunbookPhase>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunbookPhase {
+    pub phase: String,
+    pub checklist: Vec<String>,
+}
+
+/// The complete plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub schema_version: u32,
+    pub summary: String,
+    pub change_type: ChangeType,
+    pub change: Change,
+    pub mode: PlanMode,
+    pub dual_write: DualWrite,
+    pub classification: Classification,
+    /// What the plan assumes because it was not told.
+    pub assumptions: Vec<String>,
+    pub compatibility: Vec<CompatRow>,
+    pub phases: Vec<Phase>,
+    pub invariants: Vec<String>,
+    pub lock_impact: Vec<LockImpact>,
+    pub backfill: Option<Backfill>,
+    pub estimates: Estimates,
+    pub runbook: Runbook,
+    pub risks: Vec<String>,
+}
+
+/// Why a plan could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Builds the plan for a request.
+pub fn build_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
+    req.context.validate().map_err(PlanError::Invalid)?;
+    if req.context.engine != Engine::Postgres {
+        return Err(PlanError::Unsupported(
+            "build_plan writes PostgreSQL plans; for MySQL 8 use classify_change for the online-DDL facts (ALGORITHM, locks) and gh-ost or pt-online-schema-change for table copies".into(),
+        ));
+    }
+    if req.context.version() < 11 {
+        return Err(PlanError::Unsupported(format!(
+            "PostgreSQL {} is out of support and lacks procedures with COMMIT (11+): plans cover PostgreSQL 11 to 18",
+            req.context.version()
+        )));
+    }
+    let settings = req.options.settings().map_err(PlanError::Invalid)?;
+    let schema = match &req.schema {
+        Some(ddl) => Some(Schema::parse(ddl, req.context.engine).map_err(PlanError::Invalid)?),
+        None => None,
+    };
+    let resolved = req.input.resolve(req.context.engine)?;
+    let classification = classify(&resolved, &req.context);
+    let mut plan = build::build(
+        &resolved.change,
+        &req.context,
+        &settings,
+        schema.as_ref(),
+        classification,
+    )?;
+    plan.assumptions.splice(0..0, resolved.notes);
+    Ok(plan)
+}

@@ -1,0 +1,230 @@
+//! The current schema as the user gives it (`CREATE TABLE` DDL, e.g. from
+//! `pg_dump -s`), so a plan knows types, keys, NOT NULLs and indexes instead
+//! of assuming them.
+
+use crate::context::Engine;
+use crate::ident::{split_dotted, Ident, QualifiedName};
+use regex::Regex;
+use sqlparser::ast::{ColumnOption, Statement, TableConstraint};
+use sqlparser::parser::Parser;
+use std::sync::LazyLock;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: Ident,
+    /// The type as written, lower-cased (`bigint`, `varchar(100)`).
+    pub data_type: String,
+    pub not_null: bool,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Index {
+    pub name: String,
+    pub unique: bool,
+    /// Key parts as written (`email`, `lower(email)`).
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub name: QualifiedName,
+    pub columns: Vec<Column>,
+    pub primary_key: Vec<Ident>,
+    pub indexes: Vec<Index>,
+}
+
+impl Table {
+    pub fn column(&self, name: &Ident) -> Option<&Column> {
+        self.columns.iter().find(|c| &c.name == name)
+    }
+}
+
+/// Every table found in the DDL.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Schema {
+    pub tables: Vec<Table>,
+}
+
+static ADD_PK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?is)^\s*ALTER\s+TABLE\s+(?:ONLY\s+)?([\w."]+)\s+ADD\s+(?:CONSTRAINT\s+[\w"]+\s+)?PRIMARY\s+KEY\s*\(([^)]*)\)"#)
+        .expect("static regex")
+});
+
+impl Schema {
+    /// Parses the DDL statement by statement; statements that are not about
+    /// tables, keys or indexes (functions, grants, SET...) are skipped.
+    pub fn parse(ddl: &str, engine: Engine) -> Result<Schema, String> {
+        let dialect = crate::sqltext::dialect(engine);
+        let mut schema = Schema::default();
+        for stmt in crate::change::ddl::split_statements(ddl, engine) {
+            let text = stmt.text.trim();
+            if let Some(c) = ADD_PK.captures(text) {
+                let table = QualifiedName::parse("table", &c[1]).map_err(|e| e.to_string())?;
+                if let Some(t) = schema.find_mut(&table) {
+                    t.primary_key = c[2]
+                        .split(',')
+                        .filter_map(|p| Ident::parse("column", p).ok())
+                        .collect();
+                }
+                continue;
+            }
+            let upper = text.get(..16).unwrap_or(text).to_ascii_uppercase();
+            if !(upper.starts_with("CREATE")) {
+                continue;
+            }
+            let Ok(parsed) = Parser::parse_sql(dialect.as_ref(), text) else {
+                if upper.starts_with("CREATE TABLE") {
+                    return Err(format!(
+                        "schema: cannot parse the statement on line {}: {}",
+                        stmt.line,
+                        text.lines().next().unwrap_or("")
+                    ));
+                }
+                continue;
+            };
+            for s in parsed {
+                match s {
+                    Statement::CreateTable(ct) => schema.tables.push(table_from(&ct)?),
+                    Statement::CreateIndex(ci) => {
+                        let table = QualifiedName::parse("table", &ci.table_name.to_string())
+                            .map_err(|e| e.to_string())?;
+                        if let Some(t) = schema.find_mut(&table) {
+                            t.indexes.push(Index {
+                                name: ci.name.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+                                unique: ci.unique,
+                                columns: ci
+                                    .columns
+                                    .iter()
+                                    .map(|c| c.column.expr.to_string())
+                                    .collect(),
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(schema)
+    }
+
+    /// Finds a table; an unqualified name matches any schema.
+    pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
+        self.tables.iter().find(|t| same_table(&t.name, name))
+    }
+
+    fn find_mut(&mut self, name: &QualifiedName) -> Option<&mut Table> {
+        self.tables.iter_mut().find(|t| same_table(&t.name, name))
+    }
+}
+
+fn same_table(a: &QualifiedName, b: &QualifiedName) -> bool {
+    a.name == b.name
+        && match (&a.schema, &b.schema) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
+        }
+}
+
+fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
+    let raw = ct.name.to_string();
+    let name =
+        QualifiedName::parse("table", &split_dotted(&raw).join(".")).map_err(|e| e.to_string())?;
+    let mut table = Table {
+        name,
+        columns: Vec::new(),
+        primary_key: Vec::new(),
+        indexes: Vec::new(),
+    };
+    for c in &ct.columns {
+        let col = Ident::parse("column", &c.name.to_string()).map_err(|e| e.to_string())?;
+        let mut column = Column {
+            name: col.clone(),
+            data_type: c.data_type.to_string().to_lowercase(),
+            not_null: false,
+            default: None,
+        };
+        for o in &c.options {
+            match &o.option {
+                ColumnOption::NotNull => column.not_null = true,
+                ColumnOption::Default(e) => column.default = Some(e.to_string()),
+                ColumnOption::PrimaryKey(_) => {
+                    column.not_null = true;
+                    table.primary_key = vec![col.clone()];
+                }
+                ColumnOption::Generated { .. } => column.not_null = true,
+                _ => {}
+            }
+        }
+        if matches!(
+            column.data_type.as_str(),
+            "serial" | "bigserial" | "smallserial"
+        ) {
+            column.not_null = true;
+        }
+        table.columns.push(column);
+    }
+    for tc in &ct.constraints {
+        if let TableConstraint::PrimaryKey(pk) = tc {
+            table.primary_key = pk
+                .columns
+                .iter()
+                .filter_map(|c| Ident::parse("column", &c.column.expr.to_string()).ok())
+                .collect();
+        }
+    }
+    for pk in table.primary_key.clone() {
+        if let Some(c) = table.columns.iter_mut().find(|c| c.name == pk) {
+            c.not_null = true;
+        }
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pg_dump_style_ddl() {
+        let ddl = r#"
+            SET statement_timeout = 0;
+            CREATE TABLE public.users (
+                id bigint NOT NULL,
+                username character varying(100) NOT NULL,
+                email text,
+                active boolean DEFAULT true NOT NULL
+            );
+            CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+            ALTER TABLE ONLY public.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+            CREATE UNIQUE INDEX users_username_key ON public.users USING btree (username);
+        "#;
+        let s = Schema::parse(ddl, Engine::Postgres).unwrap();
+        let t = s
+            .table(&QualifiedName::parse("table", "users").unwrap())
+            .unwrap();
+        assert_eq!(t.primary_key, vec![Ident::new("c", "id").unwrap()]);
+        let u = t.column(&Ident::new("c", "username").unwrap()).unwrap();
+        assert!(u.not_null);
+        assert_eq!(u.data_type, "character varying(100)");
+        assert_eq!(
+            t.column(&Ident::new("c", "active").unwrap())
+                .unwrap()
+                .default
+                .as_deref(),
+            Some("true")
+        );
+        assert_eq!(t.indexes[0].columns, vec!["username"]);
+        assert!(t.indexes[0].unique);
+    }
+
+    #[test]
+    fn inline_primary_key() {
+        let s = Schema::parse(
+            "CREATE TABLE t (id uuid PRIMARY KEY, n int)",
+            Engine::Postgres,
+        )
+        .unwrap();
+        assert_eq!(s.tables[0].primary_key[0].as_str(), "id");
+    }
+}

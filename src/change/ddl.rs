@@ -109,6 +109,10 @@ fn leading_words(text: &str, n: usize) -> Vec<String> {
     words
 }
 
+/// More statements than any one change needs; the bound keeps the combining
+/// (quadratic in the number of steps) cheap on a pasted migration file.
+const MAX_STATEMENTS: usize = 100;
+
 /// Reads the SQL of one change. Transaction wrappers, SET statements and
 /// comments are ignored; statements that together make one change are
 /// combined; `notes` say which defaults were assumed and what was not kept.
@@ -118,6 +122,12 @@ pub fn parse(sql: &str, engine: Engine) -> Result<Parsed, DdlError> {
         return Err(DdlError(
             "no SQL statement found (the text is empty or only comments): give the DDL of one change, e.g. `ALTER TABLE users RENAME COLUMN username TO handle;`".into(),
         ));
+    }
+    if statements.len() > MAX_STATEMENTS {
+        return Err(DdlError(format!(
+            "the SQL has {} statements; one change takes a few (e.g. ADD COLUMN, UPDATE, SET NOT NULL): give one change, not a whole migration (to check a migration file, review it instead)",
+            statements.len()
+        )));
     }
     let mut steps = Vec::new();
     let mut notes = Vec::new();

@@ -88,7 +88,7 @@ pub const ACCEPTED_FORMS: &[&str] = &[
 
 /// English requests are one sentence; anything longer is a pasted script,
 /// and bounding it keeps the pattern table from scanning megabytes.
-const MAX_REQUEST_CHARS: usize = 4096;
+const MAX_REQUEST_BYTES: usize = 4096;
 
 /// Reads an English change request.
 pub fn parse(text: &str) -> Result<Parsed, RequestError> {
@@ -96,9 +96,9 @@ pub fn parse(text: &str) -> Result<Parsed, RequestError> {
         request: text.trim().to_string(),
         reason,
     };
-    if text.len() > MAX_REQUEST_CHARS {
+    if text.len() > MAX_REQUEST_BYTES {
         return Err(fail(format!(
-            "the request is {} bytes; an English request is one sentence (at most {MAX_REQUEST_CHARS} bytes). Pass DDL as `sql` instead",
+            "the request is {} bytes; an English request is one sentence (at most {MAX_REQUEST_BYTES} bytes). Pass DDL as `sql` instead",
             text.len()
         )));
     }
@@ -196,11 +196,11 @@ const FRAGMENTS: &[(&str, &str)] = &[
     ("{tbl}", r"{id}(?:\.{id})?"),
     (
         "{id}",
-        r#"(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|[\p{L}_][\p{L}\p{N}_$]*)"#,
+        r#"(?-i:"(?:[^"]|"")+"|`(?:[^`]|``)+`|[A-Za-z_\x{80}-\x{10FFFF}][A-Za-z0-9_$\x{80}-\x{10FFFF}]*)"#,
     ),
     (
         "{val}",
-        r#"(?:'(?:[^']|'')*'|"(?:[^"]|"")*"|[\p{L}\p{N}_][\p{L}\p{N}_\-]*)"#,
+        r#"(?-i:'(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z0-9_\x{80}-\x{10FFFF}][A-Za-z0-9_\-\x{80}-\x{10FFFF}]*)"#,
     ),
 ];
 
@@ -212,7 +212,6 @@ fn compile(pattern: &str) -> Regex {
     }
     RegexBuilder::new(&format!("^(?:{p})$"))
         .case_insensitive(true)
-        .size_limit(64 << 20)
         .build()
         .unwrap_or_else(|e| panic!("pattern `{pattern}` does not compile: {e}"))
 }
@@ -304,7 +303,7 @@ static RULES: LazyLock<Vec<(Regex, Build)>> = LazyLock::new(|| {
         (r"call (?P<x>.+?) (?P<n>{q})(?: instead)?".into(), rename),
         (r"(?P<x>.+?) (?:should|must|will|shall) (?:now )?be (?:called|named|renamed(?: to)?) (?P<n>{q})".into(), rename),
         // Splitting and merging tables and columns; moving columns.
-        (r"(?:split|extract|pull|break|separate|carve|factor|peel|spin)(?: out| off)? (?P<src>.+?) (?:out |off )?(?:into|to|as) (?:an? |the )?(?:new |separate )*(?:table )?(?P<t>{tbl})(?: table)?(?: (?:keyed by|joined on|joined by|via|linked by|with key) (?P<k>{id}))?".into(), split_table),
+        (r"(?P<verb>split|extract|pull|break|separate|carve|factor|peel|spin)(?P<out> out| off)? (?P<src>.+?) (?:out |off )?(?:into|to|as) (?:an? |the )?(?P<new>(?:new |separate )+)?(?:table )?(?P<t>{tbl})(?: table)?(?: (?:keyed by|joined on|joined by|via|linked by|with key) (?P<k>{id}))?".into(), split_table),
         (r"(?:move|relocate|transfer|shift) (?P<src>.+?) (?:out )?(?:to|into) (?:an? |the )?(?:new |separate )+(?:table )?(?P<t>{tbl})(?: table)?(?: (?:keyed by|joined on|joined by|via|linked by|with key) (?P<k>{id}))?".into(), split_table),
         (r"(?:split|break(?: up)?|divide|separate|explode|decompose) (?:up )?(?:the )?(?:column |field )?(?P<col>{colf}) (?:up )?(?:into|in|to) (?:the )?(?:new )?(?:columns? |fields? )?(?P<l>.+)".into(), split_column),
         (r"(?:merge|fold|combine|absorb|collapse) (?:back )?(?:the )?(?:table )?(?P<other>{tbl})(?: table)? (?:back )?(?:into|in|onto) (?:the )?(?:table )?(?P<t>{tbl})(?: table)?(?: (?:keyed by|joined on|joined by|via|linked by) (?P<k2>{id}))?(?:,? (?:keeping|with columns|taking|copying|moving|bringing over|bringing) (?:the )?(?:columns? )?(?P<l>.+?))?(?: (?:keyed by|joined on|joined by|via|linked by) (?P<k>{id}))?".into(), merge_tables),
@@ -317,6 +316,7 @@ static RULES: LazyLock<Vec<(Regex, Build)>> = LazyLock::new(|| {
         (r"(?:drop|remove|delete|get rid of|destroy|discard) (?:the )?(?:whole |entire )?table (?P<t>{tbl})".into(), drop_table),
         (r"(?:drop|remove|delete|get rid of|destroy|discard) (?:the )?(?:whole |entire )?(?P<t>{tbl}) table".into(), drop_table),
         (r"(?:drop|remove|delete|get rid of|discard) (?:the )?(?P<col>{colf})".into(), drop_column),
+        (r"(?:drop|remove|delete|get rid of|discard) (?:the )?(?:columns? )?(?P<l>.+(?:,| and | & ).+)".into(), drop_several),
         // Backfills.
         (r"(?:backfill|back-fill|back fill|fill in|fill|refill|re-fill|populate|repopulate|re-populate|recompute|re-compute|recalculate|re-calculate|compute|calculate|derive|rederive|re-derive|update) (?:the )?(?:column )?(?:values (?:of|in) )?(?P<col>{col}) (?:with|from|as|using|to|=|by|via) (?P<e>.+?)(?: (?:where|for rows where|only where|for rows with|for rows that have) (?P<p>.+))?".into(), backfill),
         (r"(?:backfill|back-fill|back fill|fill in|fill|refill|populate|repopulate|recompute|recalculate) (?P<col>.+)".into(), backfill_incomplete),
@@ -356,26 +356,10 @@ fn done(change: Change, notes: Vec<String>) -> Result<Parsed, String> {
 /// Words that can stand where a column name goes but never name one here;
 /// refusing them keeps `drop default on users.active` from reading as a
 /// column called `default`.
+#[rustfmt::skip]
 const NOT_COLUMNS: &[&str] = &[
-    "default",
-    "index",
-    "constraint",
-    "not",
-    "null",
-    "nulls",
-    "type",
-    "primary",
-    "foreign",
-    "unique",
-    "check",
-    "key",
-    "value",
-    "label",
-    "enum",
-    "table",
-    "column",
-    "columns",
-    "field",
+    "default", "index", "constraint", "not", "null", "nulls", "type", "primary", "foreign",
+    "unique", "check", "key", "value", "label", "enum", "table", "column", "columns", "field",
     "name",
 ];
 
@@ -396,15 +380,14 @@ fn column_ref(raw: &str) -> Result<(String, String), String> {
     } else if let Some(c) = re!(r"(?P<t>{tbl}) ?\( ?(?P<c>{id}) ?\)").captures(s) {
         (c["t"].to_string(), c["c"].to_string())
     } else if let Some(c) = re!(r"(?:the )?(?:column |field )?(?P<q>{q})(?: column| field)?").captures(s) {
-        let parts = split_dotted(&c["q"]);
-        match parts.as_slice() {
-            [one] => {
+        match split_dotted(&c["q"]).split_last() {
+            Some((column, table)) if !table.is_empty() => (table.join("."), column.clone()),
+            _ => {
+                let one = &c["q"];
                 return Err(format!(
                     "no table given for column `{one}`: write `table.{one}` or `{one} on table`"
-                ))
+                ));
             }
-            [table @ .., column] => (table.join("."), column.clone()),
-            [] => unreachable!("split_dotted never returns nothing"),
         }
     } else {
         return Err(format!("no table.column found in `{s}`: write `users.email` or `email on users`"));
@@ -517,7 +500,7 @@ fn column_list(raw: &str) -> Result<(String, Vec<String>), String> {
     let s = re!(r"(?:the combination of |the pair of |the pair |both |the )?(?P<rest>.+)")
         .captures(raw.trim())
         .map_or(raw.trim(), |c| c.name("rest").map_or("", |m| m.as_str()));
-    if let Some(c) = re!(r"(?:[\p{L}_ ]+ )?(?:columns?|fields?) \(?(?P<l>[^()]+?)\)? (?:on|in|of|from|out of) (?:the )?(?:table )?(?P<t>{tbl})(?: table)?").captures(s) {
+    if let Some(c) = re!(r"(?:[A-Za-z_ ]+ )?(?:columns?|fields?) \(?(?P<l>[^()]+?)\)? (?:on|in|of|from|out of) (?:the )?(?:table )?(?P<t>{tbl})(?: table)?").captures(s) {
         return Ok((c["t"].to_string(), names(&c["l"])?));
     }
     if let Some(c) = re!(r"(?P<t>{tbl})(?:'s| table's)? (?:columns?|fields?) (?P<l>.+)").captures(s)
@@ -548,24 +531,22 @@ fn dotted_list(s: &str) -> Result<(String, Vec<String>), String> {
                 "`{item}` is not a column (write `users.email` or `email on users`)"
             ));
         }
-        let parts = split_dotted(&item);
-        match parts.as_slice() {
-            [one] => bare.push(one.clone()),
-            [t @ .., column] => {
-                let t = t.join(".");
-                match &table {
-                    Some(known) if !known.eq_ignore_ascii_case(&t) => {
-                        return Err(format!("columns of different tables (`{known}` and `{t}`): a change covers one table"))
-                    }
-                    _ => table = Some(t),
-                }
-                columns.push(column.clone());
-            }
-            [] => {}
+        let Some((column, owner)) = split_dotted(&item)
+            .split_last()
+            .map(|(c, o)| (c.clone(), o.join(".")))
+        else {
+            continue;
+        };
+        if owner.is_empty() {
+            bare.push(column.clone());
+        } else if let Some(known) = table.as_ref().filter(|k| !k.eq_ignore_ascii_case(&owner)) {
+            return Err(format!(
+                "columns of different tables (`{known}` and `{owner}`): a change covers one table"
+            ));
+        } else {
+            table = Some(owner);
         }
-        if let [one] = parts.as_slice() {
-            columns.push(one.clone());
-        }
+        columns.push(column);
     }
     match table {
         Some(t) => {
@@ -592,111 +573,26 @@ fn dotted_list(s: &str) -> Result<(String, Vec<String>), String> {
 
 /// Built-in type names (first word, lower case). A name outside this list is
 /// read as a user-defined type, and said so, since sqlparser takes any word.
+#[rustfmt::skip]
 const BUILTIN_TYPES: &[&str] = &[
-    "bigint",
-    "bigserial",
-    "binary",
-    "bit",
-    "blob",
-    "bool",
-    "boolean",
-    "box",
-    "bytea",
-    "char",
-    "character",
-    "cidr",
-    "circle",
-    "citext",
-    "date",
-    "daterange",
-    "datetime",
-    "dec",
-    "decimal",
-    "double",
-    "enum",
-    "float",
-    "float4",
-    "float8",
-    "geography",
-    "geometry",
-    "hstore",
-    "inet",
-    "int",
-    "int2",
-    "int4",
-    "int4range",
-    "int8",
-    "int8range",
-    "integer",
-    "interval",
-    "json",
-    "jsonb",
-    "line",
-    "longblob",
-    "longtext",
-    "lseg",
-    "ltree",
-    "macaddr",
-    "macaddr8",
-    "mediumblob",
-    "mediumint",
-    "mediumtext",
-    "money",
-    "nchar",
-    "numeric",
-    "numrange",
-    "nvarchar",
-    "oid",
-    "path",
-    "point",
-    "polygon",
-    "real",
-    "serial",
-    "serial2",
-    "serial4",
-    "serial8",
-    "smallint",
-    "smallserial",
-    "text",
-    "time",
-    "timestamp",
-    "timestamptz",
-    "timetz",
-    "tinyblob",
-    "tinyint",
-    "tinytext",
-    "tsquery",
-    "tsrange",
-    "tstzrange",
-    "tsvector",
-    "uuid",
-    "varbinary",
-    "varbit",
-    "varchar",
-    "vector",
-    "xml",
-    "year",
+    "bigint", "bigserial", "binary", "bit", "blob", "bool", "boolean", "box", "bytea", "char",
+    "character", "cidr", "circle", "citext", "date", "daterange", "datetime", "dec", "decimal",
+    "double", "enum", "float", "float4", "float8", "geography", "geometry", "hstore", "inet", "int",
+    "int2", "int4", "int4range", "int8", "int8range", "integer", "interval", "json", "jsonb",
+    "line", "longblob", "longtext", "lseg", "ltree", "macaddr", "macaddr8", "mediumblob",
+    "mediumint", "mediumtext", "money", "nchar", "numeric", "numrange", "nvarchar", "oid", "path",
+    "point", "polygon", "real", "serial", "serial2", "serial4", "serial8", "smallint",
+    "smallserial", "text", "time", "timestamp", "timestamptz", "timetz", "tinyblob", "tinyint",
+    "tinytext", "tsquery", "tsrange", "tstzrange", "tsvector", "uuid", "varbinary", "varbit",
+    "varchar", "vector", "xml", "year",
 ];
 
 /// Words that sqlparser would take as a custom type but that mean something
 /// else in a request (`make users.email required`).
+#[rustfmt::skip]
 const NOT_TYPES: &[&str] = &[
-    "required",
-    "mandatory",
-    "optional",
-    "nullable",
-    "null",
-    "not null",
-    "non-null",
-    "unique",
-    "primary key",
-    "the primary key",
-    "positive",
-    "negative",
-    "default",
-    "index",
-    "true",
-    "false",
+    "required", "mandatory", "optional", "nullable", "null", "not null", "non-null", "unique",
+    "primary key", "the primary key", "positive", "negative", "default", "index", "true", "false",
 ];
 
 fn is_builtin_type(ty: &str) -> bool {
@@ -752,32 +648,30 @@ fn fill_from(
     notes: &mut Vec<String>,
 ) -> Result<Fill, String> {
     let text = text.trim();
-    if re!(r"{q}").is_match(text) {
-        let parts = split_dotted(text);
-        if let [source @ .., column] = parts.as_slice() {
-            let source = source.join(".");
-            if !source.is_empty() && !source.eq_ignore_ascii_case(table) {
-                let (local_key, remote_key) = join_key(key, table, &source)?;
-                notes.push(format!(
-                    "assumed the join key {}.{} = {source}.{}",
-                    table,
-                    local_key
-                        .clone()
-                        .unwrap_or_else(|| format!("{}_id", singular(&source))),
-                    remote_key.clone().unwrap_or_else(|| "id".into())
-                ));
-                return Ok(Fill::Lookup {
-                    table: source,
-                    column: column.clone(),
-                    local_key,
-                    remote_key,
-                });
-            }
-            if !source.is_empty() {
+    let parts = split_dotted(text);
+    if let Some((column, owner)) = parts.split_last().filter(|(_, o)| !o.is_empty()) {
+        if re!(r"{q}").is_match(text) {
+            let source = owner.join(".");
+            if source.eq_ignore_ascii_case(table) {
+                // `users.email` while filling users: a column of the same row.
                 return Ok(Fill::Expression {
                     expression: column.clone(),
                 });
             }
+            let (local_key, remote_key) = join_key(key, table, &source)?;
+            notes.push(format!(
+                "assumed the join key {table}.{} = {source}.{}",
+                local_key
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_id", singular(&source))),
+                remote_key.clone().unwrap_or_else(|| "id".into())
+            ));
+            return Ok(Fill::Lookup {
+                table: source,
+                column: column.clone(),
+                local_key,
+                remote_key,
+            });
         }
     }
     if key.is_some() {
@@ -805,8 +699,10 @@ fn join_key(
     };
     let side = |q: &str| {
         let parts = split_dotted(q);
-        let owner = parts[..parts.len() - 1].join(".");
-        (owner, parts[parts.len() - 1].clone())
+        match parts.split_last() {
+            Some((column, owner)) => (owner.join("."), column.clone()),
+            None => (String::new(), q.to_string()),
+        }
     };
     let (a, b) = (side(&c["a"]), side(&c["b"]));
     let (local, remote) = if a.0.eq_ignore_ascii_case(source) || b.0.eq_ignore_ascii_case(table) {
@@ -885,11 +781,14 @@ fn condition(column: &str, phrase: &str) -> Option<String> {
     ];
     for (phrases, op) in comparisons {
         for w in phrases.split('|') {
-            if p.len() > w.len() + 1
-                && p[..w.len()].eq_ignore_ascii_case(w)
-                && p.as_bytes()[w.len()] == b' '
-            {
-                return Some(format!("{column} {op} {}", p[w.len() + 1..].trim()));
+            let value = p
+                .get(..w.len())
+                .filter(|head| head.eq_ignore_ascii_case(w))
+                .and_then(|_| p[w.len()..].strip_prefix(' '))
+                .map(str::trim)
+                .filter(|v| !v.is_empty());
+            if let Some(value) = value {
+                return Some(format!("{column} {op} {value}"));
             }
         }
     }
@@ -983,9 +882,9 @@ const CLAUSES: &[(&str, Clause)] = &[
     ("typed", Clause::Type),
     ("type", Clause::Type),
     ("primary key", Clause::PrimaryKey),
-    ("unique", Clause::Unsupported("a unique column is a second change: add the column, then `add unique constraint on <table>.<column>`")),
-    ("references", Clause::Unsupported("a foreign key is a second change: add the column, then `add foreign key from <table>.<column> to <other>.id`")),
-    ("check", Clause::Unsupported("a check is a second change: add the column, then `add check constraint on <table>: <condition>`")),
+    ("unique", Clause::Unsupported("a unique column is a separate change: plan this one, then `add unique constraint on <table>.<column>`")),
+    ("references", Clause::Unsupported("a foreign key is a separate change: plan this one, then `add foreign key from <table>.<column> to <other>.id`")),
+    ("check", Clause::Unsupported("a check is a separate change: plan this one, then `add check constraint on <table>: <condition>`")),
     ("generated", Clause::Unsupported("generated and identity columns are not supported: use bigserial or a default")),
     ("identity", Clause::Unsupported("generated and identity columns are not supported: use bigserial or a default")),
     ("a", Clause::Decoration),
@@ -1035,12 +934,9 @@ fn column_def(text: &str, in_table: bool) -> Result<ColumnDef, String> {
         if let Some((clause, n)) = clause_at(&toks, i, slot, &def, in_table) {
             store(&mut def, slot, &mut buf)?;
             if clause == Clause::Table {
-                let (table, used) = table_clause(&toks, i).expect("clause_at checked it");
-                def.table = Some(table);
-                i += used;
-            } else {
-                i += n;
+                def.table = table_clause(&toks, i).map(|(table, _)| table);
             }
+            i += n;
             slot = match clause {
                 Clause::Default => Slot::Default,
                 Clause::Fill => Slot::Fill,
@@ -1048,7 +944,7 @@ fn column_def(text: &str, in_table: bool) -> Result<ColumnDef, String> {
                 Clause::Type => Slot::Type,
                 Clause::Unsupported(why) => return Err(why.into()),
                 Clause::PrimaryKey if in_table => {
-                    return Err("a primary key is a second change: add the column, then `add primary key on <table>(<column>)`".into())
+                    return Err("a primary key is a separate change: plan this one, then `add primary key on <table>(<column>)`".into())
                 }
                 Clause::PrimaryKey => {
                     def.primary_key = true;
@@ -1160,8 +1056,8 @@ fn clause_at(
             return Some((clause, n));
         }
     }
-    if in_table && def.table.is_none() && def.name.is_some() && table_clause(toks, i).is_some() {
-        return Some((Clause::Table, 0));
+    if in_table && def.table.is_none() && def.name.is_some() {
+        return table_clause(toks, i).map(|(_, used)| (Clause::Table, used));
     }
     None
 }
@@ -1219,7 +1115,7 @@ fn add_column(c: &Captures<'_>) -> Result<Parsed, String> {
     let explicit = parts.len() > 1 || def.said_column;
     if !explicit && def.data_type.is_none() && def.fill.is_none() {
         return Err(format!(
-            "`add {column} to {table}` could add a column or an enum value: write `add column {table}.{column} text` or `add '{column}' to the {table} enum`"
+            "`{column}` could be a column or an enum value: write `add column {table}.{column} text` or `add '{column}' to the {table} enum`"
         ));
     }
     let mut notes = Vec::new();
@@ -1353,6 +1249,18 @@ fn drop_column(c: &Captures<'_>) -> Result<Parsed, String> {
     }
     let (table, column) = column_ref(col)?;
     done(Change::DropColumn { table, column }, Vec::new())
+}
+
+fn drop_several(c: &Captures<'_>) -> Result<Parsed, String> {
+    let items = split_items(req(c, "l"));
+    Err(format!(
+        "a request drops one column; send one request per column: {}",
+        items
+            .iter()
+            .map(|i| format!("`drop {i}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 fn drop_table(c: &Captures<'_>) -> Result<Parsed, String> {
@@ -1669,6 +1577,15 @@ fn add_foreign_key(c: &Captures<'_>) -> Result<Parsed, String> {
     };
     let (references_table, references_columns) = fk_target(dst)?;
     let mut notes = Vec::new();
+    // `to billing.customers` reads as table.column like everywhere else; say
+    // so unless the column is the usual `id`.
+    if let [column] = references_columns.as_slice() {
+        if !dst.contains('(') && !column.eq_ignore_ascii_case("id") {
+            notes.push(format!(
+                "read `{dst}` as column {column} of table {references_table}; for a schema-qualified table write `{dst}(id)`"
+            ));
+        }
+    }
     if references_columns.is_empty() {
         if columns.len() > 1 {
             return Err(format!("a multi-column foreign key needs the referenced columns: write `... references {references_table}(a, b)`"));
@@ -1698,11 +1615,13 @@ fn fk_target(raw: &str) -> Result<(String, Vec<String>), String> {
         return Ok((c["t"].to_string(), names(&c["l"])?));
     }
     if re!(r"{q}").is_match(s) {
-        return Ok(match split_dotted(s).as_slice() {
-            [t] => (t.clone(), Vec::new()),
-            [t @ .., col] => (t.join("."), vec![col.clone()]),
-            [] => unreachable!("split_dotted never returns nothing"),
-        });
+        if let Some((last, owner)) = split_dotted(s).split_last() {
+            return Ok(if owner.is_empty() {
+                (last.clone(), Vec::new())
+            } else {
+                (owner.join("."), vec![last.clone()])
+            });
+        }
     }
     Err(format!("`{s}` is not a table or table.column to reference"))
 }
@@ -1902,6 +1821,18 @@ fn move_several(c: &Captures<'_>) -> Result<Parsed, String> {
 fn split_table(c: &Captures<'_>) -> Result<Parsed, String> {
     let (table, columns) = column_list(req(c, "src"))?;
     let new_table = req(c, "t").to_string();
+    // `split customers.address into street` names one column and one target:
+    // a column split needs two names, and nothing says "new table" either.
+    let says_table = get(c, "new").is_some()
+        || get(c, "out").is_some()
+        || re!(r".* out of .*").is_match(req(c, "src"))
+        || !["split", "break", "separate"].contains(&req(c, "verb").to_ascii_lowercase().as_str());
+    if columns.len() == 1 && !says_table {
+        let column = &columns[0];
+        return Err(format!(
+            "a split names at least two new columns (`split {table}.{column} into street, city and zip`); to move the column to a new table write `extract {table}.{column} into a new table {new_table}`"
+        ));
+    }
     let mut notes = Vec::new();
     let key = key_note(get(c, "k"), &new_table, &table, &mut notes);
     done(
@@ -1915,14 +1846,18 @@ fn split_table(c: &Captures<'_>) -> Result<Parsed, String> {
     )
 }
 
+/// An enum change only when the request says `enum`/`value` or quotes a
+/// value: `add refunded to order_status` could as well be a column.
 fn enum_signal(c: &Captures<'_>, values: &[&str]) -> Result<(), String> {
     let said = ["kw", "e1", "e2"].iter().any(|n| c.name(n).is_some())
         || values.iter().any(|v| v.starts_with('\''));
     if said {
-        Ok(())
-    } else {
-        Err("read as an enum change only when the request says `enum` or `value`, or quotes the value, e.g. `add 'refunded' to the order_status enum`".into())
+        return Ok(());
     }
+    let (v, t) = (label(values[0]), req(c, "t"));
+    Err(format!(
+        "`{v}` could be a column or an enum value: write `add column {t}.{v} text` or `add '{v}' to the {t} enum`"
+    ))
 }
 
 /// `'paid'`, `"paid"`, `paid` -> `paid`.
@@ -2022,69 +1957,15 @@ fn backfill_incomplete(c: &Captures<'_>) -> Result<Parsed, String> {
 
 /// Verbs the rules start with; a request starting with another word gets
 /// "unknown verb" rather than a guess.
+#[rustfmt::skip]
 const VERBS: &[&str] = &[
-    "add",
-    "alter",
-    "allow",
-    "append",
-    "backfill",
-    "break",
-    "bump",
-    "call",
-    "cast",
-    "change",
-    "check",
-    "combine",
-    "compute",
-    "concatenate",
-    "convert",
-    "create",
-    "declare",
-    "default",
-    "delete",
-    "disallow",
-    "drop",
-    "enforce",
-    "ensure",
-    "expand",
-    "extend",
-    "extract",
-    "fill",
-    "fold",
-    "forbid",
-    "give",
-    "grow",
-    "increase",
-    "index",
-    "introduce",
-    "link",
-    "make",
-    "mark",
-    "merge",
-    "migrate",
-    "modify",
-    "move",
-    "narrow",
-    "permit",
-    "populate",
-    "promote",
-    "pull",
-    "put",
-    "recalculate",
-    "recompute",
-    "relocate",
-    "remove",
-    "rename",
-    "require",
-    "retype",
-    "separate",
-    "set",
-    "shrink",
-    "split",
-    "switch",
-    "turn",
-    "unset",
-    "widen",
+    "add", "alter", "allow", "append", "backfill", "break", "bump", "call", "cast", "change",
+    "check", "combine", "compute", "concatenate", "convert", "create", "declare", "default",
+    "delete", "disallow", "drop", "enforce", "ensure", "expand", "extend", "extract", "fill",
+    "fold", "forbid", "give", "grow", "increase", "index", "introduce", "link", "make", "mark",
+    "merge", "migrate", "modify", "move", "narrow", "permit", "populate", "promote", "pull", "put",
+    "recalculate", "recompute", "relocate", "remove", "rename", "require", "retype", "separate",
+    "set", "shrink", "split", "switch", "turn", "unset", "widen",
 ];
 
 /// Greenfield design, query tuning and DBA operations: not a change to plan.
@@ -2094,7 +1975,12 @@ fn out_of_scope(request: &str) -> bool {
 }
 
 fn unmatched_reason(request: &str, first_reason: Option<String>) -> String {
-    let verb = request.split(' ').next().unwrap_or("").to_ascii_lowercase();
+    let verb = request
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches([':', ','])
+        .to_ascii_lowercase();
     let known = VERBS.contains(&verb.as_str());
     if !known && out_of_scope(request) {
         return "this is out of scope: schemashift plans one change to an existing schema, not schema design, query tuning or database operations. A change request looks like `rename users.username to handle` or `add index on orders(customer_id)`".into();
@@ -2128,5 +2014,1094 @@ fn unmatched_reason(request: &str, first_reason: Option<String>) -> String {
             "`{verb}` was recognised but the rest of the request was not; forms with `{verb}`: {}",
             examples.join("; ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::ChangeType;
+
+    /// Parses and validates, failing the test with the reason either way.
+    fn ok(text: &str) -> Parsed {
+        let p = parse(text).unwrap_or_else(|e| panic!("`{text}` did not parse: {}", e.reason));
+        if let Err(e) = p.change.validate(Engine::Postgres) {
+            panic!(
+                "`{text}` parsed to {:?}, which does not validate: {e}",
+                p.change
+            );
+        }
+        p
+    }
+
+    fn reason(text: &str) -> String {
+        match parse(text) {
+            Ok(p) => panic!("`{text}` should not parse, but gave {:?}", p.change),
+            Err(e) => e.reason,
+        }
+    }
+
+    fn s(x: &str) -> String {
+        x.to_string()
+    }
+
+    fn spec(name: &str) -> ColumnSpec {
+        ColumnSpec {
+            name: s(name),
+            data_type: None,
+            not_null: false,
+            default: None,
+            primary_key: false,
+            expression: None,
+        }
+    }
+
+    fn lookup(table: &str, column: &str) -> Option<Fill> {
+        Some(Fill::Lookup {
+            table: s(table),
+            column: s(column),
+            local_key: None,
+            remote_key: None,
+        })
+    }
+
+    fn expr(e: &str) -> Fill {
+        Fill::Expression { expression: s(e) }
+    }
+
+    fn index(table: &str, columns: &[&str]) -> Change {
+        Change::AddIndex {
+            table: s(table),
+            columns: columns.iter().map(|c| s(c)).collect(),
+            name: None,
+            unique: false,
+            method: None,
+            predicate: None,
+        }
+    }
+
+    #[test]
+    fn examples_parse_to_the_full_change() {
+        let rename = Change::RenameColumn {
+            table: s("users"),
+            column: s("username"),
+            new_name: s("handle"),
+        };
+        let rename_table = Change::RenameTable {
+            table: s("users"),
+            new_name: s("accounts"),
+        };
+        let amount = |from: Option<&str>, to: &str| Change::ChangeColumnType {
+            table: s("orders"),
+            column: s("amount"),
+            from_type: from.map(s),
+            to_type: s(to),
+            using: None,
+        };
+        let drop_flag = Change::DropColumn {
+            table: s("users"),
+            column: s("legacy_flag"),
+        };
+        let audit = Change::DropTable {
+            table: s("audit_log"),
+        };
+        let not_null = Change::SetNotNull {
+            table: s("users"),
+            column: s("email"),
+        };
+        let nullable = Change::DropNotNull {
+            table: s("users"),
+            column: s("email"),
+        };
+        let active = |d: Option<&str>| Change::SetDefault {
+            table: s("users"),
+            column: s("active"),
+            default: d.map(s),
+        };
+        let unique_email = Change::AddUniqueConstraint {
+            table: s("users"),
+            columns: vec![s("email")],
+            name: None,
+        };
+        let pk = Change::AddPrimaryKey {
+            table: s("events"),
+            columns: vec![s("id")],
+            name: None,
+        };
+        let check = Change::AddCheckConstraint {
+            table: s("orders"),
+            expression: s("amount >= 0"),
+            name: None,
+        };
+        let split = Change::SplitColumn {
+            table: s("customers"),
+            column: s("address"),
+            into: vec![spec("street"), spec("city"), spec("zip")],
+        };
+        let merge = Change::MergeColumns {
+            table: s("users"),
+            columns: vec![s("first_name"), s("last_name")],
+            into: s("full_name"),
+            data_type: None,
+            expression: None,
+        };
+        let moved = Change::MoveColumn {
+            column: s("preferences"),
+            from_table: s("users"),
+            to_table: s("user_settings"),
+            data_type: None,
+            key: None,
+        };
+        let billing = Change::SplitTable {
+            table: s("users"),
+            new_table: s("user_billing"),
+            columns: vec![s("card_last4"), s("card_brand")],
+            key: None,
+        };
+        let email_lower = Change::BackfillOnly {
+            table: s("users"),
+            column: s("email_lower"),
+            fill: expr("lower(email)"),
+            predicate: None,
+        };
+        let cases: Vec<(&str, Change)> = vec![
+            ("rename users.username to handle", rename.clone()),
+            ("rename column username on users to handle", rename.clone()),
+            ("rename username to handle in users", rename),
+            ("rename the users table to accounts", rename_table.clone()),
+            ("rename table users to accounts", rename_table),
+            ("change orders.amount from integer to bigint", amount(Some("integer"), "bigint")),
+            ("change orders.amount to bigint", amount(None, "bigint")),
+            ("convert orders.amount to bigint", amount(None, "bigint")),
+            (
+                "widen users.display_name from varchar(100) to varchar(255)",
+                Change::ChangeColumnType {
+                    table: s("users"),
+                    column: s("display_name"),
+                    from_type: Some(s("varchar(100)")),
+                    to_type: s("varchar(255)"),
+                    using: None,
+                },
+            ),
+            ("alter type of orders.amount to numeric(12,2)", amount(None, "numeric(12,2)")),
+            ("make orders.amount a bigint", amount(None, "bigint")),
+            (
+                "add non-null org_id to invoices from accounts.organisation_id",
+                Change::AddNotNullColumn {
+                    table: s("invoices"),
+                    column: s("org_id"),
+                    data_type: s("bigint"),
+                    default: None,
+                    fill: lookup("accounts", "organisation_id"),
+                },
+            ),
+            (
+                "add required column status text default 'new' to orders",
+                Change::AddNotNullColumn {
+                    table: s("orders"),
+                    column: s("status"),
+                    data_type: s("text"),
+                    default: Some(s("'new'")),
+                    fill: None,
+                },
+            ),
+            (
+                "add orders.status text not null default 'pending'",
+                Change::AddNotNullColumn {
+                    table: s("orders"),
+                    column: s("status"),
+                    data_type: s("text"),
+                    default: Some(s("'pending'")),
+                    fill: None,
+                },
+            ),
+            (
+                "add a non-nullable column invoices.org_id bigint filled with 0",
+                Change::AddNotNullColumn {
+                    table: s("invoices"),
+                    column: s("org_id"),
+                    data_type: s("bigint"),
+                    default: None,
+                    fill: Some(expr("0")),
+                },
+            ),
+            (
+                "add a non-nullable column users.email_lower text backfilled with lower(email)",
+                Change::AddNotNullColumn {
+                    table: s("users"),
+                    column: s("email_lower"),
+                    data_type: s("text"),
+                    default: None,
+                    fill: Some(expr("lower(email)")),
+                },
+            ),
+            (
+                "add column users.nickname text",
+                Change::AddColumn { table: s("users"), column: s("nickname"), data_type: s("text"), default: None },
+            ),
+            (
+                "add nickname text to users",
+                Change::AddColumn { table: s("users"), column: s("nickname"), data_type: s("text"), default: None },
+            ),
+            (
+                "add nullable users.deleted_at timestamptz",
+                Change::AddColumn {
+                    table: s("users"),
+                    column: s("deleted_at"),
+                    data_type: s("timestamptz"),
+                    default: None,
+                },
+            ),
+            (
+                "add column users.score integer default 0",
+                Change::AddColumn {
+                    table: s("users"),
+                    column: s("score"),
+                    data_type: s("integer"),
+                    default: Some(s("0")),
+                },
+            ),
+            ("drop users.legacy_flag", drop_flag.clone()),
+            ("remove column legacy_flag from users", drop_flag.clone()),
+            ("drop column users.legacy_flag", drop_flag),
+            ("drop table audit_log", audit.clone()),
+            ("remove the audit_log table", audit),
+            ("make users.email required", not_null.clone()),
+            ("make users.email not null", not_null.clone()),
+            ("set users.email not null", not_null.clone()),
+            ("users.email must not be null", not_null),
+            ("make users.email optional", nullable.clone()),
+            ("make users.email nullable", nullable.clone()),
+            ("drop not null on users.email", nullable.clone()),
+            ("allow nulls in users.email", nullable),
+            ("set default of users.active to true", active(Some("true"))),
+            ("default users.active to true", active(Some("true"))),
+            ("drop default on users.active", active(None)),
+            (
+                "add unique index on users.email",
+                Change::AddIndex {
+                    table: s("users"),
+                    columns: vec![s("email")],
+                    name: None,
+                    unique: true,
+                    method: None,
+                    predicate: None,
+                },
+            ),
+            ("add index on orders(customer_id, created_at)", index("orders", &["customer_id", "created_at"])),
+            ("index orders.customer_id", index("orders", &["customer_id"])),
+            (
+                "create index orders_customer_idx on orders (customer_id)",
+                Change::AddIndex {
+                    table: s("orders"),
+                    columns: vec![s("customer_id")],
+                    name: Some(s("orders_customer_idx")),
+                    unique: false,
+                    method: None,
+                    predicate: None,
+                },
+            ),
+            (
+                "add gin index on docs.body",
+                Change::AddIndex {
+                    table: s("docs"),
+                    columns: vec![s("body")],
+                    name: None,
+                    unique: false,
+                    method: Some(s("gin")),
+                    predicate: None,
+                },
+            ),
+            (
+                "add unique index on users (lower(email))",
+                Change::AddIndex {
+                    table: s("users"),
+                    columns: vec![s("lower(email)")],
+                    name: None,
+                    unique: true,
+                    method: None,
+                    predicate: None,
+                },
+            ),
+            (
+                "add btree index on orders (customer_id) where deleted_at is null",
+                Change::AddIndex {
+                    table: s("orders"),
+                    columns: vec![s("customer_id")],
+                    name: None,
+                    unique: false,
+                    method: Some(s("btree")),
+                    predicate: Some(s("deleted_at is null")),
+                },
+            ),
+            ("drop index users_email_idx", Change::DropIndex { name: s("users_email_idx"), table: None }),
+            ("add unique constraint on users.email", unique_email.clone()),
+            ("make users.email unique", unique_email),
+            ("add primary key on events(id)", pk.clone()),
+            ("make events.id the primary key", pk),
+            (
+                "add foreign key from orders.customer_id to customers.id",
+                Change::AddForeignKey {
+                    table: s("orders"),
+                    columns: vec![s("customer_id")],
+                    references_table: s("customers"),
+                    references_columns: vec![s("id")],
+                    name: None,
+                    on_delete: None,
+                },
+            ),
+            (
+                "add fk orders.customer_id references customers",
+                Change::AddForeignKey {
+                    table: s("orders"),
+                    columns: vec![s("customer_id")],
+                    references_table: s("customers"),
+                    references_columns: vec![],
+                    name: None,
+                    on_delete: None,
+                },
+            ),
+            (
+                "orders.customer_id references customers(id) on delete cascade",
+                Change::AddForeignKey {
+                    table: s("orders"),
+                    columns: vec![s("customer_id")],
+                    references_table: s("customers"),
+                    references_columns: vec![s("id")],
+                    name: None,
+                    on_delete: Some(s("cascade")),
+                },
+            ),
+            ("add check constraint on orders: amount >= 0", check.clone()),
+            ("add check amount >= 0 to orders", check.clone()),
+            ("orders.amount must be >= 0", check),
+            ("split customers.address into street, city, zip", split.clone()),
+            ("split address on customers into street, city and zip", split),
+            ("merge users.first_name and users.last_name into full_name", merge.clone()),
+            ("combine first_name, last_name on users into full_name", merge),
+            ("move preferences from users into user_settings", moved.clone()),
+            ("move users.preferences to user_settings", moved),
+            ("split billing columns (card_last4, card_brand) out of users into user_billing", billing.clone()),
+            ("move users columns card_last4, card_brand into a new table user_billing", billing.clone()),
+            ("extract card_last4 and card_brand from users into user_billing", billing),
+            (
+                "merge bio, avatar_url from user_profiles into users",
+                Change::MergeTables {
+                    table: s("users"),
+                    other: s("user_profiles"),
+                    columns: vec![s("bio"), s("avatar_url")],
+                    key: None,
+                },
+            ),
+            (
+                "create table audit_log (id bigint primary key, payload jsonb not null, created_at timestamptz default now())",
+                Change::CreateTable {
+                    table: s("audit_log"),
+                    columns: vec![
+                        ColumnSpec {
+                            data_type: Some(s("bigint")),
+                            not_null: true,
+                            primary_key: true,
+                            ..spec("id")
+                        },
+                        ColumnSpec { data_type: Some(s("jsonb")), not_null: true, ..spec("payload") },
+                        ColumnSpec {
+                            data_type: Some(s("timestamptz")),
+                            default: Some(s("now()")),
+                            ..spec("created_at")
+                        },
+                    ],
+                },
+            ),
+            (
+                "add 'refunded' to the order_status enum after 'paid'",
+                Change::EnumChange {
+                    type_name: s("order_status"),
+                    operation: EnumOp::AddValue { value: s("refunded"), before: None, after: Some(s("paid")) },
+                },
+            ),
+            (
+                "add value refunded to enum order_status before 'cancelled'",
+                Change::EnumChange {
+                    type_name: s("order_status"),
+                    operation: EnumOp::AddValue {
+                        value: s("refunded"),
+                        before: Some(s("cancelled")),
+                        after: None,
+                    },
+                },
+            ),
+            (
+                "rename enum value 'pending' to 'awaiting' in order_status",
+                Change::EnumChange {
+                    type_name: s("order_status"),
+                    operation: EnumOp::RenameValue { from: s("pending"), to: s("awaiting") },
+                },
+            ),
+            (
+                "remove 'legacy' from the order_status enum",
+                Change::EnumChange {
+                    type_name: s("order_status"),
+                    operation: EnumOp::RemoveValue { value: s("legacy"), replace_with: None },
+                },
+            ),
+            ("backfill users.email_lower with lower(email)", email_lower.clone()),
+            ("fill users.email_lower from lower(email)", email_lower),
+            (
+                "recompute orders.total as price * quantity",
+                Change::BackfillOnly {
+                    table: s("orders"),
+                    column: s("total"),
+                    fill: expr("price * quantity"),
+                    predicate: None,
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(ok(text).change, want, "{text}");
+        }
+    }
+
+    /// At least three more phrasings per change type, checked for the kind
+    /// of change and for passing validation.
+    const PHRASINGS: &[(ChangeType, &[&str])] = &[
+        (
+            ChangeType::AddColumn,
+            &[
+                "add field users.nickname text",
+                "create column users.nickname varchar(40)",
+                "add a new column called nickname text to users",
+                "add users.deleted_at timestamp with time zone",
+                "add orders.total numeric(12, 2) default 0",
+                "introduce users.nickname text",
+                "add column nickname to users",
+                "add column billing.invoices.memo text",
+            ],
+        ),
+        (
+            ChangeType::AddNotNullColumn,
+            &[
+                "add users.ratio double precision not null default 0",
+                "add mandatory column orders.priority int default 0",
+                "add users.score int filled with 0",
+                "add required org_id bigint to invoices from accounts.organisation_id joined on invoices.account_id = accounts.id",
+                "add org_id to invoices from accounts.organisation_id via account_id",
+                "add orders.currency text not null with default 'EUR'",
+            ],
+        ),
+        (
+            ChangeType::DropColumn,
+            &[
+                "delete users.legacy_flag",
+                "get rid of users.legacy_flag",
+                "remove legacy_flag from users",
+                "drop the legacy_flag column from users",
+                "drop legacy_flag on users",
+            ],
+        ),
+        (
+            ChangeType::RenameColumn,
+            &[
+                "change the name of users.username to handle",
+                "call users.username handle instead",
+                "users.username should be called handle",
+                "rename users.username -> handle",
+                "rename billing.users.username to handle",
+                "rename the username column of users to handle",
+            ],
+        ),
+        (
+            ChangeType::ChangeColumnType,
+            &[
+                "change orders.amount column type from integer to bigint",
+                "change orders.amount type to bigint",
+                "alter column orders.amount type bigint",
+                "convert orders.amount to bigint using amount::bigint",
+                "make orders.amount bigint instead of integer",
+                "orders.amount should be a bigint",
+                "set the type of orders.amount to bigint",
+                "migrate orders.amount to numeric(12, 2)",
+                "change the data type of users.created_at to timestamp with time zone",
+                "narrow users.code from text to varchar(10)",
+                "change type of amount on orders to bigint",
+                "change the type of orders.status to order_status",
+            ],
+        ),
+        (
+            ChangeType::SetNotNull,
+            &[
+                "mark users.email as required",
+                "make users.email non-nullable",
+                "make email on users mandatory",
+                "make the email column of users required",
+                "users.email is required",
+                "users.email cannot be null",
+                "add not null constraint to users.email",
+                "disallow nulls in users.email",
+                "require users.email",
+                "change users.email to not null",
+            ],
+        ),
+        (
+            ChangeType::DropNotNull,
+            &[
+                "users.email can be null",
+                "remove the not null constraint from users.email",
+                "make users.email nullable again",
+                "permit null in users.email",
+                "users.email should be optional",
+                "alter users.email drop not null",
+            ],
+        ),
+        (
+            ChangeType::SetDefault,
+            &[
+                "set the default value of users.active to true",
+                "set default true on users.active",
+                "users.active should default to true",
+                "users.active defaults to false",
+                "give users.active a default of true",
+                "set users.active default to true",
+                "remove default from users.active",
+                "clear the default on users.active",
+                "users.active should have no default",
+            ],
+        ),
+        (
+            ChangeType::AddIndex,
+            &[
+                "create unique index on users (email)",
+                "add index on orders.customer_id using hash",
+                "add an index named orders_created_idx on orders(created_at)",
+                "index customer_id on orders",
+                "add index on customer_id, created_at on orders",
+                "build index on orders(customer_id)",
+                "add index on orders(customer_id) called orders_cust_idx",
+                "create unique index concurrently users_email_key on users (lower(email))",
+            ],
+        ),
+        (
+            ChangeType::DropIndex,
+            &[
+                "drop the users_email_idx index",
+                "remove index users_email_idx on users",
+                "delete index billing.users_email_idx",
+                "drop index if exists users_email_idx",
+            ],
+        ),
+        (
+            ChangeType::AddUniqueConstraint,
+            &[
+                "add unique constraint users_email_key on users(email)",
+                "add unique on users.email",
+                "make users.tenant_id and users.email unique together",
+                "users.email must be unique",
+                "ensure uniqueness of users.email",
+                "make the combination of tenant_id and email on users unique",
+            ],
+        ),
+        (
+            ChangeType::AddPrimaryKey,
+            &[
+                "add pk on events(id)",
+                "add primary key on events (tenant_id, id)",
+                "use events.id as the primary key",
+                "events.id should be the primary key",
+                "make tenant_id, id on events the primary key",
+            ],
+        ),
+        (
+            ChangeType::AddForeignKey,
+            &[
+                "add foreign key orders.customer_id references customers.id",
+                "add foreign key on orders(customer_id) to customers(id) on delete set null",
+                "add fk from orders.customer_id to customers named orders_customer_fkey",
+                "make orders.customer_id a foreign key to customers.id",
+                "link orders.customer_id to customers.id",
+                "orders.customer_id points to customers",
+                "orders.customer_id references customers with cascading deletes",
+            ],
+        ),
+        (
+            ChangeType::AddCheckConstraint,
+            &[
+                "add check on orders (amount >= 0)",
+                "add check constraint positive_amount on orders: amount > 0",
+                "add a check that orders.amount >= 0",
+                "ensure orders.amount >= 0",
+                "orders.amount must be positive",
+                "orders.amount must be at least 1",
+                "orders.quantity should be between 1 and 100",
+                "orders.status must be one of 'a', 'b'",
+                "add constraint amount_positive check (amount >= 0) to orders",
+            ],
+        ),
+        (
+            ChangeType::SplitColumn,
+            &[
+                "break up customers.address into street, city and zip",
+                "split customers.address into street text, city text, zip varchar(10)",
+                "split the address column of customers into street and city",
+                "divide customers.full_name into first_name & last_name",
+            ],
+        ),
+        (
+            ChangeType::MergeColumns,
+            &[
+                "merge first_name and last_name on users into full_name",
+                "combine users.first_name + users.last_name into full_name as first_name || ' ' || last_name",
+                "concatenate first_name and last_name in users into full_name",
+                "merge users(first_name, last_name) into a new column full_name of type text",
+            ],
+        ),
+        (
+            ChangeType::MoveColumn,
+            &[
+                "move users.preferences into the user_settings table",
+                "move the preferences column from users to user_settings",
+                "relocate users.preferences to user_settings keyed by owner_id",
+                "transfer users.preferences to user_settings",
+            ],
+        ),
+        (
+            ChangeType::SplitTable,
+            &[
+                "move users.card_last4 and users.card_brand into a new table user_billing",
+                "pull card_last4 and card_brand out of users into user_billing",
+                "split out card_last4, card_brand from users into a new table user_billing",
+                "extract users.card_last4 into user_billing keyed by owner_id",
+            ],
+        ),
+        (
+            ChangeType::MergeTables,
+            &[
+                "fold user_profiles into users keeping bio, avatar_url",
+                "merge user_profiles (bio, avatar_url) into users",
+                "combine the user_profiles table into users, keeping bio and avatar_url",
+                "merge user_profiles into users keyed by owner_id keeping bio",
+            ],
+        ),
+        (
+            ChangeType::RenameTable,
+            &[
+                "call the users table accounts",
+                "change the name of table users to accounts",
+                "rename table billing.users to accounts",
+                "the users table should be called accounts",
+            ],
+        ),
+        (
+            ChangeType::DropTable,
+            &[
+                "delete the audit_log table",
+                "get rid of table audit_log",
+                "drop table billing.audit_log",
+                "drop the whole audit_log table",
+            ],
+        ),
+        (
+            ChangeType::CreateTable,
+            &[
+                "create a new table audit_log with id bigint primary key, payload jsonb not null",
+                "create table audit_log with columns id bigserial primary key and note text",
+                "add table audit_log (id bigint, at timestamptz, primary key (id))",
+                "create table audit_log (user_id, note)",
+                "create the audit_log table with id bigint primary key",
+            ],
+        ),
+        (
+            ChangeType::EnumChange,
+            &[
+                "add 'refunded' after 'paid' to order_status enum",
+                "add the value 'refunded' to order_status",
+                "add label refunded to enum type order_status",
+                "extend the order_status enum with 'refunded'",
+                "rename 'pending' to 'awaiting' in order_status",
+                "rename value pending to awaiting in the order_status enum",
+                "change enum value 'pending' to 'awaiting' in order_status",
+                "remove value legacy from enum order_status",
+                "drop 'legacy' from order_status, replacing it with 'archived'",
+                "delete the label 'legacy' from the order_status enum",
+            ],
+        ),
+        (
+            ChangeType::BackfillOnly,
+            &[
+                "backfill users.email_lower with lower(email) where email_lower is null",
+                "populate users.email_lower using lower(email)",
+                "recalculate orders.total = price * quantity",
+                "backfill invoices.org_id from accounts.organisation_id",
+                "fill in email_lower on users with lower(email)",
+                "compute orders.total as price * quantity for rows where total is null",
+            ],
+        ),
+    ];
+
+    #[test]
+    fn phrasings_reach_the_right_change_type() {
+        for (want, texts) in PHRASINGS {
+            assert!(texts.len() >= 3, "{want}: fewer than three phrasings");
+            for text in *texts {
+                assert_eq!(ok(text).change.change_type(), *want, "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_change_type_has_phrasings() {
+        for t in ChangeType::ALL {
+            assert!(
+                PHRASINGS.iter().any(|(p, _)| *p == t),
+                "no phrasings for {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepted_forms_all_parse_and_validate() {
+        for form in ACCEPTED_FORMS {
+            ok(form);
+        }
+    }
+
+    #[test]
+    fn details_are_read() {
+        let c = ok("add foreign key on orders(customer_id) to customers(id) on delete set null named orders_cust_fk").change;
+        assert!(
+            matches!(c, Change::AddForeignKey { ref on_delete, ref name, .. }
+            if on_delete.as_deref() == Some("set null") && name.as_deref() == Some("orders_cust_fk"))
+        );
+        let c = ok("convert orders.amount to bigint using amount::bigint").change;
+        assert!(
+            matches!(c, Change::ChangeColumnType { ref using, .. } if using.as_deref() == Some("amount::bigint"))
+        );
+        let c = ok("drop 'legacy' from order_status, replacing it with 'archived'").change;
+        assert!(
+            matches!(c, Change::EnumChange { operation: EnumOp::RemoveValue { ref replace_with, .. }, .. }
+            if replace_with.as_deref() == Some("archived"))
+        );
+        let c = ok("add orders.total numeric(12, 2) default 0").change;
+        assert!(
+            matches!(c, Change::AddColumn { ref data_type, .. } if data_type == "numeric(12, 2)")
+        );
+        let c = ok("add required org_id bigint to invoices from accounts.organisation_id joined on invoices.account_id = accounts.id").change;
+        assert!(
+            matches!(c, Change::AddNotNullColumn { fill: Some(Fill::Lookup { ref local_key, ref remote_key, .. }), .. }
+            if local_key.as_deref() == Some("account_id") && remote_key.as_deref() == Some("id"))
+        );
+        let c = ok("backfill invoices.org_id from accounts.organisation_id").change;
+        assert!(matches!(
+            c,
+            Change::BackfillOnly {
+                fill: Fill::Lookup { .. },
+                ..
+            }
+        ));
+        let c = ok("merge users(first_name, last_name) into a new column full_name of type text")
+            .change;
+        assert!(
+            matches!(c, Change::MergeColumns { ref data_type, .. } if data_type.as_deref() == Some("text"))
+        );
+        let c = ok("orders.quantity should be between 1 and 100").change;
+        assert!(
+            matches!(c, Change::AddCheckConstraint { ref expression, .. } if expression == "quantity BETWEEN 1 AND 100")
+        );
+    }
+
+    #[test]
+    fn notes_say_what_was_assumed() {
+        let p = ok("add non-null org_id to invoices from accounts.organisation_id");
+        assert!(
+            p.notes
+                .contains(&s("assumed the join key invoices.account_id = accounts.id")),
+            "{:?}",
+            p.notes
+        );
+        assert!(
+            p.notes.iter().any(|n| n.contains("assumed bigint")),
+            "{:?}",
+            p.notes
+        );
+        let p = ok("add column users.nickname");
+        assert!(
+            p.notes.iter().any(|n| n.contains("assumed text")),
+            "{:?}",
+            p.notes
+        );
+        let p = ok("add fk orders.customer_id references customers");
+        assert_eq!(p.notes, vec![s("assumed it references customers.id")]);
+        let p = ok("add foreign key from orders.customer_id to billing.customers");
+        assert!(
+            p.notes.iter().any(|n| n.contains("billing.customers(id)")),
+            "{:?}",
+            p.notes
+        );
+        assert!(
+            ok("add foreign key from orders.customer_id to customers.id")
+                .notes
+                .is_empty()
+        );
+        let p = ok("move users.preferences to user_settings");
+        assert_eq!(
+            p.notes,
+            vec![s("assumed the key user_settings.user_id references users")]
+        );
+        let p = ok("add users.score int filled with 0");
+        assert!(
+            p.notes.iter().any(|n| n.contains("added as NOT NULL")),
+            "{:?}",
+            p.notes
+        );
+        let p = ok("change the type of orders.status to order_status");
+        assert!(
+            p.notes.iter().any(|n| n.contains("user-defined type")),
+            "{:?}",
+            p.notes
+        );
+        assert!(ok("rename users.username to handle").notes.is_empty());
+    }
+
+    #[test]
+    fn identifiers_are_kept_as_typed() {
+        let c = ok(r#"rename "Users"."UserName" to handle"#).change;
+        assert_eq!(
+            c,
+            Change::RenameColumn {
+                table: s(r#""Users""#),
+                column: s(r#""UserName""#),
+                new_name: s("handle")
+            }
+        );
+        let c = ok("Rename Users.UserName TO Handle").change;
+        assert_eq!(
+            c,
+            Change::RenameColumn {
+                table: s("Users"),
+                column: s("UserName"),
+                new_name: s("Handle")
+            }
+        );
+        let c = ok("drop billing.invoices.memo").change;
+        assert_eq!(
+            c,
+            Change::DropColumn {
+                table: s("billing.invoices"),
+                column: s("memo")
+            }
+        );
+        let c = ok("SET DEFAULT OF users.status TO 'New Customer'").change;
+        assert_eq!(
+            c,
+            Change::SetDefault {
+                table: s("users"),
+                column: s("status"),
+                default: Some(s("'New Customer'"))
+            }
+        );
+    }
+
+    #[test]
+    fn mode_words_politeness_and_punctuation_are_dropped() {
+        let want = ok("rename users.username to handle").change;
+        for text in [
+            "/migrate plan rename users.username to handle",
+            "plan rename users.username to handle.",
+            "plan: rename users.username to handle",
+            "please rename users.username to handle!",
+            "  could you   rename users.username to handle, thanks ",
+            "\u{201c}rename\u{201d} users.username to handle;",
+        ] {
+            let text = text.replace(['\u{201c}', '\u{201d}'], "");
+            assert_eq!(ok(&text).change, want, "{text}");
+        }
+        let c = ok("set default of users.title to \u{2018}Dr.  Who\u{2019}").change;
+        assert_eq!(
+            c,
+            Change::SetDefault {
+                table: s("users"),
+                column: s("title"),
+                default: Some(s("'Dr.  Who'"))
+            }
+        );
+    }
+
+    #[test]
+    fn nonsense_and_ambiguity_fail_with_a_reason() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty"),
+            ("hello", "unknown verb `hello`"),
+            ("frobnicate users.email", "unknown verb `frobnicate`"),
+            ("rename users to accounts", "could be a table or a column"),
+            ("rename username to handle", "could be a table or a column"),
+            ("drop audit_log", "could be a table or a column"),
+            (
+                "drop column legacy_flag",
+                "no table given for column `legacy_flag`",
+            ),
+            ("make email required", "no table given for column `email`"),
+            (
+                "change amount from integer to bigint",
+                "no table given for column `amount`",
+            ),
+            (
+                "change users.username to handle",
+                "rename users.username to handle",
+            ),
+            (
+                "make users.email lowercase",
+                "`lowercase` is not a built-in type",
+            ),
+            (
+                "add refunded to order_status",
+                "could be a column or an enum value",
+            ),
+            ("add more memory to the server", "not a built-in type"),
+            (
+                "set users.active to true",
+                "could mean its default or its value",
+            ),
+            (
+                "merge user_profiles into users",
+                "name the columns of user_profiles",
+            ),
+            (
+                "merge first_name, last_name into full_name",
+                "no table given",
+            ),
+            (
+                "split customers.address into street",
+                "at least two new columns",
+            ),
+            ("backfill users.email_lower", "say what to fill"),
+            ("create table audit_log", "no columns given"),
+            (
+                "create table audit_log (id bigint references users)",
+                "foreign key is a separate change",
+            ),
+            (
+                "add users.email text unique",
+                "unique column is a separate change",
+            ),
+            (
+                "add column users.bio text nullable filled with 'x'",
+                "two changes",
+            ),
+            ("drop index on users.email", "name the index"),
+            (
+                "drop constraint users_email_key",
+                "not a change schemashift plans",
+            ),
+            (
+                "orders.amount must be nice",
+                "did not understand the condition `nice`",
+            ),
+            (
+                "orders.customer_id references customers on delete explode",
+                "not an action",
+            ),
+            (
+                "add foreign key from orders(a, b) to customers",
+                "multi-column foreign key",
+            ),
+            (
+                "move card_last4, card_brand from users to user_billing",
+                "one move per column",
+            ),
+            (
+                "add index on orders.customer_id using bitmap",
+                "not an index method",
+            ),
+            (
+                "merge users.first_name and accounts.last_name into full_name",
+                "different tables",
+            ),
+            ("alter table users add column x int", "reads as SQL"),
+            ("create user bob", "out of scope"),
+            ("users.email", "no verb found"),
+            ("drop", "no table.column found"),
+            ("rename users.username", "`rename` was recognised"),
+            ("drop users.email, users.phone", "one request per column"),
+            ("users.email: make it required", "no verb found"),
+        ];
+        for (text, want) in cases {
+            let r = reason(text);
+            assert!(
+                r.contains(want),
+                "`{text}`: reason `{r}` does not contain `{want}`"
+            );
+        }
+    }
+
+    #[test]
+    fn one_column_split_needs_a_new_table_said() {
+        let r = reason("split customers.address into street");
+        assert!(
+            r.contains("at least two new columns") && r.contains("into a new table street"),
+            "{r}"
+        );
+        let c = ok("split customers.address out into a new table street").change;
+        assert_eq!(c.change_type(), ChangeType::SplitTable);
+    }
+
+    #[test]
+    fn out_of_scope_requests_say_so() {
+        for text in [
+            "design a schema for a blog",
+            "why is my query slow",
+            "tune autovacuum",
+            "how do I rename a column",
+            "explain analyze select * from users",
+            "optimize the orders table",
+            "what indexes should I add",
+        ] {
+            let r = reason(text);
+            assert!(
+                r.contains("out of scope") && r.contains("rename users.username to handle"),
+                "`{text}`: {r}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_display_lists_the_accepted_forms() {
+        let e = parse("hello").unwrap_err();
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("could not understand the request `hello`: unknown verb"),
+            "{shown}"
+        );
+        for form in ACCEPTED_FORMS {
+            assert!(shown.contains(form), "missing {form}");
+        }
+    }
+
+    #[test]
+    fn long_input_is_refused_quickly() {
+        let text = format!(
+            "add column users.x text default '{}'",
+            "a".repeat(MAX_REQUEST_BYTES)
+        );
+        assert!(reason(&text).contains("one sentence"));
+    }
+
+    #[test]
+    fn slot_helpers() {
+        assert_eq!(
+            column_ref("email on billing.users"),
+            Ok((s("billing.users"), s("email")))
+        );
+        assert_eq!(column_ref("users(email)"), Ok((s("users"), s("email"))));
+        assert!(column_ref("default on users").is_err());
+        assert_eq!(split_items("a, b, and c"), vec![s("a"), s("b"), s("c")]);
+        assert_eq!(
+            split_items("numeric(12, 2), 'x, y' and z"),
+            vec![s("numeric(12, 2)"), s("'x, y'"), s("z")]
+        );
+        assert_eq!(
+            words("a 'b c' f(x, y) d"),
+            vec!["a", "'b c'", "f(x, y)", "d"]
+        );
+        assert_eq!(tidy("  /migrate plan   drop  users.x . "), "drop users.x");
+        assert_eq!(collapse_spaces("a  'b   c'   d"), "a 'b   c' d");
     }
 }

@@ -103,10 +103,14 @@ impl ChangeInput {
         }
         let (change, form, notes) = match (&self.change, &self.request, &self.sql) {
             (Some(c), _, _) => (c.clone(), InputForm::Structured, Vec::new()),
-            (_, Some(r), _) if ddl::looks_like_sql(r) => {
-                let p = ddl::parse(r, engine)?;
-                (p.change, InputForm::Sql, p.notes)
-            }
+            (_, Some(r), _) if ddl::looks_like_sql(r) => match ddl::parse(r, engine) {
+                Ok(p) => (p.change, InputForm::Sql, p.notes),
+                // "alter type of orders.amount to bigint" starts like SQL but is English.
+                Err(sql_err) => match english::parse(r) {
+                    Ok(p) => (p.change, InputForm::Request, p.notes),
+                    Err(_) => return Err(sql_err.into()),
+                },
+            },
             (_, Some(r), _) => {
                 let p = english::parse(r)?;
                 (p.change, InputForm::Request, p.notes)

@@ -86,8 +86,6 @@ pub fn type_change(from: Option<&str>, to: &str) -> TypeChange {
             ta.is_empty() || (!fa.is_empty() && ta[0] >= fa[0])
         }
         ("varchar", "text") | ("text", "varchar") => ta.is_empty(),
-        ("citext", "text") | ("text", "citext") => true,
-        ("varchar", "citext") => true,
         // Same scale, more precision (or no limit) keeps every stored value.
         ("numeric", "numeric") => {
             ta.is_empty()

@@ -8,6 +8,7 @@ use crate::engine::Duration;
 use crate::ident::{literal_pg, quote_pg, Ident, QualifiedName};
 use crate::pattern::Pattern;
 use crate::schema::{Column, Table};
+use crate::sqltext::is_volatile_default;
 
 type R<T> = Result<T, PlanError>;
 
@@ -21,6 +22,8 @@ struct T {
     sql: String,
     key: Ident,
     key_type: String,
+    /// Why this table cannot be walked by key, if it cannot; only backfills care.
+    key_problem: Option<String>,
     info: Option<Table>,
 }
 
@@ -103,10 +106,14 @@ impl<'a> Planner<'a> {
     fn table(&mut self, raw: &str) -> R<T> {
         let q = QualifiedName::parse("table", raw).map_err(|e| invalid(e.to_string()))?;
         let info = self.schema.and_then(|s| s.table(&q)).cloned();
+        let mut key_problem = None;
         let (key, key_type) = match &info {
             Some(t) if t.primary_key.len() == 1 => {
                 let k = t.primary_key[0].clone();
-                let ty = t.column(&k).map(|c| c.data_type.clone()).unwrap_or_else(|| "bigint".into());
+                let ty = t
+                    .column(&k)
+                    .map(|c| c.data_type.clone())
+                    .unwrap_or_else(|| "bigint".into());
                 let ty = match ty.as_str() {
                     "serial" => "integer".into(),
                     "bigserial" => "bigint".into(),
@@ -115,25 +122,30 @@ impl<'a> Planner<'a> {
                 };
                 (k, ty)
             }
-            Some(t) if t.primary_key.is_empty() => {
-                return Err(PlanError::Unsupported(format!(
-                    "{q} has no primary key in the schema given: backfills walk the table in primary-key order; add a primary key first (add_primary_key) or include its ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY in the schema"
-                )))
-            }
-            Some(_) => {
-                return Err(PlanError::Unsupported(format!(
-                    "{q} has a composite primary key: keyset batching here walks a single-column key; add a single-column unique key or backfill with your own tooling"
-                )))
+            Some(t) => {
+                key_problem = Some(if t.primary_key.is_empty() {
+                    format!("{q} has no primary key in the schema given: backfills walk the table in primary-key order; add a primary key first (add_primary_key) or include its ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY in the schema")
+                } else {
+                    format!("{q} has a composite primary key: keyset batching here walks a single-column key; add a single-column unique key or backfill with your own tooling")
+                });
+                (
+                    Ident::new("key", "id").map_err(|e| invalid(e.to_string()))?,
+                    "bigint".into(),
+                )
             }
             None => {
                 self.assume(format!("{q} has a single-column primary key `id` of type bigint (no schema given for it)"));
-                (Ident::new("key", "id").map_err(|e| invalid(e.to_string()))?, "bigint".into())
+                (
+                    Ident::new("key", "id").map_err(|e| invalid(e.to_string()))?,
+                    "bigint".into(),
+                )
             }
         };
         let sql = q.pg();
         Ok(T {
             q,
             sql,
+            key_problem,
             key,
             key_type,
             info,
@@ -285,16 +297,16 @@ impl<'a> Planner<'a> {
         body: &dyn Fn(&str, &str) -> String,
         remaining: String,
         strategy: &str,
-    ) -> KeysetBackfill {
+    ) -> R<KeysetBackfill> {
+        if let Some(problem) = &t.key_problem {
+            return Err(PlanError::Unsupported(problem.clone()));
+        }
         let name = object_name(&{
             let mut p = vec!["schemashift_backfill", t.q.name.as_str()];
             p.extend_from_slice(purpose);
             p
         });
         let kb = keyset_backfill(self.s, &name, &t.sql, &t.key.pg(), &t.key_type, body);
-        let (batches, secs) =
-            estimate::backfill_seconds(self.rows, self.s.batch_size, self.s.batch_pause_ms);
-        let _ = (batches, secs);
         self.backfill = Some(Backfill {
             strategy: strategy.into(),
             table: t.q.to_string(),
@@ -308,11 +320,13 @@ impl<'a> Planner<'a> {
             procedure_sql: kb.procedure.clone(),
             call_sql: kb.call.clone(),
             batch_sql: kb.batch.clone(),
+            batch_name: kb.batch_name.clone(),
+            first_key_query: kb.first_key_query.clone(),
             batch_loop: kb.batch_loop.clone(),
             progress_query: format!("SELECT ({remaining}) AS remaining, (SELECT count(*) FROM {}) AS total", t.sql),
             completion_query: format!("SELECT ({remaining})"),
         });
-        kb
+        Ok(kb)
     }
 
     /// The backfill phase around a keyset backfill.
@@ -1038,7 +1052,7 @@ fn add_column(
             "add the column without a default (no rewrite), then give new rows the default".into();
         let remaining = format!("SELECT count(*) FROM {} WHERE {} IS NULL", t.sql, c.pg());
         let (tsql, key, cp) = (t.sql.clone(), t.key.pg(), c.pg());
-        let kb = p.keyset(&t, &[c.as_str()], &move |lo, hi| format!("UPDATE {tsql} SET {cp} = {d} WHERE {key} >= {lo} AND {key} <= {hi} AND {cp} IS NULL"), remaining.clone(), "keyset batches by primary key; each batch sets the default on rows still NULL");
+        let kb = p.keyset(&t, &[c.as_str()], &move |lo, hi| format!("UPDATE {tsql} SET {cp} = {d} WHERE {key} >= {lo} AND {key} <= {hi} AND {cp} IS NULL"), remaining.clone(), "keyset batches by primary key; each batch sets the default on rows still NULL")?;
         let bf = p.backfill_phase(
             &kb,
             &remaining,
@@ -1064,6 +1078,21 @@ fn fill_body(
 ) -> R<(Box<dyn Fn(&str, &str) -> String>, String, String)> {
     let (tsql, key, cp) = (t.sql.clone(), t.key.pg(), c.pg());
     match fill {
+        Fill::Expression { expression } if is_volatile_default(expression) => {
+            // A volatile value differs on every evaluation: "still to do" can only mean "still NULL".
+            let e = expression.clone();
+            let remaining = format!("SELECT count(*) FROM {tsql} WHERE {cp} IS NULL");
+            let strategy = format!(
+                "keyset batches by primary key; each batch sets {c} = {e} on rows still NULL"
+            );
+            Ok((
+                Box::new(move |lo, hi| {
+                    format!("UPDATE {tsql} SET {cp} = ({e}) WHERE {key} >= {lo} AND {key} <= {hi} AND {cp} IS NULL")
+                }),
+                remaining,
+                strategy,
+            ))
+        }
         Fill::Expression { expression } => {
             let e = expression.clone();
             let remaining =
@@ -1232,7 +1261,7 @@ fn add_not_null_column(
         body.as_ref(),
         remaining.clone(),
         &strategy,
-    );
+    )?;
     let mut bf = p.backfill_phase(
         &kb,
         &remaining,
@@ -1283,20 +1312,18 @@ fn drop_column(p: &mut Planner, table: &str, column: &str) -> R<Vec<Phase>> {
         ),
         app("v2", &[], &[]),
     ];
-    let not_null = t.col(&c).map(|col| col.not_null);
-    if not_null != Some(false) {
-        if not_null.is_none() {
-            p.assume(format!("{cname} may be NOT NULL: its NOT NULL is dropped first so v2 can insert without it (harmless if it is already nullable; skip that step and its rollback if you know it is)"));
+    match t.col(&c).map(|col| col.not_null) {
+        Some(true) => {
+            dep.forward = vec![p.brief(vec![format!(
+                "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL;",
+                t.sql,
+                c.pg()
+            )])];
+            dep.rollback = p.enforce_not_null(&t, &c).0;
+            dep.goal = "relax NOT NULL so v2 can insert rows without the column, then stop every use of it".into();
         }
-        dep.forward = vec![p.brief(vec![format!(
-            "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL;",
-            t.sql,
-            c.pg()
-        )])];
-        dep.rollback = p.enforce_not_null(&t, &c).0;
-        dep.goal =
-            "relax NOT NULL so v2 can insert rows without the column, then stop every use of it"
-                .into();
+        Some(false) => {}
+        None => dep.validation.push(nullable_gate(p, &t, &c, "v2")),
     }
     dep.validation.push(check(
         sql::column_exists(&t.sql, c.as_str()),
@@ -1429,7 +1456,7 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
         &move |lo, hi| format!("UPDATE {tsql} SET {set} WHERE {key} >= {lo} AND {key} <= {hi} AND ROW({newrow}) IS DISTINCT FROM ROW({exprs})"),
         diff.clone(),
         &format!("keyset batches by primary key; each batch derives {} from {} where they differ", r.new.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "), r.old.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")),
-    );
+    )?;
     let live = if trigger {
         vec![app("v1", &old_names, &old_names)]
     } else {
@@ -1583,24 +1610,47 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
         app(v_writes, &new_names, &new_names),
     ];
     if !trigger {
+        // Rows written by the new-only release have no old value: copy them
+        // back before the previous release may read the old shape again.
+        let (tsql, key) = (t.sql.clone(), t.key.pg());
+        let set = r
+            .old
+            .iter()
+            .zip(&r.to_old)
+            .map(|(c, e)| format!("{} = {e}", c.pg()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let oldrow = names(&r.old).join(", ");
+        let exprs = r.to_old.join(", ");
+        let back = keyset_backfill(
+            p.s,
+            &object_name(&["schemashift_restore", t.q.name.as_str(), r.label]),
+            &t.sql,
+            &t.key.pg(),
+            &t.key_type,
+            &move |lo, hi| {
+                format!("UPDATE {tsql} SET {set} WHERE {key} >= {lo} AND {key} <= {hi} AND ROW({oldrow}) IS DISTINCT FROM ROW({exprs})")
+            },
+        );
+        cw.rollback
+            .push(p.step(back.procedure, true, Lock::None, Duration::Brief));
+        cw.rollback
+            .push(p.step(back.call, false, Lock::RowExclusive, Duration::Statement));
+        cw.rollback
+            .push(p.step(back.drop, true, Lock::None, Duration::Brief));
         for c in &r.old {
-            if t.col(c).map(|col| col.not_null) != Some(false) {
-                cw.forward.push(p.brief(vec![format!(
-                    "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL;",
-                    t.sql,
-                    c.pg()
-                )]));
-                if t.col(c).is_some_and(|col| col.not_null) {
-                    let (fwd, _) = p.enforce_not_null(t, c);
-                    cw.rollback.extend(fwd);
-                } else {
-                    p.assume(format!(
-                        "{}.{c} may be NOT NULL: it is relaxed before {v_writes} stops writing it",
-                        t.q
-                    ));
+            match t.col(c).map(|col| col.not_null) {
+                Some(true) => {
+                    cw.forward.push(p.brief(vec![format!(
+                        "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL;",
+                        t.sql,
+                        c.pg()
+                    )]));
                     let (fwd, _) = p.enforce_not_null(t, c);
                     cw.rollback.extend(fwd);
                 }
+                Some(false) => {}
+                None => cw.validation.push(nullable_gate(p, t, c, v_writes)),
             }
         }
     }
@@ -1908,7 +1958,7 @@ fn change_type(
         shadow.pg()
     );
     let (tsql, key, sp, cv) = (t.sql.clone(), t.key.pg(), shadow.pg(), conv.clone());
-    let kb = p.keyset(&t, &[c.as_str(), "retype"], &move |lo, hi| format!("UPDATE {tsql} SET {sp} = {cv} WHERE {key} >= {lo} AND {key} <= {hi} AND {sp} IS DISTINCT FROM {cv}"), diff.clone(), "keyset batches by primary key; each batch converts rows whose shadow value differs");
+    let kb = p.keyset(&t, &[c.as_str(), "retype"], &move |lo, hi| format!("UPDATE {tsql} SET {sp} = {cv} WHERE {key} >= {lo} AND {key} <= {hi} AND {sp} IS DISTINCT FROM {cv}"), diff.clone(), "keyset batches by primary key; each batch converts rows whose shadow value differs")?;
     let bf = p.backfill_phase(
         &kb,
         &diff,
@@ -2361,6 +2411,7 @@ fn drop_index(p: &mut Planner, name: &str, table: Option<&str>) -> R<Vec<Phase>>
         (Some(ix), Some(tinfo)) => {
             let t = T {
                 sql: tinfo.name.pg(),
+                key_problem: None,
                 q: tinfo.name.clone(),
                 key: Ident::new("key", "id").map_err(|e| invalid(e.to_string()))?,
                 key_type: "bigint".into(),
@@ -2832,7 +2883,7 @@ fn move_between_tables(p: &mut Planner, m: Move) -> R<Vec<Phase>> {
             },
             diff.clone(),
             "keyset batches over the source table by primary key; each batch upserts rows that are missing or differ",
-        )
+        )?
     } else {
         let dkey = dst.key.pg();
         let cols = colnames.clone();
@@ -2848,7 +2899,7 @@ fn move_between_tables(p: &mut Planner, m: Move) -> R<Vec<Phase>> {
             },
             diff.clone(),
             "keyset batches over the destination table by primary key; each batch copies values that differ",
-        )
+        )?
     };
     let live = if trigger {
         vec![app("v1", &src_names, &src_names)]
@@ -3063,6 +3114,7 @@ fn split_table(
         None => p.ident("key", &format!("{}_id", singular(src.q.name.as_str())))?,
     };
     let dst = T {
+        key_problem: None,
         sql: nq.pg(),
         q: nq.clone(),
         key: dst_key.clone(),
@@ -3408,7 +3460,7 @@ fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Vec<Phase>> {
             dep.rollback_point = "redeploy v1".into();
             let remaining = format!("SELECT count(*) FROM {} WHERE {} = {}", t.sql, col.pg(), literal_pg(from));
             let (tsql, key, cp, f, tt) = (t.sql.clone(), t.key.pg(), col.pg(), literal_pg(from), literal_pg(to));
-            let kb = p.keyset(&t, &[col.as_str(), "relabel"], &move |lo, hi| format!("UPDATE {tsql} SET {cp} = {tt} WHERE {key} >= {lo} AND {key} <= {hi} AND {cp} = {f}"), remaining.clone(), "keyset batches by primary key; each batch relabels rows still holding the old value");
+            let kb = p.keyset(&t, &[col.as_str(), "relabel"], &move |lo, hi| format!("UPDATE {tsql} SET {cp} = {tt} WHERE {key} >= {lo} AND {key} <= {hi} AND {cp} = {f}"), remaining.clone(), "keyset batches by primary key; each batch relabels rows still holding the old value")?;
             let bf = p.backfill_phase(&kb, &remaining, &format!("Move rows of {tq}.{col} from '{from}' to '{to}'"), vec![app("v2", &[], &[])]);
             p.risks.push(format!("'{from}' stays in {ty} unused: removing a value needs a new type and a column type change that rewrites {tq}; leave it, or add a CHECK ({col} <> '{from}')"));
             Ok(vec![ex, dep, bf])
@@ -3467,7 +3519,7 @@ fn backfill_only(
         body.as_ref(),
         remaining.clone(),
         &strategy,
-    );
+    )?;
     let mut bf = p.backfill_phase(
         &kb,
         &remaining,
@@ -3569,4 +3621,24 @@ fn backfill_only(
         .push("doubts remain about the new values: keep the backup longer".into());
     con.rollback_point = "none after the drop".into();
     Ok(vec![bf, val, con])
+}
+
+/// Without a schema the plan cannot know whether a column that stops being
+/// written is NOT NULL; relaxing it blindly would make the rollback guess.
+/// This check stops the rollout there instead, with the fix in its meaning.
+fn nullable_gate(p: &mut Planner, t: &T, c: &Ident, release: &str) -> Check {
+    p.assume(format!(
+        "{}.{c} is assumed nullable (no schema given): the check before {release} stops the rollout if it is NOT NULL",
+        t.q
+    ));
+    check(
+        sql::column_not_null(&t.sql, c.as_str()),
+        "0",
+        format!(
+            "{}.{c} accepts NULL, so {release} can insert rows without it; if this returns 1, run ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL; first (or plan again with the schema, which adds that step and its rollback)",
+            t.q,
+            t.sql,
+            c.pg()
+        ),
+    )
 }

@@ -224,6 +224,11 @@ pub struct Backfill {
     pub call_sql: String,
     /// One batch as a prepared statement, for scripts that loop themselves.
     pub batch_sql: String,
+    /// The name `batch_sql` prepares: `EXECUTE <batch_name>(key)` runs one batch
+    /// and returns the key to pass next (NULL when done).
+    pub batch_name: String,
+    /// The key the first batch starts from.
+    pub first_key_query: String,
     /// How to loop `batch_sql`.
     pub batch_loop: String,
     /// Rows still to do and total.
@@ -312,7 +317,10 @@ pub fn build_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         Some(ddl) => Some(Schema::parse(ddl, req.context.engine).map_err(PlanError::Invalid)?),
         None => None,
     };
-    let resolved = req.input.resolve(req.context.engine)?;
+    let mut resolved = req.input.resolve(req.context.engine)?;
+    if let Some(s) = &schema {
+        fill_from_schema(&mut resolved.change, s);
+    }
     let classification = classify(&resolved, &req.context);
     let mut plan = build::build(
         &resolved.change,
@@ -323,4 +331,26 @@ pub fn build_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     )?;
     plan.assumptions.splice(0..0, resolved.notes);
     Ok(plan)
+}
+
+/// Facts the schema knows and the change did not say (the current type of a
+/// column whose type changes), so the pattern is picked on facts.
+fn fill_from_schema(change: &mut Change, schema: &Schema) {
+    if let Change::ChangeColumnType {
+        table,
+        column,
+        from_type: from_type @ None,
+        ..
+    } = change
+    {
+        let (Ok(t), Ok(c)) = (
+            crate::ident::QualifiedName::parse("table", table),
+            crate::ident::Ident::parse("column", column),
+        ) else {
+            return;
+        };
+        if let Some(col) = schema.table(&t).and_then(|t| t.column(&c)) {
+            *from_type = Some(col.data_type.clone());
+        }
+    }
 }

@@ -95,6 +95,8 @@ pub fn index_valid(schema: &str, name: &str) -> String {
 /// A keyset backfill: the procedure that commits per batch, its CALL, its
 /// DROP, one batch as a prepared statement, and how to loop it.
 pub struct KeysetBackfill {
+    pub batch_name: String,
+    pub first_key_query: String,
     pub procedure: String,
     pub call: String,
     pub drop: String,
@@ -133,11 +135,13 @@ pub fn keyset_backfill(
         size = s.batch_size,
     );
     KeysetBackfill {
+        batch_name: quote_pg(&batch_name),
+        first_key_query: format!("SELECT min({key}) FROM {driver}"),
         procedure,
         call: format!("CALL {proc_name}();"),
         drop: format!("DROP PROCEDURE IF EXISTS {proc_name}(integer, integer, {key_type});"),
         batch_loop: format!(
-            "EXECUTE {bn}((SELECT min({key}) FROM {driver})); then EXECUTE {bn} again with the value the previous call returned, each call in its own transaction, sleeping {pause} ms between batches, until it returns NULL; then DEALLOCATE {bn}",
+            "start from the value of `SELECT min({key}) FROM {driver}`: EXECUTE {bn}(that value); then EXECUTE {bn} again with the value the previous call returned, each call in its own transaction, sleeping {pause} ms between batches, until it returns NULL; then DEALLOCATE {bn}",
             bn = quote_pg(&batch_name),
             pause = s.batch_pause_ms
         ),

@@ -91,9 +91,7 @@ impl Combiner<'_> {
     /// Consumes a `SET NOT NULL` of a column that a combined change replaces,
     /// saying that the combined change does not carry it.
     fn drop_set_not_null(&mut self, table: &str, column: &str, change: &str) {
-        if let Some(i) = self.find(
-            |k| matches!(k, Kind::SetNotNull { table: t, column: c } if t == table && c == column),
-        ) {
+        if let Some(i) = self.find(|k| is_set_not_null(k, table, column)) {
             self.take(i);
             self.note(format!(
                 "SET NOT NULL on {table}.{column} is not part of {change}: make it NOT NULL as its own change afterwards"
@@ -202,13 +200,13 @@ impl Combiner<'_> {
             else {
                 continue;
             };
-            let set = self.find(|k| matches!(k, Kind::SetNotNull { table: t, column: c } if *t == table && *c == column));
+            let set = self.find(|k| is_set_not_null(k, &table, &column));
             if set.is_none() {
                 continue;
             }
             self.take(i);
             if let Some(name) = name {
-                if let Some(k) = self.find(|k| matches!(k, Kind::DropConstraint { table: t, name: n } if *t == table && *n == name)) {
+                if let Some(k) = self.find(|k| is_drop_constraint(k, &table, &name)) {
                     self.take(k);
                 }
             }
@@ -267,11 +265,19 @@ impl Combiner<'_> {
             a.sort();
             b.sort();
             if a != b {
-                return self.error(&at, format!(
-                    "a table split moves columns: copy ({}) into {into} and drop exactly those from {from}; the SQL drops ({})",
-                    columns.join(", "),
-                    dropped.join(", ")
-                ));
+                let what = if dropped.is_empty() {
+                    format!(
+                        "the SQL copies ({}) from {from} into {into} but drops none of them: add `ALTER TABLE {from} DROP COLUMN ...` for each to plan it as split_table",
+                        columns.join(", ")
+                    )
+                } else {
+                    format!(
+                        "a table split moves columns: copy ({}) into {into} and drop exactly those from {from}; the SQL drops ({})",
+                        columns.join(", "),
+                        dropped.join(", ")
+                    )
+                };
+                return self.error(&at, what);
             }
             for d in drops {
                 self.take(d);
@@ -351,7 +357,7 @@ impl Combiner<'_> {
                 self.take(f);
             }
             for c in &columns {
-                if let Some(a) = self.find(|k| matches!(k, Kind::AddColumn { table: t, spec } if *t == table && spec.name == *c)) {
+                if let Some(a) = self.find(|k| is_add_column(k, &table, c)) {
                     self.take(a);
                 }
                 self.drop_set_not_null(&table, c, "merge_tables");
@@ -410,7 +416,7 @@ impl Combiner<'_> {
                     "{from}.{column} is moved into {to}.{target}: moving a column keeps its name; rename as its own change"
                 ));
             }
-            let data_type = match self.find(|k| matches!(k, Kind::AddColumn { table: t, spec } if *t == to && spec.name == column)) {
+            let data_type = match self.find(|k| is_add_column(k, &to, &column)) {
                 Some(a) => self.take(a).and_then(|s| match s.kind {
                     Kind::AddColumn { spec, .. } => spec.data_type,
                     _ => None,
@@ -460,7 +466,7 @@ impl Combiner<'_> {
                 let Some(Kind::AddColumn { spec, .. }) = self.kind(a).cloned() else {
                     continue;
                 };
-                let fills = self.find_all(|k| matches!(k, Kind::Fill { table: t, column, .. } if *t == table && *column == spec.name));
+                let fills = self.find_all(|k| is_fill(k, &table, &spec.name));
                 if fills.len() > 1 {
                     return self.error(
                         &self.at(fills[1]),
@@ -477,7 +483,9 @@ impl Combiner<'_> {
                 });
             }
             let added: Vec<String> = flows.iter().map(|f| f.spec.name.clone()).collect();
-            let drops = self.find_all(|k| matches!(k, Kind::DropColumn { table: t, column } if *t == table && !added.contains(column)));
+            let drops = self.find_all(|k| {
+                matches!(k, Kind::DropColumn { table: t, column } if *t == table && !added.contains(column))
+            });
             let dropped: Vec<String> = drops
                 .iter()
                 .filter_map(|&d| match self.kind(d) {
@@ -586,9 +594,7 @@ impl Combiner<'_> {
     }
 
     fn take_set_not_null(&mut self, table: &str, column: &str) -> bool {
-        match self.find(
-            |k| matches!(k, Kind::SetNotNull { table: t, column: c } if t == table && c == column),
-        ) {
+        match self.find(|k| is_set_not_null(k, table, column)) {
             Some(i) => self.take(i).is_some(),
             None => false,
         }
@@ -636,7 +642,9 @@ impl Combiner<'_> {
         let at = self.at(flow.add);
         let bare = expr.trim() == old
             || name_text(expr.trim().trim_matches('"'), expr.trim().starts_with('"')) == old;
-        let renamed = self.find(|k| matches!(k, Kind::RenameColumn { table: t, from, to } if t == table && *from == new && to == old));
+        let renamed = self.find(|k| {
+            matches!(k, Kind::RenameColumn { table: t, from, to } if t == table && *from == new && to == old)
+        });
         let to_type = flow.spec.data_type.clone().unwrap_or_else(|| "text".into());
         let change = match renamed {
             Some(r) => {
@@ -688,8 +696,12 @@ impl Combiner<'_> {
         let not_null = self.take_set_not_null(table, &column) || spec.not_null;
         let mut default = spec.default.clone();
         if not_null && default.is_none() {
-            if let Some(d) = self.find(|k| matches!(k, Kind::SetDefault { table: t, column: c, default: Some(_) } if t == table && *c == column)) {
-                if let Some(Step { kind: Kind::SetDefault { default: d, .. }, .. }) = self.take(d) {
+            if let Some(d) = self.find(|k| is_set_default(k, table, &column)) {
+                if let Some(Step {
+                    kind: Kind::SetDefault { default: d, .. },
+                    ..
+                }) = self.take(d)
+                {
                     default = d;
                 }
             }
@@ -851,4 +863,24 @@ struct Flow {
     add: usize,
     spec: ColumnSpec,
     fill: Option<usize>,
+}
+
+fn is_set_not_null(k: &Kind, table: &str, column: &str) -> bool {
+    matches!(k, Kind::SetNotNull { table: t, column: c } if t == table && c == column)
+}
+
+fn is_drop_constraint(k: &Kind, table: &str, name: &str) -> bool {
+    matches!(k, Kind::DropConstraint { table: t, name: n } if t == table && n == name)
+}
+
+fn is_add_column(k: &Kind, table: &str, column: &str) -> bool {
+    matches!(k, Kind::AddColumn { table: t, spec } if t == table && spec.name == column)
+}
+
+fn is_fill(k: &Kind, table: &str, column: &str) -> bool {
+    matches!(k, Kind::Fill { table: t, column: c, .. } if t == table && c == column)
+}
+
+fn is_set_default(k: &Kind, table: &str, column: &str) -> bool {
+    matches!(k, Kind::SetDefault { table: t, column: c, default: Some(_) } if t == table && c == column)
 }

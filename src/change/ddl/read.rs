@@ -485,8 +485,8 @@ impl Reader<'_, '_> {
             Statement::Drop { object_type, names, table, cascade, .. } => {
                 if *cascade {
                     self.note(format!(
-                        "CASCADE (at {}) is not kept: the plan drops only the named object",
-                        self.at
+                        "CASCADE (line {}) is not kept: the plan drops only the named object",
+                        self.at.line
                     ));
                 }
                 let table = table.as_ref().map(|t| self.name(t)).transpose()?;
@@ -533,7 +533,7 @@ impl Reader<'_, '_> {
         let kind = match op {
             AlterTableOperation::AddColumn { column_def, column_position, .. } => {
                 if column_position.is_some() {
-                    self.note(format!("the FIRST / AFTER position (at {}) is not kept", self.at));
+                    self.note(format!("the FIRST / AFTER position (line {}) is not kept", self.at.line));
                 }
                 let (spec, inline) = self.column(table, column_def, false)?;
                 self.kinds.push(Kind::AddColumn { table: t(), spec });
@@ -542,7 +542,7 @@ impl Reader<'_, '_> {
             }
             AlterTableOperation::DropColumn { column_names, drop_behavior, .. } => {
                 if matches!(drop_behavior, Some(sqlparser::ast::DropBehavior::Cascade)) {
-                    self.note(format!("CASCADE (at {}) is not kept", self.at));
+                    self.note(format!("CASCADE (line {}) is not kept", self.at.line));
                 }
                 for c in column_names {
                     self.kinds.push(Kind::DropColumn { table: t(), column: ident(c) });
@@ -580,8 +580,8 @@ impl Reader<'_, '_> {
             }
             AlterTableOperation::ModifyColumn { col_name, data_type: dt, .. } => {
                 self.note(format!(
-                    "MODIFY COLUMN (at {}) restates the whole column: read as a change of type to {}; to change only nullability or the default, give that change instead",
-                    self.at,
+                    "MODIFY COLUMN (line {}) restates the whole column: read as a change of type to {}; to change only nullability or the default, give that change instead",
+                    self.at.line,
                     data_type(dt)
                 ));
                 Kind::SetType { table: t(), column: ident(col_name), to_type: data_type(dt), using: None }
@@ -590,15 +590,15 @@ impl Reader<'_, '_> {
                 let (from, to) = (ident(old_name), ident(new_name));
                 if from == to {
                     self.note(format!(
-                        "CHANGE COLUMN (at {}) restates the whole column: read as a change of type to {}",
-                        self.at,
+                        "CHANGE COLUMN (line {}) restates the whole column: read as a change of type to {}",
+                        self.at.line,
                         data_type(dt)
                     ));
                     Kind::SetType { table: t(), column: from, to_type: data_type(dt), using: None }
                 } else {
                     self.note(format!(
-                        "CHANGE COLUMN (at {}) read as a rename of {from} to {to}; the type it restates ({}) is taken to be the current one: change a type as its own change",
-                        self.at,
+                        "CHANGE COLUMN (line {}) read as a rename of {from} to {to}; the type it restates ({}) is taken to be the current one: change a type as its own change",
+                        self.at.line,
                         data_type(dt)
                     ));
                     Kind::RenameColumn { table: t(), from, to }
@@ -780,12 +780,12 @@ impl Reader<'_, '_> {
         not_valid: bool,
     ) -> Result<Kind, DdlError> {
         if let Some(a) = &fk.on_update {
-            self.note(format!("ON UPDATE {a} (at {}) is not kept", self.at));
+            self.note(format!("ON UPDATE {a} (line {}) is not kept", self.at.line));
         }
         if fk.match_kind.is_some() || fk.characteristics.is_some() {
             self.note(format!(
-                "MATCH / DEFERRABLE options (at {}) are not kept",
-                self.at
+                "MATCH / DEFERRABLE options (line {}) are not kept",
+                self.at.line
             ));
         }
         Ok(Kind::ForeignKey {
@@ -824,14 +824,14 @@ impl Reader<'_, '_> {
         for c in cols {
             if let Some(opclass) = &c.operator_class {
                 self.note(format!(
-                    "operator class {opclass} (at {}) is not kept",
-                    self.at
+                    "operator class {opclass} (line {}) is not kept",
+                    self.at.line
                 ));
             }
             if c.column.options.sort.is_some() || c.column.options.nulls_first.is_some() {
                 self.note(format!(
-                    "ASC / DESC / NULLS ordering (at {}) is not kept",
-                    self.at
+                    "ASC / DESC / NULLS ordering (line {}) is not kept",
+                    self.at.line
                 ));
             }
             match &c.column.expr {
@@ -855,16 +855,22 @@ impl Reader<'_, '_> {
             }
         }
         if !ci.include.is_empty() {
-            self.note(format!("INCLUDE columns (at {}) are not kept", self.at));
+            self.note(format!(
+                "INCLUDE columns (line {}) are not kept",
+                self.at.line
+            ));
         }
         if !ci.with.is_empty() {
             self.note(format!(
-                "WITH storage parameters (at {}) are not kept",
-                self.at
+                "WITH storage parameters (line {}) are not kept",
+                self.at.line
             ));
         }
         if ci.nulls_distinct.is_some() {
-            self.note(format!("NULLS [NOT] DISTINCT (at {}) is not kept", self.at));
+            self.note(format!(
+                "NULLS [NOT] DISTINCT (line {}) is not kept",
+                self.at.line
+            ));
         }
         if !ci.alter_options.is_empty() {
             self.note("ALGORITHM / LOCK clauses are ignored: the plan chooses them for each step");

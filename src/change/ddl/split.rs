@@ -191,7 +191,11 @@ fn scan(sql: &str, engine: Engine, mut emit: impl FnMut(Lexeme, usize, usize)) {
         match c {
             b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => i += 1,
             b'-' if b.get(i + 1) == Some(&b'-')
-                && (pg || b.get(i + 2).is_some_and(|c| c.is_ascii_whitespace())) =>
+                && (pg
+                    || sql
+                        .get(i + 2..)
+                        .and_then(|r| r.chars().next())
+                        .is_some_and(char::is_whitespace)) =>
             {
                 i = line_end(b, i);
             }
@@ -230,7 +234,16 @@ fn scan(sql: &str, engine: Engine, mut emit: impl FnMut(Lexeme, usize, usize)) {
                 }
             }
             c if c.is_ascii_digit() => {
-                while i < n && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
+                // A number, or a number and a word run together (`1abc$$`):
+                // `$` continues it only once a word has begun, so `1$$`
+                // still opens a dollar-quoted body, as sqlparser reads it.
+                let mut word = false;
+                while i < n
+                    && (b[i].is_ascii_digit()
+                        || b[i] == b'.'
+                        || (word_part(b[i]) && (word || b[i] != b'$')))
+                {
+                    word |= !b[i].is_ascii_digit() && b[i] != b'.';
                     i += 1;
                 }
                 emit(Lexeme::Other, start, i);

@@ -172,16 +172,22 @@ pub(super) fn lower_outside_quotes(s: &str) -> String {
 }
 
 /// Statements longer than this are rendered from the tree instead of their
-/// source text, to keep expression lookup linear-ish on pathological input.
+/// source text, to keep expression lookup cheap on pathological input.
 const MAX_SOURCE_BYTES: usize = 64 * 1024;
 /// How many tokens past a span's end an expression's true end is searched for.
-const MAX_EXTENSION_TOKENS: usize = 64;
+const MAX_EXTENSION_TOKENS: usize = 48;
+/// How many tokens before a span's start its true start is searched for
+/// (`(a * 100)::bigint` spans from `a`, `CAST(x AS int)` from `x`).
+const MAX_EARLIER_TOKENS: usize = 3;
+/// Bytes one statement may reparse while looking for source text, in total.
+const PARSE_BUDGET: usize = 1 << 20;
 
 /// One statement's text, to recover the user's own spelling of expressions.
 pub(super) struct Source<'a> {
     text: &'a str,
     engine: Engine,
     lexemes: Vec<Lexeme>,
+    budget: std::cell::Cell<usize>,
 }
 
 impl<'a> Source<'a> {
@@ -195,15 +201,27 @@ impl<'a> Source<'a> {
             text,
             engine,
             lexemes,
+            budget: std::cell::Cell::new(PARSE_BUDGET),
         }
     }
 
     /// The expression as the user wrote it, when that text parses back to the
     /// same tree; otherwise the parser's rendering (always valid SQL).
-    /// sqlparser's spans stop early for some expressions (`a::bigint` spans
-    /// only `a`), so the end is searched for token by token.
+    /// sqlparser's spans are not exact for every expression, so the bounds
+    /// are searched for token by token around the span.
     pub(super) fn expr(&self, e: &Expr) -> String {
         self.original(e).unwrap_or_else(|| e.to_string())
+    }
+
+    fn same(&self, e: &Expr, from: usize, to: usize) -> Option<String> {
+        let slice = self.text.get(from..to)?.trim();
+        let left = self.budget.get();
+        if left < slice.len() {
+            return None;
+        }
+        self.budget.set(left - slice.len());
+        let parsed = crate::sqltext::parse_expr("expression", slice, self.engine).ok()?;
+        (parsed == *e).then(|| slice.to_string())
     }
 
     fn original(&self, e: &Expr) -> Option<String> {
@@ -212,27 +230,24 @@ impl<'a> Source<'a> {
             return None;
         }
         let first = self.lexemes.iter().position(|l| l.start == span.start)?;
-        let from = self.lexemes[first].from;
-        let same = |to: usize| -> Option<String> {
-            let slice = self.text.get(from..to)?.trim();
-            let parsed = crate::sqltext::parse_expr("expression", slice, self.engine).ok()?;
-            (parsed == *e).then(|| slice.to_string())
-        };
         let spanned_end = self.lexemes[first..]
             .iter()
             .position(|l| l.end == span.end)
             .map(|p| first + p);
         if let Some(last) = spanned_end {
-            if let Some(s) = same(self.lexemes[last].to) {
+            if let Some(s) = self.same(e, self.lexemes[first].from, self.lexemes[last].to) {
                 return Some(s);
             }
         }
-        let search_from = spanned_end.map_or(first, |l| l + 1);
-        self.lexemes
-            .iter()
-            .skip(search_from)
-            .take(MAX_EXTENSION_TOKENS)
-            .find_map(|l| same(l.to))
+        let search_from = spanned_end.unwrap_or(first);
+        (0..=MAX_EARLIER_TOKENS.min(first)).find_map(|back| {
+            let from = self.lexemes[first - back].from;
+            self.lexemes
+                .iter()
+                .skip(search_from)
+                .take(MAX_EXTENSION_TOKENS)
+                .find_map(|l| self.same(e, from, l.to))
+        })
     }
 }
 

@@ -544,7 +544,7 @@ pub fn out_of_scope(text: &str) -> Option<String> {
     ]) {
         return Some("query tuning is out of scope: use EXPLAIN (ANALYZE, BUFFERS), pg_stat_statements or a query-tuning tool; if the fix is an index, ask here to \"add index on table(column)\" and it will be planned safely".into());
     }
-    let first = t.trim_start().split_whitespace().next().unwrap_or("");
+    let first = t.split_whitespace().next().unwrap_or("");
     if matches!(
         first,
         "vacuum" | "analyze" | "cluster" | "reindex" | "checkpoint"

@@ -871,28 +871,7 @@ fn finish(
                 .filter(|s| s.lock != Lock::None)
                 .map(|s| LockImpact {
                     phase: ph.id.clone(),
-                    statement: s
-                        .sql
-                        .lines()
-                        .find(|l| {
-                            let l = l.trim();
-                            !(l.is_empty()
-                                || l.starts_with("DO ")
-                                || l == "BEGIN"
-                                || l.starts_with("FOR ")
-                                || l.starts_with("SET LOCAL")
-                                || l.starts_with("EXECUTE format") && false)
-                                && (l.starts_with("ALTER")
-                                    || l.starts_with("CREATE")
-                                    || l.starts_with("DROP")
-                                    || l.starts_with("CALL")
-                                    || l.starts_with("EXECUTE")
-                                    || l.starts_with("INSERT")
-                                    || l.starts_with("UPDATE"))
-                        })
-                        .unwrap_or(s.sql.lines().next().unwrap_or(""))
-                        .trim()
-                        .to_string(),
+                    statement: headline(&s.sql),
                     lock: s.lock,
                     blocks: s.blocks.clone(),
                     rewrites_table: s.rewrites_table,
@@ -1070,12 +1049,10 @@ fn add_column(
     Ok(vec![ex])
 }
 
-fn fill_body(
-    t: &T,
-    c: &Ident,
-    fill: &Fill,
-    local_default: &str,
-) -> R<(Box<dyn Fn(&str, &str) -> String>, String, String)> {
+/// One backfill batch for keys in [lo, hi], as SQL.
+type BatchBody = Box<dyn Fn(&str, &str) -> String>;
+
+fn fill_body(t: &T, c: &Ident, fill: &Fill, local_default: &str) -> R<(BatchBody, String, String)> {
     let (tsql, key, cp) = (t.sql.clone(), t.key.pg(), c.pg());
     match fill {
         Fill::Expression { expression } if is_volatile_default(expression) => {
@@ -1902,7 +1879,7 @@ fn change_type(
         Some(f) => format!("{}::{f}", shadow.pg()),
         None => {
             p.assume(format!("values written to {shadow} before the swap are cast back to the old type of {c} by name"));
-            format!("{}", shadow.pg())
+            shadow.pg().to_string()
         }
     };
     let trigger_on = p.s.dual_write;
@@ -1922,8 +1899,8 @@ fn change_type(
     let (fn_create, trig_create, trig_drop) = p.same_row_sync(
         &t,
         "retype",
-        &[c.clone()],
-        &[shadow.clone()],
+        std::slice::from_ref(&c),
+        std::slice::from_ref(&shadow),
         &[conv.replace(&c.pg(), &format!("r.{}", c.pg()))],
         &[back.replace(&shadow.pg(), &format!("r.{}", shadow.pg()))],
     );
@@ -2156,7 +2133,7 @@ fn typmod_sql(ty: &str) -> String {
                 .filter_map(|x| x.trim().parse().ok())
                 .collect();
             match parts.as_slice() {
-                [p] => (((p << 16) | 0) + 4).to_string(),
+                [p] => ((p << 16) + 4).to_string(),
                 [p, s] => (((p << 16) | s) + 4).to_string(),
                 _ => "-1".into(),
             }
@@ -2176,8 +2153,8 @@ fn set_not_null(p: &mut Planner, table: &str, column: &str) -> R<Vec<Phase>> {
         "no app version may write NULL once the constraint is enforced",
     );
     dep.app = vec![
-        app("v1", &[], &[cname.clone()]),
-        app("v2", &[], &[cname.clone()]),
+        app("v1", &[], std::slice::from_ref(&cname)),
+        app("v2", &[], std::slice::from_ref(&cname)),
     ];
     dep.validation.push(check(
         nulls.clone(),
@@ -2195,7 +2172,7 @@ fn set_not_null(p: &mut Planner, table: &str, column: &str) -> R<Vec<Phase>> {
         format!("Enforce NOT NULL on {cname}"),
         "validate without a long ACCESS EXCLUSIVE scan, then set NOT NULL",
     );
-    val.app = vec![app("v2", &[], &[cname.clone()])];
+    val.app = vec![app("v2", &[], std::slice::from_ref(&cname))];
     val.forward = fwd;
     val.rollback = rb;
     val.validation.push(check(
@@ -2218,7 +2195,11 @@ fn drop_not_null(p: &mut Planner, table: &str, column: &str) -> R<Vec<Phase>> {
         format!("Drop NOT NULL on {cname}"),
         "relax the column; nothing writes NULL yet, so every app version keeps working",
     );
-    ex.app = vec![app("v1", &[cname.clone()], &[cname.clone()])];
+    ex.app = vec![app(
+        "v1",
+        std::slice::from_ref(&cname),
+        std::slice::from_ref(&cname),
+    )];
     ex.forward = vec![p.brief(vec![format!(
         "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL;",
         t.sql,
@@ -2238,8 +2219,16 @@ fn drop_not_null(p: &mut Planner, table: &str, column: &str) -> R<Vec<Phase>> {
         "only after every reader copes with NULL",
     );
     dep.app = vec![
-        app("v1", &[cname.clone()], &[cname.clone()]),
-        app("v2", &[cname.clone()], &[cname.clone()]),
+        app(
+            "v1",
+            std::slice::from_ref(&cname),
+            std::slice::from_ref(&cname),
+        ),
+        app(
+            "v2",
+            std::slice::from_ref(&cname),
+            std::slice::from_ref(&cname),
+        ),
     ];
     dep.advance_when.push(
         "every instance runs v2, and every reader (reports, exports, other services) handles NULL"
@@ -3497,7 +3486,7 @@ fn backfill_only(
         _ => String::new(),
     };
     let (body, remaining, strategy) = fill_body(&t, &c, fill, &local_default)?;
-    let (body, remaining): (Box<dyn Fn(&str, &str) -> String>, String) = match predicate {
+    let (body, remaining): (BatchBody, String) = match predicate {
         Some(pr) => {
             let pr = pr.to_string();
             let pr2 = pr.clone();
@@ -3641,4 +3630,18 @@ fn nullable_gate(p: &mut Planner, t: &T, c: &Ident, release: &str) -> Check {
             c.pg()
         ),
     )
+}
+
+/// The statement a step is about, for tables: inside a DO block, the DDL line.
+fn headline(sql: &str) -> String {
+    const VERBS: &[&str] = &[
+        "ALTER", "CREATE", "DROP", "CALL", "EXECUTE", "INSERT", "UPDATE",
+    ];
+    sql.lines()
+        .map(str::trim)
+        .find(|l| VERBS.iter().any(|v| l.starts_with(v)))
+        .or_else(|| sql.lines().next())
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }

@@ -2,6 +2,7 @@
 //! Nothing about databases lives here.
 
 use crate::classify::{classify_request, Classification, ClassifyRequest};
+use crate::plan::{build_plan, Plan, PlanRequest};
 use crate::references;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -15,7 +16,7 @@ use serde::Deserialize;
 
 const INSTRUCTIONS: &str = "schemashift plans zero-downtime database schema changes \
 (expand, dual write, backfill, cutover, contract) for PostgreSQL 10-18 and MySQL 8. \
-Call classify_change first with the change as `request` (English, e.g. \"rename users.username to handle\"), \
+Call classify_change first, then build_plan for the phased SQL. Give the change to classify_change with the change as `request` (English, e.g. \"rename users.username to handle\"), \
 `sql` (the naive DDL) or `change` (structured); it returns the change type, risk, the lock facts of the naive DDL, \
 the phases a plan needs and the questions whose answers would change it. Show SQL only as the tools return it. \
 Reference documents are resources under schemashift://references/.";
@@ -53,6 +54,23 @@ impl Server {
         Parameters(req): Parameters<ClassifyRequest>,
     ) -> Result<Json<Classification>, String> {
         classify_request(&req).map(Json).map_err(|e| e.to_string())
+    }
+
+    /// Build the complete zero-downtime plan for PostgreSQL 11-18: every
+    /// phase (expand, deploy, backfill, validate, cutover_reads,
+    /// cutover_writes, contract) with its exact forward and rollback SQL,
+    /// validation queries with expected results, advance and abort criteria,
+    /// lock impact, the batched backfill, estimates, runbook and risks. Give
+    /// the change as one of `request`, `sql` or `change`; pass the current
+    /// CREATE TABLE DDL as `schema` so types, keys and NOT NULLs are known;
+    /// `options.mode` slices the plan to backfill, cutover or deprecate.
+    /// Present the SQL exactly as returned.
+    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    async fn build_plan(
+        &self,
+        Parameters(req): Parameters<PlanRequest>,
+    ) -> Result<Json<Plan>, String> {
+        build_plan(&req).map(Json).map_err(|e| e.to_string())
     }
 }
 

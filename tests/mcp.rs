@@ -336,3 +336,66 @@ fn malformed_json_rpc_does_not_kill_the_server() {
     );
     assert!(s.child.try_wait().unwrap().is_none(), "server exited");
 }
+
+#[tokio::test]
+async fn builds_plans_through_the_tool() {
+    let c = client().await;
+    let tools = c.list_all_tools().await.unwrap();
+    let plan_tool = tools
+        .iter()
+        .find(|t| t.name == "build_plan")
+        .expect("build_plan listed");
+    let input = serde_json::to_value(&plan_tool.input_schema).unwrap();
+    for field in ["request", "sql", "change", "context", "schema", "options"] {
+        assert!(
+            input["properties"][field].is_object(),
+            "build_plan input lacks {field}"
+        );
+    }
+    let res = c
+        .call_tool(
+            CallToolRequestParams::new("build_plan").with_arguments(args(json!({
+                "request": "rename users.username to handle",
+                "schema": "CREATE TABLE users (id bigint PRIMARY KEY, username text NOT NULL);",
+                "options": {"batch_size": 1000}
+            }))),
+        )
+        .await
+        .unwrap();
+    let plan = res.structured_content.expect("structured plan");
+    assert_eq!(plan["schema_version"], 1);
+    assert_eq!(plan["change_type"], "rename_column");
+    let kinds: Vec<&str> = plan["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "expand",
+            "backfill",
+            "validate",
+            "cutover_reads",
+            "cutover_writes",
+            "contract"
+        ]
+    );
+    assert_eq!(plan["backfill"]["batch_size"], 1000);
+    // A plan the engine cannot write is refused with the reason, not faked.
+    let res = c
+        .call_tool(
+            CallToolRequestParams::new("build_plan").with_arguments(args(json!({
+                "request": "rename users.username to handle",
+                "context": {"engine": "mysql"}
+            }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.is_error, Some(true));
+    assert!(serde_json::to_string(&res.content)
+        .unwrap()
+        .contains("MySQL"));
+    c.cancel().await.unwrap();
+}

@@ -1,1 +1,174 @@
-fn main() {}
+//! Speed figures: spawn -> initialize of the MCP server, a classify call
+//! (in process and over stdio), plan generation per change type, and plan
+//! rendering. Run with `cargo bench`; the figures are medians over many runs.
+
+use schemashift::change::examples::EXAMPLES;
+use schemashift::change::ChangeInput;
+use schemashift::classify::{classify_request, ClassifyRequest};
+use schemashift::plan::{build_plan, PlanRequest};
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_schemashift");
+
+fn stats(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort_unstable();
+    let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    (p(0.5), p(0.99))
+}
+
+fn time<F: FnMut()>(runs: usize, mut f: F) -> (Duration, Duration) {
+    for _ in 0..runs.min(50) {
+        f();
+    }
+    stats(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
+
+fn spawn_initialize() -> Duration {
+    let t = Instant::now();
+    let mut child = Command::new(EXE)
+        .arg("serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{INIT}").unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let elapsed = t.elapsed();
+    assert!(line.contains("\"result\""), "{line}");
+    drop(stdin);
+    let _ = child.wait();
+    elapsed
+}
+
+fn stdio_classify_round_trips(n: usize) -> (Duration, Duration) {
+    let mut child = Command::new(EXE)
+        .arg("serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    writeln!(stdin, "{INIT}").unwrap();
+    out.read_line(&mut line).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    let mut samples = Vec::with_capacity(n);
+    for id in 0..n + 50 {
+        line.clear();
+        let t = Instant::now();
+        writeln!(
+            stdin,
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"classify_change","arguments":{{"request":"rename users.username to handle"}}}}}}"#,
+            id + 2
+        )
+        .unwrap();
+        out.read_line(&mut line).unwrap();
+        if id >= 50 {
+            samples.push(t.elapsed());
+        }
+    }
+    drop(stdin);
+    let _ = child.wait();
+    stats(samples)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let (p50, p99) = stats((0..200).map(|_| spawn_initialize()).collect());
+    println!(
+        "spawn -> initialize response        p50 {:8.0} us   p99 {:8.0} us   (200 runs)",
+        us(p50),
+        us(p99)
+    );
+    let (p50, p99) = stdio_classify_round_trips(2000);
+    println!(
+        "classify_change over stdio (round)  p50 {:8.1} us   p99 {:8.1} us   (2000 calls)",
+        us(p50),
+        us(p99)
+    );
+    let req = ClassifyRequest {
+        input: ChangeInput::from_request("rename users.username to handle"),
+        ..Default::default()
+    };
+    let (p50, p99) = time(20_000, || {
+        black_box(classify_request(black_box(&req)).unwrap());
+    });
+    println!(
+        "classify in process (English)       p50 {:8.1} us   p99 {:8.1} us",
+        us(p50),
+        us(p99)
+    );
+    let req = ClassifyRequest {
+        input: ChangeInput::from_sql("ALTER TABLE users RENAME COLUMN username TO handle;"),
+        ..Default::default()
+    };
+    let (p50, p99) = time(20_000, || {
+        black_box(classify_request(black_box(&req)).unwrap());
+    });
+    println!(
+        "classify in process (SQL)           p50 {:8.1} us   p99 {:8.1} us",
+        us(p50),
+        us(p99)
+    );
+    println!();
+    println!("plan generation per change type (in process, English input, no schema):");
+    let mut worst = Duration::ZERO;
+    for e in EXAMPLES {
+        let req = PlanRequest {
+            input: ChangeInput::from_request(e.request),
+            ..Default::default()
+        };
+        let (p50, p99) = time(2_000, || {
+            black_box(build_plan(black_box(&req)).unwrap());
+        });
+        worst = worst.max(p50);
+        println!(
+            "  {:<22} p50 {:8.1} us   p99 {:8.1} us   {}",
+            e.change_type.as_str(),
+            us(p50),
+            us(p99),
+            e.request
+        );
+    }
+    println!("  slowest median: {:.1} us", us(worst));
+    let req = PlanRequest {
+        input: ChangeInput::from_request("rename users.username to handle"),
+        ..Default::default()
+    };
+    let plan = build_plan(&req).unwrap();
+    let (p50, p99) = time(2_000, || {
+        black_box(schemashift::render::render("plan", black_box(&plan)).unwrap());
+    });
+    println!();
+    println!(
+        "render full rename plan (markdown)   p50 {:8.1} us   p99 {:8.1} us",
+        us(p50),
+        us(p99)
+    );
+}

@@ -8,6 +8,7 @@
 
 pub mod ddl;
 pub mod english;
+pub mod examples;
 mod input;
 mod validate;
 pub use validate::is_plain_identifier;

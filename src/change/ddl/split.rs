@@ -234,17 +234,27 @@ fn scan(sql: &str, engine: Engine, mut emit: impl FnMut(Lexeme, usize, usize)) {
                 }
             }
             c if c.is_ascii_digit() => {
-                // A number, or a number and a word run together (`1abc$$`):
-                // `$` continues it only once a word has begun, so `1$$`
-                // still opens a dollar-quoted body, as sqlparser reads it.
-                let mut word = false;
-                while i < n
-                    && (b[i].is_ascii_digit()
-                        || b[i] == b'.'
-                        || (word_part(b[i]) && (word || b[i] != b'$')))
-                {
-                    word |= !b[i].is_ascii_digit() && b[i] != b'.';
+                // A number as sqlparser reads it: digits, `.`, `_` and an
+                // exponent. After it PostgreSQL starts a new token (`1e'x'`
+                // is `1` and an E'' string); MySQL runs on into a name (`1abc`).
+                while i < n && (b[i].is_ascii_digit() || b[i] == b'.' || b[i] == b'_') {
                     i += 1;
+                }
+                let mut exponent = false;
+                if i < n && (b[i] == b'e' || b[i] == b'E') {
+                    let sign = usize::from(matches!(b.get(i + 1), Some(b'+' | b'-')));
+                    if b.get(i + 1 + sign).is_some_and(u8::is_ascii_digit) {
+                        exponent = true;
+                        i += 1 + sign;
+                        while i < n && (b[i].is_ascii_digit() || b[i] == b'_') {
+                            i += 1;
+                        }
+                    }
+                }
+                if !pg && !exponent {
+                    while i < n && word_part(b[i]) {
+                        i += 1;
+                    }
                 }
                 emit(Lexeme::Other, start, i);
             }

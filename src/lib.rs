@@ -16,5 +16,6 @@ pub mod pattern;
 pub mod plan;
 pub mod references;
 pub mod render;
+pub mod review;
 pub mod schema;
 pub mod sqltext;

@@ -1,0 +1,1 @@
+//! Review output for people and CI (text, JSON, GitHub annotations, SARIF).

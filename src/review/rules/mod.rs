@@ -1,0 +1,184 @@
+//! The review rules, one per file. Each file opens with its documentation
+//! (what it finds, why it hurts, what to write instead) as `//!` lines, which
+//! `schemashift rules` prints and the README's rule table is generated from.
+
+use super::{Ctx, Finding, Severity, Stmt};
+use crate::context::Engine;
+use crate::engine::Lock;
+
+mod create_index_non_concurrent;
+mod rename_column;
+
+/// A rule: a stable id, its severity, and the check.
+pub struct Rule {
+    /// Stable kebab-case id, named in CI configurations and ignore comments.
+    pub id: &'static str,
+    pub severity: Severity,
+    /// One line: what it finds.
+    pub summary: &'static str,
+    /// The rule's source file; its leading `//!` lines are its documentation.
+    pub source: &'static str,
+    /// Engines the rule applies to.
+    pub engines: &'static [Engine],
+    pub check: fn(&Ctx, &Stmt, &mut Vec<Finding>),
+}
+
+impl Rule {
+    /// The documentation: the leading `//!` lines of the rule's file.
+    pub fn doc(&self) -> String {
+        self.source
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .map(|l| {
+                l.trim_start_matches("//!")
+                    .strip_prefix(' ')
+                    .unwrap_or(l.trim_start_matches("//!"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A finding of this rule on a statement.
+    pub fn finding(&self, stmt: &Stmt, message: String) -> Finding {
+        Finding {
+            rule: self.id.to_string(),
+            severity: self.severity,
+            message,
+            file: None,
+            line: stmt.line,
+            column: stmt.column,
+            statement: stmt.snippet(),
+            fix: None,
+            table: None,
+            lock: None,
+        }
+    }
+}
+
+/// Builder sugar used by the rules.
+impl Finding {
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    pub fn on_table(mut self, table: impl Into<String>, lock: Lock) -> Self {
+        self.table = Some(table.into());
+        self.lock = Some(lock);
+        self
+    }
+
+    pub fn severity(mut self, s: Severity) -> Self {
+        self.severity = s;
+        self
+    }
+}
+
+pub(crate) const PG: &[Engine] = &[Engine::Postgres];
+
+/// The safe alternative for a change, from the planner itself (so review and
+/// plan never disagree): the phases in one line each, then the SQL of the
+/// first phase, then the command that prints the whole plan.
+pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<String> {
+    use crate::change::ChangeInput;
+    use crate::plan::{build_plan, PlanRequest};
+    let describe = change.describe();
+    let req = PlanRequest {
+        input: ChangeInput {
+            change: Some(change),
+            ..ChangeInput::default()
+        },
+        context: crate::context::Context {
+            version: Some(ctx.pg_version.clamp(11, 18)),
+            ..Default::default()
+        },
+        ..PlanRequest::default()
+    };
+    let plan = build_plan(&req).ok()?;
+    let mut out = String::from("-- expand/contract instead:\n");
+    for (i, p) in plan.phases.iter().enumerate() {
+        out.push_str(&format!(
+            "--   {}. {} ({})\n",
+            i + 1,
+            p.title,
+            p.kind.as_str()
+        ));
+    }
+    if let Some(first) = plan.phases.first() {
+        for s in &first.forward {
+            out.push_str(&s.sql);
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        "-- every phase with rollback and checks: schemashift plan \"{describe}\""
+    ));
+    Some(out)
+}
+pub(crate) const MYSQL: &[Engine] = &[Engine::Mysql];
+
+/// Every rule, in the order findings of one statement are reported.
+pub static ALL: &[&Rule] = &[&rename_column::RULE, &create_index_non_concurrent::RULE];
+
+/// Looks a rule up by id.
+pub fn get(id: &str) -> Option<&'static Rule> {
+    ALL.iter().copied().find(|r| r.id == id)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::review::{review_sql, Finding, ReviewOptions};
+
+    /// Findings of one rule on a script, PostgreSQL `version`.
+    pub fn run(rule: &str, sql: &str, version: u32) -> Vec<Finding> {
+        let opts = ReviewOptions {
+            pg_version: version,
+            ..ReviewOptions::default()
+        };
+        review_sql(sql, None, &opts)
+            .into_iter()
+            .filter(|f| f.rule == rule)
+            .collect()
+    }
+
+    /// Findings of one rule with the file wrapped in a transaction.
+    pub fn run_in_txn(rule: &str, sql: &str, version: u32) -> Vec<Finding> {
+        let opts = ReviewOptions {
+            pg_version: version,
+            assume_in_transaction: true,
+            ..ReviewOptions::default()
+        };
+        review_sql(sql, None, &opts)
+            .into_iter()
+            .filter(|f| f.rule == rule)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_documented() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ALL {
+            assert!(seen.insert(r.id), "duplicate id {}", r.id);
+            assert!(
+                r.id.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{}",
+                r.id
+            );
+            let doc = r.doc();
+            assert!(doc.len() > 80, "{} has no documentation", r.id);
+            for section in ["Why", "Instead"] {
+                assert!(
+                    doc.contains(section),
+                    "{} doc lacks a `{section}` part",
+                    r.id
+                );
+            }
+        }
+    }
+}

@@ -801,8 +801,15 @@ fn finish(
     };
     let phases: Vec<Phase> = all
         .iter()
-        .filter(|ph| keep.contains(&ph.kind))
-        .cloned()
+        .enumerate()
+        .filter(|(i, ph)| {
+            keep.contains(&ph.kind)
+                // Deprecating includes the release that stops using the old shape.
+                || (p.s.mode == PlanMode::Deprecate
+                    && ph.kind == PhaseKind::Deploy
+                    && all.get(i + 1).is_some_and(|next| next.kind == PhaseKind::Contract))
+        })
+        .map(|(_, ph)| ph.clone())
         .collect();
     if phases.is_empty() {
         return Err(PlanError::Unsupported(

@@ -163,11 +163,26 @@ fn main() {
     };
     let plan = build_plan(&req).unwrap();
     let (p50, p99) = time(2_000, || {
-        black_box(schemashift::render::render("plan", black_box(&plan)).unwrap());
+        black_box(schemashift::render::render("plan", black_box(&plan), None).unwrap());
     });
     println!();
     println!(
         "render full rename plan (markdown)   p50 {:8.1} us   p99 {:8.1} us",
+        us(p50),
+        us(p99)
+    );
+    let (p50, p99) = time(2_000, || {
+        black_box(
+            schemashift::render::render(
+                "plan",
+                black_box(&plan),
+                Some(schemashift::render::Format::Summary),
+            )
+            .unwrap(),
+        );
+    });
+    println!(
+        "render rename plan summary           p50 {:8.1} us   p99 {:8.1} us",
         us(p50),
         us(p99)
     );

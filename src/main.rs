@@ -1,12 +1,16 @@
 //! The `schemashift` command line: parses arguments, calls the library,
-//! prints the result. Exit codes: 0 ok, 2 bad input or usage.
+//! prints the result. Exit codes: 0 ok, 1 `review` found hazards at or above
+//! `--fail-on`, 2 bad input or usage.
 
 use clap::{Args, Parser, Subcommand};
 use schemashift::change::ChangeInput;
 use schemashift::classify::{classify_request, ClassifyRequest};
 use schemashift::context::{Context, Engine};
-use schemashift::{references, render};
+use schemashift::review::config::{Config, FailOn, Overrides};
+use schemashift::review::{files, format};
+use schemashift::{references, render, report};
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -34,11 +38,112 @@ enum Command {
         after_help = "Examples:\n  schemashift plan \"rename users.username to handle\"\n  schemashift plan --json --schema db/structure.sql \"change orders.amount from integer to bigint\"\n  schemashift plan --mode backfill --rows 20000000 \"add non-null org_id to invoices from accounts.organisation_id\""
     )]
     Plan(PlanArgs),
+    /// Detect the database engine and migration tool of a project, and how its migrations are named.
+    #[command(
+        after_help = "Reads only; never writes.\n\nExamples:\n  schemashift detect\n  schemashift detect --json path/to/project"
+    )]
+    Detect {
+        /// The project folder (default: the current one).
+        dir: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Review migration files for lock and compatibility hazards (for people and CI).
+    #[command(
+        after_help = "Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it, 2 usage or I/O error.\n\nExamples:\n  schemashift review db/migrate/20260101_add_status.sql\n  schemashift review --format github --fail-on warning migrations/\n  schemashift review --format sarif migrations/ > schemashift.sarif\n  pg_dump ... | schemashift review --pg-version 12 -"
+    )]
+    Review(ReviewArgs),
+    /// List the review rules, or print one rule's documentation.
+    Rules {
+        /// A rule id, e.g. rename-column.
+        id: Option<String>,
+        /// Print every rule's documentation as one Markdown page (docs/rules.md).
+        #[arg(long, conflicts_with = "id")]
+        markdown: bool,
+    },
+    /// Render a result (the JSON of --json or of the MCP tools) with a template; without TEMPLATE, list the templates.
+    #[command(
+        after_help = "Examples:\n  schemashift render\n  schemashift plan --json \"rename users.username to handle\" > plan.json\n  schemashift render plan --data plan.json\n  schemashift render plan-summary --data plan.json\n  schemashift review --format json db/migrate/ | schemashift render review --data -"
+    )]
+    Render(RenderArgs),
     /// List the embedded reference documents, or print one.
     Refs {
         /// A reference name, e.g. migration-failure-modes.
         name: Option<String>,
     },
+}
+
+#[derive(Args)]
+struct ReviewArgs {
+    /// SQL files, or directories (every *.sql inside, sorted); `-` reads stdin.
+    #[arg(required = true, num_args = 1..)]
+    files: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: FormatArg,
+    /// PostgreSQL major version the migrations run on (default 15).
+    #[arg(long)]
+    pg_version: Option<u32>,
+    /// Database engine: postgres (default) or mysql.
+    #[arg(long)]
+    engine: Option<Engine>,
+    /// The migration tool wraps each file in a transaction (Rails, Django, Flyway, Alembic).
+    #[arg(long)]
+    assume_in_transaction: bool,
+    /// Exit 1 when a finding is at least this severe (default: error).
+    #[arg(long, value_enum)]
+    fail_on: Option<FailOnArg>,
+    /// Configuration file (default: schemashift.toml in this directory or a parent).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A rule id not to report; repeatable.
+    #[arg(long, value_name = "RULE_ID")]
+    exclude: Vec<String>,
+    #[command(flatten)]
+    out: OutArgs,
+}
+
+#[derive(Args)]
+struct OutArgs {
+    /// Also write the report, as <slug>-<kind>.md and .json, into DIR (default docs/database-report/), and print its summary. Put it after the other arguments, or write --out=DIR.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = report::DEFAULT_DIR)]
+    out: Option<PathBuf>,
+    /// With --out: replace report files whose content differs.
+    #[arg(long, requires = "out")]
+    force: bool,
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// A template name, e.g. plan, plan-summary, review, classification.
+    template: Option<String>,
+    /// The JSON to render: a file, or `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    /// markdown (the full report) or summary (at most 40 lines); default: the template as named.
+    #[arg(long, value_enum)]
+    format: Option<RenderFormatArg>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RenderFormatArg {
+    Markdown,
+    Summary,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+    Github,
+    Sarif,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FailOnArg {
+    Warning,
+    Error,
 }
 
 #[derive(Args)]
@@ -49,6 +154,11 @@ struct ChangeArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Print the summary (at most 40 lines) instead of the full report.
+    #[arg(long, conflicts_with = "json")]
+    summary: bool,
+    #[command(flatten)]
+    out: OutArgs,
     #[command(flatten)]
     context: ContextArgs,
 }
@@ -78,6 +188,18 @@ struct PlanArgs {
     /// Pause between backfill batches, in milliseconds.
     #[arg(long, default_value_t = 50)]
     batch_pause_ms: u64,
+    /// Write the plan as migration files of the project in DIR (its detected tool), never overwriting.
+    #[arg(long, value_name = "DIR")]
+    emit: Option<PathBuf>,
+    /// With --emit: the migration tool (rails, django, alembic, prisma, knex, typeorm, sequelize, flyway, golang-migrate, dbmate, sqlx, diesel).
+    #[arg(long, requires = "emit")]
+    tool: Option<schemashift::detect::Tool>,
+    /// With --emit: the migrations folder, relative to DIR (when there are several).
+    #[arg(long, requires = "emit")]
+    migrations_dir: Option<String>,
+    /// With --emit: which stage to write, 1 (default), 2, ... or all; a stage waits for the app releases before it.
+    #[arg(long, requires = "emit")]
+    stage: Option<schemashift::emit::StageSelect>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -134,13 +256,129 @@ fn main() -> ExitCode {
         Command::Serve => serve(),
         Command::Classify(args) => classify(args),
         Command::Plan(args) => plan(args),
+        Command::Detect { dir, json } => detect(dir, json),
+        Command::Review(args) => return review(args).unwrap_or_else(usage_error),
+        Command::Rules { id, markdown } => rules(id, markdown),
+        Command::Render(args) => render_cmd(args),
         Command::Refs { name } => refs(name),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(UsageError(msg)) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
+        Err(e) => usage_error(e),
+    }
+}
+
+fn usage_error(UsageError(msg): UsageError) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+/// Reviews files: 0 when nothing reaches --fail-on, 1 when something does.
+fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
+    let config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| UsageError(e.to_string()))?,
+        None => match std::env::current_dir()
+            .ok()
+            .and_then(|d| Config::discover(&d))
+        {
+            Some(path) => Config::load(&path).map_err(|e| UsageError(e.to_string()))?,
+            None => Config::default(),
+        },
+    };
+    let settings = config
+        .resolve(&Overrides {
+            engine: args.engine,
+            pg_version: args.pg_version,
+            assume_in_transaction: args.assume_in_transaction,
+            fail_on: args.fail_on.map(|f| match f {
+                FailOnArg::Warning => FailOn::Warning,
+                FailOnArg::Error => FailOn::Error,
+            }),
+            exclude: args.exclude.clone(),
+        })
+        .map_err(UsageError)?;
+    let mut targets = Vec::new();
+    for arg in &args.files {
+        let found = files::expand(arg).map_err(UsageError)?;
+        if found.is_empty() {
+            eprintln!("warning: no *.sql files in {arg}");
+        }
+        for t in found {
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+    }
+    let mut inputs = Vec::with_capacity(targets.len());
+    for t in &targets {
+        let input = files::read(t).map_err(UsageError)?;
+        if input.lossy {
+            eprintln!(
+                "warning: {} is not valid UTF-8; reviewed with replacement characters",
+                input.name
+            );
+        }
+        inputs.push(input);
+    }
+    let review = files::review_inputs(&inputs, &settings.options);
+    let format = match args.format {
+        FormatArg::Text => format::Format::Text,
+        FormatArg::Json => format::Format::Json,
+        FormatArg::Github => format::Format::Github,
+        FormatArg::Sarif => format::Format::Sarif,
+    };
+    let extents = if format == format::Format::Sarif {
+        files::extents(&inputs, &settings.options)
+    } else {
+        format::Extents::default()
+    };
+    match &args.out.out {
+        // The report files, and the summary pointing to them instead of the text listing.
+        Some(dir) => {
+            let r = report::Report::of_review(&review, &args.files)
+                .map_err(|e| UsageError(e.to_string()))?;
+            let written = r
+                .write(dir, args.out.force)
+                .map_err(|e| UsageError(e.to_string()))?;
+            if format == format::Format::Text {
+                let md = r.paths(dir).0.display().to_string();
+                let data = render::with_report_path(&review, &md);
+                print!(
+                    "{}",
+                    rendered(render::render_json("review-summary", &data, None))?
+                );
+                print_written(&written, false);
+            } else {
+                print!("{}", format::render(&review, format, &extents));
+                print_written(&written, true);
+            }
+        }
+        None => print!("{}", format::render(&review, format, &extents)),
+    }
+    Ok(if settings.fail_on.fails(&review) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn rules(id: Option<String>, markdown: bool) -> Result<(), UsageError> {
+    use schemashift::review::{config, rules};
+    if markdown {
+        print!("{}", format::rules_markdown());
+        return Ok(());
+    }
+    match id {
+        None => {
+            print!("{}", format::rules_list());
+            Ok(())
+        }
+        Some(id) => {
+            let rule = rules::get(&id).ok_or_else(|| {
+                UsageError(config::check_rule_ids(std::slice::from_ref(&id)).unwrap_err())
+            })?;
+            println!("{}", rule.doc());
+            Ok(())
         }
     }
 }
@@ -179,7 +417,7 @@ fn change_text(words: &[String]) -> Result<String, UsageError> {
 fn classify(args: ChangeArgs) -> Result<(), UsageError> {
     let text = change_text(&args.change)?;
     let req = ClassifyRequest {
-        input: ChangeInput::from_request(text),
+        input: ChangeInput::from_request(text.clone()),
         context: args.context.context(),
     };
     let c = classify_request(&req).map_err(|e| {
@@ -187,15 +425,9 @@ fn classify(args: ChangeArgs) -> Result<(), UsageError> {
             "{e}\n\nexample: schemashift classify \"rename users.username to handle\""
         ))
     })?;
-    if args.json {
-        print_json(&c)
-    } else {
-        print!(
-            "{}",
-            render::render("classification", &c).map_err(UsageError)?
-        );
-        Ok(())
-    }
+    output(&c, "classification", &args, || {
+        report::Report::of_classification(&c, &text)
+    })
 }
 
 fn plan(args: PlanArgs) -> Result<(), UsageError> {
@@ -236,12 +468,181 @@ fn plan(args: PlanArgs) -> Result<(), UsageError> {
             "{e}\n\nexample: schemashift plan \"rename users.username to handle\""
         ))
     })?;
-    if args.change.json {
-        print_json(&plan)
-    } else {
-        print!("{}", render::render("plan", &plan).map_err(UsageError)?);
-        Ok(())
+    if let Some(dir) = &args.emit {
+        return emit(&plan, dir, &args);
     }
+    let template = report::Kind::of_mode(plan.mode).template();
+    output(&plan, template, &args.change, || {
+        report::Report::of_plan(&plan)
+    })
+}
+
+/// Maps a render failure to a usage error.
+fn rendered(r: Result<String, render::RenderError>) -> Result<String, UsageError> {
+    r.map_err(|e| UsageError(e.to_string()))
+}
+
+/// Prints a result as JSON, its summary or its full report (`template`).
+/// With --out, first writes the report files, then prints the summary
+/// pointing to them and the paths written.
+fn output<T: serde::Serialize>(
+    data: &T,
+    template: &str,
+    args: &ChangeArgs,
+    report: impl FnOnce() -> Result<report::Report, report::ReportError>,
+) -> Result<(), UsageError> {
+    let mut written = Vec::new();
+    let mut report_path = None;
+    if let Some(dir) = &args.out.out {
+        let r = report().map_err(|e| UsageError(e.to_string()))?;
+        written = r
+            .write(dir, args.out.force)
+            .map_err(|e| UsageError(e.to_string()))?;
+        report_path = Some(r.paths(dir).0.display().to_string());
+    }
+    if args.json {
+        print_json(data)?;
+    } else if let Some(path) = &report_path {
+        let data = render::with_report_path(data, path);
+        print!(
+            "{}",
+            rendered(render::render_json(
+                template,
+                &data,
+                Some(render::Format::Summary)
+            ))?
+        );
+    } else if args.summary {
+        print!(
+            "{}",
+            rendered(render::render(
+                template,
+                data,
+                Some(render::Format::Summary)
+            ))?
+        );
+    } else {
+        print!("{}", rendered(render::render(template, data, None))?);
+    }
+    print_written(&written, args.json);
+    Ok(())
+}
+
+/// Lists the report files written (on stderr when stdout carries JSON or CI output).
+fn print_written(written: &[report::Written], to_stderr: bool) {
+    for w in written {
+        let line = format!("{} {}", w.outcome.as_str(), w.path.display());
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+}
+
+/// Lists the templates, or renders JSON data with one.
+fn render_cmd(args: RenderArgs) -> Result<(), UsageError> {
+    let Some(name) = args.template else {
+        for t in render::CATALOGUE {
+            println!("{:<24} {}", t.name, t.description);
+        }
+        return Ok(());
+    };
+    let Some(path) = args.data else {
+        return Err(UsageError(format!(
+            "give the JSON to render with --data FILE (or --data - for stdin)\n\nexample: schemashift plan --json \"rename users.username to handle\" | schemashift render {name} --data -"
+        )));
+    };
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| UsageError(format!("cannot read the data from stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(&path)
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?
+    };
+    let data: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| UsageError(format!("the data is not JSON: {e}")))?;
+    let format = args.format.map(|f| match f {
+        RenderFormatArg::Markdown => render::Format::Markdown,
+        RenderFormatArg::Summary => render::Format::Summary,
+    });
+    print!("{}", rendered(render::render_json(&name, &data, format))?);
+    Ok(())
+}
+
+fn detect(dir: Option<PathBuf>, json: bool) -> Result<(), UsageError> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+    let d = schemashift::detect::detect(&dir).map_err(UsageError)?;
+    if json {
+        return print_json(&d);
+    }
+    println!("directory: {}", d.dir);
+    let evidence = d
+        .engine_evidence
+        .first()
+        .map(|e| format!(" ({e})"))
+        .unwrap_or_default();
+    println!("engine: {}{evidence}", d.engine.as_str());
+    if d.tools.is_empty() {
+        println!("migration tool: none found");
+    }
+    for t in &d.tools {
+        println!("tool: {}", t.tool);
+        println!(
+            "  migrations: {} ({} existing)",
+            t.migrations_dir, t.migrations
+        );
+        println!("  naming: {}", t.naming.describe());
+        if let Some(l) = &t.latest {
+            println!("  latest: {} (version {})", l.path, l.version);
+        }
+        for e in &t.evidence {
+            println!("  evidence: {e}");
+        }
+        for w in &t.warnings {
+            println!("  warning: {w}");
+        }
+    }
+    for n in &d.notes {
+        println!("note: {n}");
+    }
+    Ok(())
+}
+
+/// `plan --emit DIR`: detects the tool in DIR, computes the files, writes
+/// them (refusing to overwrite any) and lists them.
+fn emit(
+    plan: &schemashift::plan::Plan,
+    dir: &std::path::Path,
+    args: &PlanArgs,
+) -> Result<(), UsageError> {
+    use schemashift::emit::{emit, write_new, EmitOptions};
+    let detection = schemashift::detect::detect(dir).map_err(UsageError)?;
+    let options = EmitOptions {
+        tool: args.tool,
+        migrations_dir: args.migrations_dir.clone(),
+        stage: args.stage,
+        now: None,
+    };
+    let emission = emit(plan, &detection, &options).map_err(|e| UsageError(e.to_string()))?;
+    write_new(dir, &emission.files).map_err(UsageError)?;
+    if args.change.json {
+        return print_json(&emission);
+    }
+    println!(
+        "{} migrations in {}:",
+        emission.tool, emission.migrations_dir
+    );
+    for f in &emission.files {
+        println!("  wrote {}", dir.join(&f.path).display());
+    }
+    for n in &emission.notes {
+        println!("note: {n}");
+    }
+    Ok(())
 }
 
 fn refs(name: Option<String>) -> Result<(), UsageError> {

@@ -2,8 +2,12 @@
 //! Nothing about databases lives here.
 
 use crate::classify::{classify_request, Classification, ClassifyRequest};
+use crate::detect::{Detection, Tool};
+use crate::emit::{emit, EmitOptions, Emission, StageSelect};
 use crate::plan::{build_plan, Plan, PlanRequest};
 use crate::references;
+use crate::render;
+use crate::review::{review, Review, ReviewOptions};
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -16,10 +20,12 @@ use serde::Deserialize;
 
 const INSTRUCTIONS: &str = "schemashift plans zero-downtime database schema changes \
 (expand, dual write, backfill, cutover, contract) for PostgreSQL 10-18 and MySQL 8. \
-Call classify_change first, then build_plan for the phased SQL. Give the change to classify_change with the change as `request` (English, e.g. \"rename users.username to handle\"), \
+Call classify_change first, then build_plan for the phased SQL; review_plan reviews migration SQL someone already wrote. Give the change to classify_change with the change as `request` (English, e.g. \"rename users.username to handle\"), \
 `sql` (the naive DDL) or `change` (structured); it returns the change type, risk, the lock facts of the naive DDL, \
 the phases a plan needs and the questions whose answers would change it. Show SQL only as the tools return it. \
-Reference documents are resources under schemashift://references/.";
+render_template turns any of these results into the report people read (`plan`, `review`, `classification`, ...) or its short summary. \
+To put a plan into the project as migration files, call detect_stack with the project folder, then emit_migrations: it returns the files (paths and contents) in the project's own tool; write them as returned, never over an existing file, and only the stage it names. \
+Reference documents are resources under schemashift://references/, the templates under schemashift://templates/.";
 
 /// The stdio MCP server. The routers are built once and kept.
 #[derive(Clone)]
@@ -71,6 +77,191 @@ impl Server {
         Parameters(req): Parameters<PlanRequest>,
     ) -> Result<Json<Plan>, String> {
         build_plan(&req).map(Json).map_err(|e| e.to_string())
+    }
+
+    /// Review a migration or a rollout plan someone wrote, the way a senior
+    /// database engineer would: every statement checked for the lock it takes
+    /// and what that blocks, table rewrites, and changes that break running
+    /// app versions, precisely for the engine and version in `options`. Give
+    /// exactly one of `sql` (a migration file's text, with its name as `file`:
+    /// the name selects the migration tool's conventions, so `*.down.sql` is
+    /// skipped and dbmate's `-- migrate:down` section is not reviewed) or
+    /// `plan` (build_plan's JSON or a Markdown plan: phases are also checked
+    /// for rollback, validation, abort criteria, ordering and backfill
+    /// safety). Returns the verdict (`proceed`, `revise`, `stop`) and each
+    /// finding with its rule id, line, message and the safe alternative as
+    /// SQL. Present the fixes exactly as returned.
+    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    async fn review_plan(
+        &self,
+        Parameters(req): Parameters<ReviewRequest>,
+    ) -> Result<Json<Review>, String> {
+        req.review().map(Json)
+    }
+
+    /// Render a result of build_plan, review_plan or classify_change as the
+    /// text people read: `template` is one of plan, plan-summary, backfill,
+    /// cutover, deprecate, runbook (a build_plan result), review,
+    /// review-summary (a review_plan result), classification,
+    /// classification-summary (a classify_change result); `data` is the
+    /// result's JSON, unchanged (add `report_path` to have a summary point to
+    /// a written report); `format` picks the full `markdown` report or the
+    /// `summary` (at most 40 lines) of the same family. Returns the text;
+    /// show it as is. The templates are resources under schemashift://templates/.
+    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    async fn render_template(
+        &self,
+        Parameters(req): Parameters<RenderRequest>,
+    ) -> Result<String, String> {
+        render::render_json(
+            &req.template,
+            &serde_json::Value::Object(req.data),
+            req.format,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Find the project's database engine and migration tool from its real
+    /// files (Rails, Django, Alembic, Prisma, Drizzle, Knex, TypeORM,
+    /// Sequelize, Flyway, golang-migrate, dbmate, sqlx, Diesel): where the
+    /// migrations live, how they are named (timestamp format, sequence
+    /// width, Flyway versions, Alembic revisions) and the latest one. Reads
+    /// only, bounded (skips node_modules, .git, target, vendor).
+    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    async fn detect_stack(
+        &self,
+        Parameters(req): Parameters<DetectRequest>,
+    ) -> Result<Json<Detection>, String> {
+        crate::detect::detect(std::path::Path::new(&req.dir)).map(Json)
+    }
+
+    /// Build the plan (same input as build_plan) and write it as migration
+    /// files of the project in `dir`, in its detected tool (or `tool`): one
+    /// migration per database step, named in the project's convention after
+    /// its latest migration, with up and down in the tool's own form and
+    /// non-transactional steps marked the tool's way, plus a runbook note.
+    /// Returns the files WITHOUT writing them: create each `path` (relative
+    /// to `dir`) with `contents` exactly, and refuse if one exists. A plan
+    /// whose later steps wait for app releases has stages: `stage` 1 (the
+    /// default) is what may ship now; ask for the next stage only after the
+    /// releases in `notes`.
+    #[tool(annotations(read_only_hint = true, idempotent_hint = false, open_world_hint = false))]
+    async fn emit_migrations(
+        &self,
+        Parameters(req): Parameters<EmitRequest>,
+    ) -> Result<Json<Emission>, String> {
+        let plan = build_plan(&req.plan).map_err(|e| e.to_string())?;
+        let detection = crate::detect::detect(std::path::Path::new(&req.dir))?;
+        let options = EmitOptions {
+            tool: req.tool,
+            migrations_dir: req.migrations_dir,
+            stage: req.stage,
+            now: None,
+        };
+        emit(&plan, &detection, &options)
+            .map(Json)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What `detect_stack` looks at.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetectRequest {
+    /// The project folder (absolute, or relative to where the server runs).
+    pub dir: String,
+}
+
+/// What `emit_migrations` writes: the change and plan settings as
+/// build_plan takes them, and where.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct EmitRequest {
+    #[serde(flatten)]
+    pub plan: PlanRequest,
+    /// The project folder; its migration tool is detected there.
+    pub dir: String,
+    /// The migration tool, when detection finds none or several.
+    #[serde(default)]
+    pub tool: Option<Tool>,
+    /// The migrations folder relative to `dir`, when there are several
+    /// (e.g. one Django app's `migrations`).
+    #[serde(default)]
+    pub migrations_dir: Option<String>,
+    /// 1 (default), 2, ... or "all".
+    #[serde(default)]
+    pub stage: Option<StageSelect>,
+}
+
+/// What `render_template` renders.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenderRequest {
+    /// The template: plan, plan-summary, backfill, cutover, deprecate,
+    /// runbook, review, review-summary, classification, classification-summary.
+    pub template: String,
+    /// The JSON result the template reads (of build_plan, review_plan or
+    /// classify_change), optionally with `report_path`.
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// `markdown` (the full report) or `summary`; default: the template as named.
+    #[serde(default)]
+    pub format: Option<render::Format>,
+}
+
+/// Most SQL one review call takes; larger files belong to `schemashift review`.
+const MAX_REVIEW_BYTES: usize = 8 << 20;
+
+/// What `review_plan` reviews.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// The migration's SQL: the whole file's text.
+    #[serde(default)]
+    pub sql: Option<String>,
+    /// The file's name, e.g. `db/migrate/001_add_status.up.sql`: it selects
+    /// the migration tool's conventions (down migrations are skipped).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// A rollout plan instead of SQL: build_plan's JSON, or a Markdown plan a
+    /// person wrote (phases as headings, SQL in fenced blocks).
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// Engine, PostgreSQL version (default 15), whether the tool wraps the
+    /// file in a transaction, and rule ids to leave out.
+    #[serde(default)]
+    pub options: Option<ReviewOptions>,
+}
+
+impl ReviewRequest {
+    fn review(&self) -> Result<Review, String> {
+        let opts = self.options.clone().unwrap_or_default();
+        // Plan rule ids are accepted too: a plan review runs both kinds.
+        let sql_rule_ids: Vec<String> = opts
+            .exclude
+            .iter()
+            .filter(|id| !crate::review::plan::RULES.iter().any(|r| r.id == id.as_str()))
+            .cloned()
+            .collect();
+        crate::review::config::check_rule_ids(&sql_rule_ids)
+            .map_err(|e| format!("options.exclude: {e}"))?;
+        let text = match (&self.sql, &self.plan) {
+            (Some(_), Some(_)) => {
+                return Err("give either `sql` (a migration) or `plan` (a rollout plan), not both".into())
+            }
+            (None, None) => {
+                return Err("nothing to review: give the migration's SQL as `sql` (and its file name as `file`), or a rollout plan as `plan`".into())
+            }
+            (Some(t), None) | (None, Some(t)) => t,
+        };
+        if text.len() > MAX_REVIEW_BYTES {
+            return Err(format!(
+                "the input is {} bytes, over the {MAX_REVIEW_BYTES}-byte limit of one call; review large files with `schemashift review FILE`",
+                text.len()
+            ));
+        }
+        match &self.plan {
+            Some(plan) => crate::review::plan::review_plan_text(plan, &opts),
+            None => Ok(review(text, self.file.as_deref(), &opts)),
+        }
     }
 }
 
@@ -169,6 +360,17 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
+        let templates = render::CATALOGUE.iter().map(|t| {
+            Resource::new(t.uri(), format!("template {}", t.name))
+                .with_title(format!("Template `{}`", t.name))
+                .with_description(format!(
+                    "minijinja template rendering {}: {}",
+                    t.data.describe(),
+                    t.description
+                ))
+                .with_mime_type("text/plain")
+                .with_size(t.source().len() as u64)
+        });
         Ok(ListResourcesResult::with_all_items(
             references::all()
                 .into_iter()
@@ -179,6 +381,7 @@ impl ServerHandler for Server {
                         .with_mime_type("text/markdown")
                         .with_size(r.text.len() as u64)
                 })
+                .chain(templates)
                 .collect(),
         ))
     }
@@ -192,6 +395,11 @@ impl ServerHandler for Server {
             ResourceTemplate::new(references::URI_TEMPLATE, "reference")
                 .with_description("A schemashift reference document by name")
                 .with_mime_type("text/markdown"),
+            ResourceTemplate::new(render::URI_TEMPLATE, "template")
+                .with_description(
+                    "The source of an output template by name (render_template renders it)",
+                )
+                .with_mime_type("text/plain"),
         ]))
     }
 
@@ -200,6 +408,24 @@ impl ServerHandler for Server {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        if let Some(name) = request.uri.strip_prefix(render::URI_PREFIX) {
+            return match render::get(name) {
+                Some(t) => Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                    t.source(),
+                    request.uri.clone(),
+                )
+                .with_mime_type("text/plain")])
+                .into()),
+                None => Err(McpError::resource_not_found(
+                    format!(
+                        "no template named `{name}`: the templates are {} (URIs look like {}<name>)",
+                        render::names().join(", "),
+                        render::URI_PREFIX
+                    ),
+                    None,
+                )),
+            };
+        }
         match references::get(&request.uri) {
             Some(r) if request.uri.starts_with(references::URI_PREFIX) => Ok(
                 ReadResourceResult::new(vec![ResourceContents::text(r.text, request.uri.clone())

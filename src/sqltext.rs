@@ -67,13 +67,18 @@ pub fn canonical_type(text: &str, engine: Engine) -> Result<String, String> {
 pub fn is_volatile_default(expr: &str) -> bool {
     let lower = expr.to_ascii_lowercase();
     VOLATILE_FUNCTIONS.iter().any(|f| {
-        lower
-            .match_indices(f)
-            .any(|(i, _)| lower[i + f.len()..].trim_start().starts_with('('))
+        lower.match_indices(f).any(|(i, _)| {
+            // A whole function name: `my_random(` is not `random(`.
+            let before = lower[..i].chars().next_back();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                && lower[i + f.len()..].trim_start().starts_with('(')
+        })
     })
 }
 
-/// Functions PostgreSQL marks VOLATILE that people put in column defaults.
+/// Functions PostgreSQL marks VOLATILE (pg_proc.provolatile = 'v') that people
+/// put in column defaults; now(), statement_timestamp() and txid_current() are
+/// STABLE and do not force a rewrite.
 pub const VOLATILE_FUNCTIONS: &[&str] = &[
     "random",
     "gen_random_uuid",
@@ -85,9 +90,6 @@ pub const VOLATILE_FUNCTIONS: &[&str] = &[
     "clock_timestamp",
     "timeofday",
     "nextval",
-    "txid_current",
-    "pg_current_xact_id",
-    "statement_timestamp",
     "random_normal",
     "setseed",
 ];
@@ -125,5 +127,7 @@ mod tests {
         assert!(!is_volatile_default("now()"));
         assert!(!is_volatile_default("0"));
         assert!(!is_volatile_default("'random'"));
+        assert!(!is_volatile_default("my_random()"));
+        assert!(!is_volatile_default("statement_timestamp()"));
     }
 }

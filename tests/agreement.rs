@@ -83,27 +83,52 @@ fn every_version_from_11_to_18_gets_a_plan_with_its_own_safe_forms() {
         for e in EXAMPLES {
             let req = PlanRequest {
                 input: ChangeInput::from_request(e.request),
-                context: Context { version: Some(v), ..Context::default() },
+                context: Context {
+                    version: Some(v),
+                    ..Context::default()
+                },
                 ..PlanRequest::default()
             };
             let plan = build_plan(&req).unwrap_or_else(|err| panic!("PG {v} {}: {err}", e.request));
-            let sql: String = plan.phases.iter().flat_map(|p| &p.forward).map(|s| s.sql.as_str()).collect();
+            let sql: String = plan
+                .phases
+                .iter()
+                .flat_map(|p| &p.forward)
+                .map(|s| s.sql.as_str())
+                .collect();
             if e.request == "make users.email required" {
                 match v {
                     11 => assert!(!sql.contains("CHECK"), "PG 11 has no CHECK shortcut"),
-                    12..=17 => assert!(sql.contains("CHECK (email IS NOT NULL) NOT VALID"), "PG {v}: {sql}"),
-                    _ => assert!(sql.contains("NOT NULL email NOT VALID"), "PG 18 uses NOT NULL NOT VALID: {sql}"),
+                    12..=17 => assert!(
+                        sql.contains("CHECK (email IS NOT NULL) NOT VALID"),
+                        "PG {v}: {sql}"
+                    ),
+                    _ => assert!(
+                        sql.contains("NOT NULL email NOT VALID"),
+                        "PG 18 uses NOT NULL NOT VALID: {sql}"
+                    ),
                 }
             }
             if e.change_type == ChangeType::EnumChange {
-                let add = plan.phases[0].forward.iter().find(|s| s.sql.contains("ADD VALUE")).unwrap();
-                assert_eq!(add.transactional, v >= 12, "PG {v}: ADD VALUE runs outside a transaction before 12");
+                let add = plan.phases[0]
+                    .forward
+                    .iter()
+                    .find(|s| s.sql.contains("ADD VALUE"))
+                    .unwrap();
+                assert_eq!(
+                    add.transactional,
+                    v >= 12,
+                    "PG {v}: ADD VALUE runs outside a transaction before 12"
+                );
             }
         }
     }
     let req = PlanRequest {
         input: ChangeInput::from_request("rename users.username to handle"),
-        context: Context { version: Some(10), ..Context::default() },
+        context: Context {
+            version: Some(10),
+            ..Context::default()
+        },
         ..PlanRequest::default()
     };
     let err = build_plan(&req).unwrap_err().to_string();

@@ -974,7 +974,9 @@ fn run_change_type(kind: ChangeType) {
         .iter()
         .flat_map(|c| {
             let differs = match (build(c, OLDEST), build(c, version)) {
-                (Ok(a), Ok(b)) => serde_json::to_value(&a.phases).ok() != serde_json::to_value(&b.phases).ok(),
+                (Ok(a), Ok(b)) => {
+                    serde_json::to_value(&a.phases).ok() != serde_json::to_value(&b.phases).ok()
+                }
                 _ => false,
             };
             std::iter::once((c, version)).chain(differs.then_some((c, OLDEST)))

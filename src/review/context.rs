@@ -9,7 +9,8 @@ use crate::change::ddl::split_statements;
 use crate::context::Engine;
 use sqlparser::ast::{ObjectName, Statement};
 use sqlparser::parser::Parser;
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One statement in its context.
 #[derive(Debug, Clone)]
@@ -33,11 +34,41 @@ pub struct Stmt {
     /// A non-zero lock_timeout is in force for this statement.
     pub lock_timeout_set: bool,
     /// Tables created earlier in the file (last name part, lower-case).
-    pub new_tables: HashSet<String>,
+    pub new_tables: NewTables,
     /// Rule ids silenced for this statement by a `-- schemashift-ignore` comment.
     pub ignored: Vec<String>,
     /// `-- schemashift-ignore` with no ids: every rule.
     pub ignored_all: bool,
+}
+
+/// The tables created before one statement: a view into one map shared by
+/// every statement of the file (a set per statement would make a file of n
+/// statements cost n times the tables it creates, in time and memory).
+#[derive(Debug, Clone, Default)]
+pub struct NewTables {
+    /// Each table created in the file, with the index of the first statement creating it.
+    created: Arc<HashMap<String, usize>>,
+    /// The statement this view belongs to: tables created before it count.
+    before: usize,
+}
+
+impl NewTables {
+    /// Whether a table (last name part, lower-case) was created earlier in the file.
+    pub fn contains(&self, table: &str) -> bool {
+        self.created.get(table).is_some_and(|&i| i < self.before)
+    }
+
+    /// The tables created earlier in the file, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.created
+            .iter()
+            .filter(|(_, &i)| i < self.before)
+            .map(|(t, _)| t.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
 }
 
 impl Stmt {
@@ -111,7 +142,7 @@ impl Ctx {
         let mut txn = 0usize;
         let mut session_timeout = false;
         let mut local_timeout = false;
-        let mut new_tables = HashSet::new();
+        let mut created: HashMap<String, usize> = HashMap::new();
         let mut prev_end = 0usize;
         for (index, p) in pieces.into_iter().enumerate() {
             let gap = source.get(prev_end..p.byte_offset).unwrap_or("");
@@ -158,18 +189,25 @@ impl Ctx {
                 in_transaction: in_transaction && !begins && !ends,
                 txn,
                 lock_timeout_set,
-                new_tables: new_tables.clone(),
+                new_tables: NewTables::default(),
                 ignored,
                 ignored_all,
             });
             if let Some(Statement::CreateTable(ct)) = &stmts.last().and_then(|s| s.ast.as_ref()) {
-                new_tables.insert(last_part(&ct.name));
+                created.entry(last_part(&ct.name)).or_insert(index);
             }
             if ends {
                 explicit_txn = false;
                 local_timeout = false;
                 txn += 1;
             }
+        }
+        let created = Arc::new(created);
+        for s in &mut stmts {
+            s.new_tables = NewTables {
+                created: Arc::clone(&created),
+                before: s.index,
+            };
         }
         Ctx {
             engine: opts.engine,

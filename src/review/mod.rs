@@ -4,8 +4,11 @@
 //! (transaction, lock_timeout, tables created earlier in the file) in
 //! [`context`]; findings are formatted for people and CI in [`format`].
 
+pub mod config;
 pub mod context;
+pub mod files;
 pub mod format;
+pub mod plan;
 pub mod rules;
 pub mod sources;
 
@@ -161,9 +164,18 @@ impl Review {
 /// Reviews one SQL source (a file's text). `file` names it in findings and
 /// selects the migration tool's conventions (`.down.sql` files, dbmate sections).
 pub fn review_sql(source: &str, file: Option<&str>, opts: &ReviewOptions) -> Vec<Finding> {
+    review_counted(source, file, opts).0
+}
+
+/// [`review_sql`] and the number of statements reviewed, from one parse.
+pub fn review_counted(
+    source: &str,
+    file: Option<&str>,
+    opts: &ReviewOptions,
+) -> (Vec<Finding>, usize) {
     let up = sources::up_section(source, file);
     if up.skip_file {
-        return Vec::new();
+        return (Vec::new(), 0);
     }
     let ctx = Ctx::new(&up.text, up.line_offset, opts, up.in_transaction);
     let mut findings = Vec::new();
@@ -183,11 +195,11 @@ pub fn review_sql(source: &str, file: Option<&str>, opts: &ReviewOptions) -> Vec
     for f in &mut findings {
         f.file = file.map(str::to_string);
     }
-    findings
+    (findings, ctx.stmts.len())
 }
 
 /// Reviews one source and wraps the findings with a verdict.
 pub fn review(source: &str, file: Option<&str>, opts: &ReviewOptions) -> Review {
-    let stmts = Ctx::new(source, 0, opts, false).stmts.len();
-    Review::from_findings(review_sql(source, file, opts), stmts)
+    let (findings, statements) = review_counted(source, file, opts);
+    Review::from_findings(findings, statements)
 }

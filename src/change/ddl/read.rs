@@ -171,6 +171,32 @@ pub(super) fn statement(
     steps: &mut Vec<Step>,
     notes: &mut Vec<String>,
 ) -> Result<(), DdlError> {
+    // psql commands (`\set ON_ERROR_STOP on`) end at the line's end, not at a
+    // semicolon, so they open the statement that follows them.
+    let mut stmt = stmt.clone();
+    while stmt.text.starts_with('\\') {
+        let (command, rest) = stmt.text.split_once('\n').unwrap_or((&stmt.text, ""));
+        notes.push(format!(
+            "skipped the psql command `{}` (line {}): it is not SQL",
+            command.trim(),
+            stmt.line
+        ));
+        let skipped = stmt.text.len() - rest.len();
+        let lead = rest.len() - rest.trim_start().len();
+        let lines = stmt.text[..skipped + lead].matches('\n').count();
+        stmt = StatementText {
+            text: rest.trim_start().to_string(),
+            line: stmt.line + lines,
+            column: 1 + rest[..lead]
+                .rsplit('\n')
+                .next()
+                .map_or(0, |l| l.chars().count()),
+            byte_offset: stmt.byte_offset + skipped + lead,
+        };
+        if stmt.text.is_empty() {
+            return Ok(());
+        }
+    }
     let at = At {
         line: stmt.line,
         snippet: text::snippet(&stmt.text),
@@ -181,7 +207,7 @@ pub(super) fn statement(
         .and_then(|mut p| p.parse_statements());
     let statements = match parsed {
         Ok(s) => s,
-        Err(e) => return unparsed(stmt, engine, &at, steps, notes, &e.to_string()),
+        Err(e) => return unparsed(&stmt, engine, &at, steps, notes, &e.to_string()),
     };
     let src = Source::new(&stmt.text, engine);
     let mut r = Reader {
@@ -261,10 +287,6 @@ fn unparsed(
     notes: &mut Vec<String>,
     error: &str,
 ) -> Result<(), DdlError> {
-    if stmt.text.starts_with('\\') {
-        notes.push(format!("skipped the psql command at {at}: it is not SQL"));
-        return Ok(());
-    }
     let lexemes = text::lex(&stmt.text, engine).unwrap_or_default();
     let words: Vec<String> = lexemes
         .iter()

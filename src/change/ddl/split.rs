@@ -225,12 +225,22 @@ fn scan(sql: &str, engine: Engine, mut emit: impl FnMut(Lexeme, usize, usize)) {
                 while i < n && word_part(b[i]) {
                     i += 1;
                 }
-                // PostgreSQL's E'...' strings take backslash escapes.
-                if pg && i == start + 1 && (c == b'e' || c == b'E') && b.get(i) == Some(&b'\'') {
-                    i = quoted_end(b, i + 1, b'\'', true);
-                    emit(Lexeme::Other, start, i);
-                } else {
-                    emit(Lexeme::Word(word_kind(&b[start..i])), start, i);
+                // A one-letter prefix glued to a quote makes a string with its
+                // own escaping, as sqlparser reads it: E'..' (PostgreSQL) and
+                // X'..' take backslash escapes, B'..' and B".." do not.
+                let quote = b.get(i).copied().filter(|_| i == start + 1);
+                let prefixed = match (c.to_ascii_lowercase(), quote) {
+                    (b'e', Some(b'\'')) if pg => Some((b'\'', true)),
+                    (b'x', Some(b'\'')) => Some((b'\'', true)),
+                    (b'b', Some(q @ (b'\'' | b'"'))) => Some((q, false)),
+                    _ => None,
+                };
+                match prefixed {
+                    Some((q, backslash)) => {
+                        i = quoted_end(b, i + 1, q, backslash);
+                        emit(Lexeme::Other, start, i);
+                    }
+                    None => emit(Lexeme::Word(word_kind(&b[start..i])), start, i),
                 }
             }
             c if c.is_ascii_digit() => {

@@ -6,8 +6,39 @@ use super::{Ctx, Finding, Severity, Stmt};
 use crate::context::Engine;
 use crate::engine::Lock;
 
+mod add_check_validating;
+mod add_column_default_pre_pg11;
+mod add_column_volatile_default;
+mod add_foreign_key_validating;
+mod add_not_null_column_without_default;
+mod add_primary_key_builds_index;
+mod add_serial_or_identity_column;
+mod add_stored_generated_column;
+mod add_unique_constraint_builds_index;
+mod attach_partition_scans;
+mod backfill_in_same_transaction_as_ddl;
+mod column_type_change_rewrite;
+mod concurrent_index_in_transaction;
 mod create_index_non_concurrent;
+mod detach_partition_non_concurrent;
+mod drop_column;
+mod drop_index_non_concurrent;
+mod drop_table;
+mod enum_add_value_in_transaction;
+mod missing_lock_timeout;
+mod mysql_add_index_locking;
+mod mysql_copy_algorithm_ddl;
+mod mysql_missing_lock_wait_timeout;
+mod refresh_matview_non_concurrent;
+mod reindex_non_concurrent;
 mod rename_column;
+mod rename_table;
+mod set_not_null_without_check;
+mod tokens;
+mod unbatched_backfill;
+mod unparsed_statement;
+mod vacuum_full_or_cluster;
+mod validate_in_same_transaction;
 
 /// A rule: a stable id, its severity, and the check.
 pub struct Rule {
@@ -118,7 +149,40 @@ pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<St
 pub(crate) const MYSQL: &[Engine] = &[Engine::Mysql];
 
 /// Every rule, in the order findings of one statement are reported.
-pub static ALL: &[&Rule] = &[&rename_column::RULE, &create_index_non_concurrent::RULE];
+pub static ALL: &[&Rule] = &[
+    &rename_column::RULE,
+    &create_index_non_concurrent::RULE,
+    &add_not_null_column_without_default::RULE,
+    &add_column_volatile_default::RULE,
+    &add_column_default_pre_pg11::RULE,
+    &add_serial_or_identity_column::RULE,
+    &add_stored_generated_column::RULE,
+    &set_not_null_without_check::RULE,
+    &column_type_change_rewrite::RULE,
+    &drop_column::RULE,
+    &rename_table::RULE,
+    &drop_table::RULE,
+    &attach_partition_scans::RULE,
+    &backfill_in_same_transaction_as_ddl::RULE,
+    &detach_partition_non_concurrent::RULE,
+    &enum_add_value_in_transaction::RULE,
+    &missing_lock_timeout::RULE,
+    &mysql_add_index_locking::RULE,
+    &mysql_copy_algorithm_ddl::RULE,
+    &mysql_missing_lock_wait_timeout::RULE,
+    &unbatched_backfill::RULE,
+    &unparsed_statement::RULE,
+    &drop_index_non_concurrent::RULE,
+    &concurrent_index_in_transaction::RULE,
+    &reindex_non_concurrent::RULE,
+    &add_foreign_key_validating::RULE,
+    &add_check_validating::RULE,
+    &validate_in_same_transaction::RULE,
+    &add_unique_constraint_builds_index::RULE,
+    &add_primary_key_builds_index::RULE,
+    &vacuum_full_or_cluster::RULE,
+    &refresh_matview_non_concurrent::RULE,
+];
 
 /// Looks a rule up by id.
 pub fn get(id: &str) -> Option<&'static Rule> {

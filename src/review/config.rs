@@ -1,0 +1,308 @@
+//! `schemashift.toml`: the review settings a project keeps beside its
+//! migrations, so CI and every developer review alike.
+//!
+//! ```toml
+//! exclude = ["create-index-non-concurrent"]
+//! pg_version = 15
+//! assume_in_transaction = true
+//! engine = "postgres"
+//! fail_on = "warning"
+//! ```
+//!
+//! The file is looked up in the current directory and its parents (or named
+//! with `--config`); flags on the command line override it. Unknown keys and
+//! unknown rule ids are errors, so a typo never silently disables nothing.
+
+use super::{rules, Review, ReviewOptions, Severity};
+use crate::context::{Engine, PG_VERSIONS};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The name looked up in the current directory and its parents.
+pub const FILE_NAME: &str = "schemashift.toml";
+
+/// The least severe finding that fails the run (exit code 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    Warning,
+    #[default]
+    Error,
+}
+
+impl FailOn {
+    pub fn threshold(self) -> Severity {
+        match self {
+            FailOn::Warning => Severity::Warning,
+            FailOn::Error => Severity::Error,
+        }
+    }
+
+    /// Whether a review has a finding at or above the threshold.
+    pub fn fails(self, review: &Review) -> bool {
+        review
+            .findings
+            .iter()
+            .any(|f| f.severity >= self.threshold())
+    }
+}
+
+/// The contents of `schemashift.toml`; every key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Rule ids not to report.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// PostgreSQL major version the migrations run on.
+    pub pg_version: Option<u32>,
+    /// The migration tool wraps each file in a transaction.
+    pub assume_in_transaction: Option<bool>,
+    pub engine: Option<Engine>,
+    pub fail_on: Option<FailOn>,
+}
+
+/// What the command line says; `None` / `false` / empty leave the file's value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub engine: Option<Engine>,
+    pub pg_version: Option<u32>,
+    pub assume_in_transaction: bool,
+    pub fail_on: Option<FailOn>,
+    /// Added to the file's exclusions.
+    pub exclude: Vec<String>,
+}
+
+/// The settings a review runs with: the file's, then the command line's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub options: ReviewOptions,
+    pub fail_on: FailOn,
+}
+
+/// A configuration that cannot be used, with the file it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Parses the text of a configuration file; `path` only names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let config: Config = toml::from_str(text).map_err(|e| {
+            // toml's message already quotes the line; the accepted keys help
+            // with the most common mistake, a misspelt key.
+            let mut msg = e.to_string().trim_end().to_string();
+            if msg.contains("unknown field") {
+                msg.push_str(
+                    "\nthe keys are: exclude, pg_version, assume_in_transaction, engine, fail_on",
+                );
+            }
+            invalid(msg)
+        })?;
+        check_rule_ids(&config.exclude).map_err(|m| invalid(format!("exclude: {m}")))?;
+        if let Some(v) = config.pg_version {
+            check_pg_version(v).map_err(|m| invalid(format!("pg_version: {m}")))?;
+        }
+        Ok(config)
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// `schemashift.toml` in `dir` or the nearest parent that has one.
+    pub fn discover(dir: &Path) -> Option<PathBuf> {
+        dir.ancestors()
+            .map(|d| d.join(FILE_NAME))
+            .find(|p| p.is_file())
+    }
+
+    /// The file's settings with the command line's on top. Checks the rule
+    /// ids and the version given on the command line.
+    pub fn resolve(&self, cli: &Overrides) -> Result<Settings, String> {
+        check_rule_ids(&cli.exclude).map_err(|m| format!("--exclude: {m}"))?;
+        if let Some(v) = cli.pg_version {
+            check_pg_version(v).map_err(|m| format!("--pg-version: {m}"))?;
+        }
+        let mut exclude = self.exclude.clone();
+        for id in &cli.exclude {
+            if !exclude.contains(id) {
+                exclude.push(id.clone());
+            }
+        }
+        let engine = cli.engine.or(self.engine).unwrap_or_default();
+        Ok(Settings {
+            options: ReviewOptions {
+                engine,
+                pg_version: cli
+                    .pg_version
+                    .or(self.pg_version)
+                    .unwrap_or(Engine::Postgres.default_version()),
+                assume_in_transaction: cli.assume_in_transaction
+                    || self.assume_in_transaction.unwrap_or(false),
+                exclude,
+            },
+            fail_on: cli.fail_on.or(self.fail_on).unwrap_or_default(),
+        })
+    }
+}
+
+/// Every id must name a rule; the message names the closest one.
+pub fn check_rule_ids(ids: &[String]) -> Result<(), String> {
+    for id in ids {
+        if rules::get(id).is_none() {
+            let mut msg = format!("unknown rule id `{id}`");
+            if let Some(close) = closest_rule(id) {
+                msg.push_str(&format!(" (did you mean `{close}`?)"));
+            }
+            msg.push_str("; `schemashift rules` lists every rule");
+            return Err(msg);
+        }
+    }
+    Ok(())
+}
+
+fn check_pg_version(v: u32) -> Result<(), String> {
+    if PG_VERSIONS.contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "PostgreSQL {v} is not supported; give a major version from {} to {}",
+            PG_VERSIONS.start(),
+            PG_VERSIONS.end()
+        ))
+    }
+}
+
+/// The rule id nearest to a misspelt one, if any is near enough to be meant.
+pub fn closest_rule(id: &str) -> Option<&'static str> {
+    rules::ALL
+        .iter()
+        .map(|r| (edit_distance(id, r.id), r.id))
+        .filter(|(d, r)| *d <= 3.max(r.len() / 4))
+        .min()
+        .map(|(_, r)| r)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("schemashift.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let c = parse(
+            "exclude = [\"rename-column\"]\npg_version = 12\nassume_in_transaction = true\nengine = \"postgres\"\nfail_on = \"warning\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.exclude, ["rename-column"]);
+        assert_eq!(c.pg_version, Some(12));
+        assert_eq!(c.assume_in_transaction, Some(true));
+        assert_eq!(c.engine, Some(Engine::Postgres));
+        assert_eq!(c.fail_on, Some(FailOn::Warning));
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_values_and_rules_are_errors() {
+        let e = parse("pg-version = 15").unwrap_err();
+        assert!(
+            e.contains("pg-version") && e.contains("the keys are"),
+            "{e}"
+        );
+        let e = parse("exclude = [\"rename-colum\"]").unwrap_err();
+        assert!(
+            e.contains("unknown rule id `rename-colum`") && e.contains("`rename-column`"),
+            "{e}"
+        );
+        let e = parse("engine = \"oracle\"").unwrap_err();
+        assert!(e.contains("oracle"), "{e}");
+        let e = parse("fail_on = \"info\"").unwrap_err();
+        assert!(e.contains("info"), "{e}");
+        let e = parse("pg_version = 9").unwrap_err();
+        assert!(e.contains("from 10 to 18"), "{e}");
+        assert!(parse("exclude = \"rename-column\"").is_err());
+    }
+
+    #[test]
+    fn the_command_line_overrides_the_file() {
+        let c =
+            parse("pg_version = 12\nfail_on = \"warning\"\nexclude = [\"rename-column\"]").unwrap();
+        let s = c
+            .resolve(&Overrides {
+                pg_version: Some(16),
+                exclude: vec!["create-index-non-concurrent".into()],
+                ..Overrides::default()
+            })
+            .unwrap();
+        assert_eq!(s.options.pg_version, 16);
+        assert_eq!(s.fail_on, FailOn::Warning);
+        assert_eq!(
+            s.options.exclude,
+            ["rename-column", "create-index-non-concurrent"]
+        );
+        let s = c
+            .resolve(&Overrides {
+                fail_on: Some(FailOn::Error),
+                ..Overrides::default()
+            })
+            .unwrap();
+        assert_eq!((s.options.pg_version, s.fail_on), (12, FailOn::Error));
+        let d = Config::default().resolve(&Overrides::default()).unwrap();
+        assert_eq!(d.options, ReviewOptions::default());
+        assert_eq!(d.fail_on, FailOn::Error);
+        assert!(Config::default()
+            .resolve(&Overrides {
+                exclude: vec!["nope".into()],
+                ..Overrides::default()
+            })
+            .unwrap_err()
+            .contains("unknown rule id `nope`"));
+    }
+
+    #[test]
+    fn discovers_the_file_in_a_parent_directory() {
+        let root = std::env::temp_dir().join(format!("schemashift-config-{}", std::process::id()));
+        let nested = root.join("db").join("migrate");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(root.join(FILE_NAME), "pg_version = 14\n").unwrap();
+        let found = Config::discover(&nested).expect("found in a parent");
+        assert_eq!(found, root.join(FILE_NAME));
+        assert_eq!(Config::load(&found).unwrap().pg_version, Some(14));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

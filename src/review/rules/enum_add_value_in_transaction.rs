@@ -1,0 +1,192 @@
+//! # enum-add-value-in-transaction
+//!
+//! Finds `ALTER TYPE ... ADD VALUE` inside a transaction block. Before
+//! PostgreSQL 12 that fails outright (unless the type was created in the same
+//! transaction). From PostgreSQL 12 it runs, but the new value cannot be used
+//! until the transaction commits: the rule reports it only when a later
+//! statement of the same transaction uses the new label (an INSERT, UPDATE,
+//! comparison, default, CHECK or index predicate naming it).
+//!
+//! **Why it hurts:** before PostgreSQL 12 the migration stops with
+//! `ALTER TYPE ... ADD cannot run inside a transaction block`. On 12 and
+//! later, the statement that uses the new label fails with `unsafe use of
+//! new value`, and the whole migration rolls back. Tools that wrap every
+//! migration in a transaction (Rails, Django, Flyway, Alembic, dbmate) hit
+//! this by default.
+//!
+//! **Instead:** run `ALTER TYPE ... ADD VALUE IF NOT EXISTS` on its own,
+//! outside the transaction (Rails `disable_ddl_transaction!`, Django
+//! `atomic = False`, Alembic `autocommit_block()`, dbmate
+//! `transaction:false`), and use the new value in a later migration.
+
+use super::{Rule, PG};
+use crate::review::{Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTypeAddValuePosition, AlterTypeOperation, Statement};
+
+pub static RULE: Rule = Rule {
+    id: "enum-add-value-in-transaction",
+    severity: Severity::Error,
+    summary: "ALTER TYPE ... ADD VALUE in a transaction fails before PostgreSQL 12, and its value is unusable until commit after",
+    source: include_str!("enum_add_value_in_transaction.rs"),
+    engines: PG,
+    check,
+};
+
+fn same_type(a: &str, b: &str) -> bool {
+    super::missing_lock_timeout::norm_table(a) == super::missing_lock_timeout::norm_table(b)
+}
+
+/// Whether the enum type was created earlier in the same transaction.
+fn created_in_txn(ctx: &Ctx, stmt: &Stmt, type_name: &str) -> bool {
+    ctx.earlier_in_txn(stmt).any(|s| match &s.ast {
+        Some(Statement::CreateType { name, .. }) => same_type(&name.to_string(), type_name),
+        _ => false,
+    })
+}
+
+/// Whether a statement names the label as a string literal. Adding values
+/// (even next to the new one, `ADD VALUE 'b' AFTER 'a'`) does not use it.
+fn uses_label(s: &Stmt, literal: &str) -> bool {
+    if let Some(Statement::AlterType(at)) = &s.ast {
+        if matches!(at.operation, AlterTypeOperation::AddValue(_)) {
+            return false;
+        }
+    }
+    s.text.contains(literal)
+}
+
+fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
+    let Some(Statement::AlterType(at)) = &stmt.ast else {
+        return;
+    };
+    let AlterTypeOperation::AddValue(av) = &at.operation else {
+        return;
+    };
+    if !stmt.in_transaction {
+        return;
+    }
+    let type_name = at.name.to_string();
+    let value = &av.value.value;
+    let literal = format!("'{}'", value.replace('\'', "''"));
+    let alone = format!(
+        "-- on its own, outside any transaction block (Rails disable_ddl_transaction!, Django atomic = False, Alembic autocommit_block(), dbmate transaction:false):\nALTER TYPE {type_name} ADD VALUE IF NOT EXISTS {literal}{};",
+        match &av.position {
+            Some(AlterTypeAddValuePosition::Before(v)) => format!(" BEFORE {v}"),
+            Some(AlterTypeAddValuePosition::After(v)) => format!(" AFTER {v}"),
+            None => String::new(),
+        }
+    );
+    if ctx.pg_version < 12 {
+        // A type created in the same transaction may gain values there.
+        if created_in_txn(ctx, stmt, &type_name) {
+            return;
+        }
+        out.push(
+            RULE.finding(
+                stmt,
+                format!(
+                    "ALTER TYPE {type_name} ADD VALUE {literal} cannot run inside a transaction block before PostgreSQL 12: the migration fails with \"ALTER TYPE ... ADD cannot run inside a transaction block\""
+                ),
+            )
+            .with_fix(alone),
+        );
+        return;
+    }
+    let Some(user) = ctx.later_in_txn(stmt).find(|s| uses_label(s, &literal)) else {
+        return;
+    };
+    out.push(
+        RULE.finding(
+            stmt,
+            format!(
+                "the new value {literal} of {type_name} is used on line {} in the same transaction: PostgreSQL rejects it with \"unsafe use of new value\" because a value added inside a transaction is unusable until it commits, and the migration rolls back",
+                user.line
+            ),
+        )
+        .with_fix(format!(
+            "{alone}\n-- then, in a later transaction:\n{};",
+            user.text.trim()
+        )),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::review::rules::testing::{run, run_in_txn};
+
+    const ID: &str = "enum-add-value-in-transaction";
+
+    #[test]
+    fn fails_in_a_transaction_before_12() {
+        let f = run_in_txn(ID, "ALTER TYPE mood ADD VALUE 'meh';", 11);
+        assert_eq!(f.len(), 1);
+        assert!(f[0]
+            .message
+            .contains("cannot run inside a transaction block"));
+        let fix = f[0].fix.as_deref().unwrap();
+        assert!(
+            fix.contains("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh';"),
+            "{fix}"
+        );
+        let sql = "BEGIN;\nALTER TYPE mood ADD VALUE 'meh' AFTER 'ok';\nCOMMIT;";
+        let f = run(ID, sql, 10);
+        assert_eq!(f.len(), 1);
+        assert!(f[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("IF NOT EXISTS 'meh' AFTER 'ok';"));
+    }
+
+    #[test]
+    fn fine_outside_a_transaction_on_any_version() {
+        assert!(run(
+            ID,
+            "ALTER TYPE mood ADD VALUE 'meh';\nUPDATE t SET m = 'meh' WHERE id = 1;",
+            10
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn fine_before_12_when_the_type_is_new_in_the_transaction() {
+        let sql = "CREATE TYPE mood AS ENUM ('a');\nALTER TYPE mood ADD VALUE 'b';";
+        assert!(run_in_txn(ID, sql, 11).is_empty());
+    }
+
+    #[test]
+    fn from_12_only_a_use_in_the_same_transaction_fails() {
+        assert!(run_in_txn(ID, "ALTER TYPE mood ADD VALUE 'meh';", 12).is_empty());
+        let sql = "ALTER TYPE mood ADD VALUE 'meh';\nALTER TYPE mood ADD VALUE 'bleh' AFTER 'meh';";
+        assert!(run_in_txn(ID, sql, 15).is_empty());
+        let sql = "ALTER TYPE mood ADD VALUE 'meh';\nALTER TYPE feeling ADD VALUE 'meh';";
+        assert!(run_in_txn(ID, sql, 15).is_empty());
+        for using in [
+            "UPDATE posts SET mood = 'meh' WHERE id = 1;",
+            "ALTER TABLE posts ALTER COLUMN mood SET DEFAULT 'meh';",
+            "SELECT count(*) FROM posts WHERE mood = 'meh';",
+            "INSERT INTO posts (mood) VALUES ('meh');",
+            "CREATE INDEX CONCURRENTLY posts_meh ON posts (id) WHERE mood = 'meh';",
+        ] {
+            let sql = format!("ALTER TYPE mood ADD VALUE 'meh';\n{using}");
+            let f = run_in_txn(ID, &sql, 15);
+            assert_eq!(f.len(), 1, "{using}");
+            assert!(f[0].message.contains("unsafe use of new value"));
+            assert!(f[0].message.contains("line 2"));
+            assert_eq!(f[0].line, 1);
+        }
+    }
+
+    #[test]
+    fn from_12_a_use_after_commit_is_fine() {
+        let sql = "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\nBEGIN;\nUPDATE posts SET mood = 'meh' WHERE id = 1;\nCOMMIT;";
+        assert!(run(ID, sql, 15).is_empty());
+    }
+
+    #[test]
+    fn from_12_a_new_type_does_not_make_its_new_values_usable() {
+        // Measured on PostgreSQL 15: still "unsafe use of new value".
+        let sql = "CREATE TYPE m2 AS ENUM ('x');\nALTER TYPE m2 ADD VALUE 'y';\nCREATE TABLE u (v m2 DEFAULT 'y');";
+        assert_eq!(run_in_txn(ID, sql, 15).len(), 1);
+    }
+}

@@ -1,0 +1,2 @@
+-- expect: refresh-matview-non-concurrent, missing-lock-timeout
+REFRESH MATERIALIZED VIEW monthly_revenue;

@@ -1,0 +1,3 @@
+-- expect: unbatched-backfill
+-- Carts are rebuilt from the new pricing engine.
+DELETE FROM cart_items;

@@ -1,0 +1,3 @@
+-- expect: none
+DROP INDEX idx_orders_customer_id;
+DROP TABLE orders;

@@ -1,0 +1,13 @@
+-- expect: none
+CREATE TABLE invoices (
+    id bigserial PRIMARY KEY,
+    account_id bigint NOT NULL,
+    number text NOT NULL,
+    total_cents bigint NOT NULL DEFAULT 0,
+    issued_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX invoices_account_id_idx ON invoices (account_id);
+CREATE UNIQUE INDEX invoices_number_key ON invoices (number);
+ALTER TABLE invoices ADD CONSTRAINT invoices_total_nonnegative CHECK (total_cents >= 0);
+ALTER TABLE invoices ADD CONSTRAINT invoices_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id);
+ALTER TABLE invoices ALTER COLUMN number SET NOT NULL;

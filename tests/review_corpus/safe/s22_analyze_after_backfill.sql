@@ -1,0 +1,4 @@
+-- expect: none
+VACUUM (ANALYZE) users;
+ANALYZE orders;
+VACUUM VERBOSE order_items;

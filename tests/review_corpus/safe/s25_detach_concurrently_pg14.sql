@@ -1,0 +1,3 @@
+-- expect: none
+-- pg: 14
+ALTER TABLE measurements DETACH PARTITION measurements_2019 CONCURRENTLY;

@@ -87,12 +87,13 @@ impl Stmt {
     }
 
     pub fn is_new_table_named(&self, name: &str) -> bool {
-        let n = name
-            .rsplit('.')
-            .next()
-            .unwrap_or(name)
-            .trim_matches('"')
-            .to_lowercase();
+        let part = name.rsplit('.').next().unwrap_or(name);
+        // Matched the way `last_part` stores names: quoted keep their case.
+        let n = if part.starts_with('"') {
+            part.trim_matches('"').to_string()
+        } else {
+            part.to_lowercase()
+        };
         self.new_tables.contains(&n)
     }
 

@@ -17,8 +17,8 @@
 //!    - `text`, `varchar` without length, `citext`, `numeric` without
 //!      precision: silent (the usual sources, varchar and numeric, convert
 //!      without a rewrite);
-//!    - `varchar(n)`: **warning**, safe only if it widens an existing varchar;
-//!    - `numeric(p,s)`: **warning**, safe only if it raises the precision of
+//!    - `varchar(n)`: **info** (a note, not a hazard), safe only if it widens an existing varchar;
+//!    - `numeric(p,s)`: **info**, safe only if it raises the precision of
 //!      an existing numeric with the same scale;
 //!    - every other target (`bigint`, `integer`, `uuid`, `jsonb`, an enum ...):
 //!      **error**, since no common source converts to it without a rewrite.
@@ -92,7 +92,7 @@ enum Cost {
     Rewrite(Option<String>),
 }
 
-/// The fix offered with a warning.
+/// The fix offered when the cost depends on what the file does not show.
 enum Alt {
     /// Run it with the session in UTC.
     Utc,
@@ -162,12 +162,19 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
                 otherwise,
                 alt,
             } => {
+                // A limit whose old value the file does not show is usually a
+                // widening (safe): a note, not a hazard claim. The time-zone
+                // case depends on a setting, so it stays a warning.
+                let severity = match alt {
+                    Alt::Utc => Severity::Warning,
+                    _ => Severity::Info,
+                };
                 let f = RULE
                     .finding(
                         stmt,
                         format!("{what} avoids a rewrite only {cond}; {otherwise} it {rewrite}"),
                     )
-                    .severity(Severity::Warning);
+                    .severity(severity);
                 match alt {
                     Alt::Utc => f.with_fix(format!(
                         "SET TimeZone = 'UTC'; -- SET LOCAL inside the migration's transaction; existing values are read as UTC\n\
@@ -432,14 +439,14 @@ mod tests {
     }
 
     #[test]
-    fn varchar_and_numeric_with_limits_warn_when_the_old_type_is_unknown() {
+    fn varchar_and_numeric_with_limits_get_a_note_when_the_old_type_is_unknown() {
         let f = run(
             ID,
             "ALTER TABLE users ALTER COLUMN name TYPE varchar(100);",
             15,
         );
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].severity, Severity::Warning);
+        assert_eq!(f[0].severity, Severity::Info);
         assert!(
             f[0].message.contains("already a varchar of at most 100"),
             "{}",
@@ -457,7 +464,7 @@ mod tests {
             "ALTER TABLE users ALTER COLUMN price TYPE numeric(12,2);",
             15,
         );
-        assert_eq!(f[0].severity, Severity::Warning);
+        assert_eq!(f[0].severity, Severity::Info);
         assert!(
             f[0].message.contains("scale 2 and precision at most 12"),
             "{}",

@@ -789,6 +789,17 @@ fn finish(
     all: Vec<Phase>,
 ) -> R<Plan> {
     classification.phases = all.iter().map(|ph| ph.kind).collect();
+    let mut all = all;
+    for ph in all.iter_mut().filter(|ph| !ph.forward.is_empty()) {
+        if ph.forward.iter().any(|s| s.sql.contains("CREATE TRIGGER")) {
+            ph.abort_when.push("app write latency or errors rise once the sync trigger is in place: run this phase's rollback (it drops the trigger)".into());
+        }
+        if ph.forward.iter().any(|s| s.sql.contains("lock_timeout"))
+            && !ph.abort_when.iter().any(|a| a.contains("retries"))
+        {
+            ph.abort_when.push("a statement gives up after its retries: find the blocking transaction in pg_stat_activity, let it finish, run the step again".into());
+        }
+    }
     let keep: Vec<PhaseKind> = match p.s.mode {
         PlanMode::Plan => all.iter().map(|ph| ph.kind).collect(),
         PlanMode::Backfill => vec![PhaseKind::Backfill, PhaseKind::Validate],
@@ -1851,15 +1862,9 @@ fn change_type(
             t.sql,
             c.pg()
         )])];
-        ex.rollback = vec![p.guard(
-            vec![format!(
-                "ALTER TABLE {} ALTER COLUMN {} TYPE {from};",
-                t.sql,
-                c.pg()
-            )],
-            Lock::AccessExclusive,
-            Duration::Rewrite,
-        )];
+        // Going back would narrow the type: a rewrite under ACCESS EXCLUSIVE
+        // that fails on longer values. Every old value fits the new type, so
+        // the safe rollback is to keep it.
         ex.validation = vec![check(
             format!(
                 "SELECT count(*) FROM pg_attribute WHERE attrelid = {} AND attname = {} AND format_type(atttypid, atttypmod) = format_type({}::regtype, {})",
@@ -1873,7 +1878,7 @@ fn change_type(
         )];
         ex.advance_when.push("the column has the new type; restart or re-prepare app connections that cached plans selecting it".into());
         ex.abort_when.push("the statement gives up after its retries: find the blocking transaction in pg_stat_activity".into());
-        ex.rollback_point = format!("change it back to {from} (narrowing rewrites the table and fails if longer values were written)");
+        ex.rollback_point = format!("none needed: every value written as {from} still fits {to_type}, and old app versions read it unchanged; changing it back would rewrite the table");
         return Ok(vec![ex]);
     }
     let shadow = p.ident("column", &object_name(&[c.as_str(), "new"]))?;

@@ -174,7 +174,9 @@ pub struct Phase {
     pub app: Vec<AppVersion>,
     pub forward: Vec<Step>,
     /// Undo of this phase's forward steps, in order. Empty when forward is empty
-    /// (an app release: roll back by redeploying) or when it destroys data.
+    /// (an app release: roll back by redeploying), when it destroys data
+    /// (`data_loss` says so), or when nothing needs undoing (`rollback_point`
+    /// says "none needed" or "nothing to undo" and why).
     pub rollback: Vec<Step>,
     pub validation: Vec<Check>,
     pub advance_when: Vec<String>,

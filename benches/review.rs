@@ -108,8 +108,18 @@ fn migration() -> String {
     let mut rng = Rng(0x5eed_cafe_f00d_d00d);
     let stmts: Vec<String> = (0..STATEMENTS).map(|i| statement(&mut rng, i)).collect();
     let bare: usize = stmts.iter().map(|s| s.len() + 1).sum();
-    // Comment padding per statement to reach the target size.
-    let pad = TARGET_BYTES.saturating_sub(bare) / STATEMENTS;
+    // Comment padding per statement, grown until the text reaches the target.
+    let mut pad = TARGET_BYTES.saturating_sub(bare) / STATEMENTS;
+    loop {
+        let sql = padded(&stmts, pad);
+        if sql.len() >= TARGET_BYTES {
+            return sql;
+        }
+        pad += 1;
+    }
+}
+
+fn padded(stmts: &[String], pad: usize) -> String {
     let mut out = String::with_capacity(TARGET_BYTES + 4096);
     let mut in_txn = false;
     for (i, s) in stmts.iter().enumerate() {
@@ -209,7 +219,10 @@ fn breakdown(sql: &str, opts: &ReviewOptions) {
     let context = t.elapsed();
     let mut per_rule: Vec<(Duration, &str, usize)> = Vec::new();
     let mut findings = Vec::new();
-    for rule in rules::ALL {
+    for rule in rules::ALL
+        .iter()
+        .filter(|r| r.engines.contains(&opts.engine))
+    {
         let before = findings.len();
         let t = Instant::now();
         for stmt in &ctx.stmts {
@@ -229,7 +242,7 @@ fn breakdown(sql: &str, opts: &ReviewOptions) {
         rules_total.as_secs_f64() * 1000.0,
         json.as_secs_f64() * 1000.0
     );
-    per_rule.sort_by(|a, b| b.0.cmp(&a.0));
+    per_rule.sort_by_key(|r| std::cmp::Reverse(r.0));
     for (d, id, n) in per_rule.iter().take(8) {
         println!(
             "breakdown:   {:>7.1} ms  {id} ({n} findings)",

@@ -1719,9 +1719,10 @@ fn sql_dirs(tree: &Tree, out: &mut Vec<DetectedTool>) {
             }
             Tool::Dbmate => {
                 // dbmate reads DATABASE_URL from .env itself.
-                if let Some(c) = tree.read(".env").and_then(|s| {
-                    ENV_URL.captures(&s).map(|c| c[1].to_string())
-                }) {
+                if let Some(c) = tree
+                    .read(".env")
+                    .and_then(|s| ENV_URL.captures(&s).map(|c| c[1].to_string()))
+                {
                     set_engine(&mut t, url_engine(&c), ".env", "DATABASE_URL");
                 }
             }

@@ -485,7 +485,7 @@ fn rendered(r: Result<String, render::RenderError>) -> Result<String, UsageError
 /// Prints a result as JSON, its summary or its full report (`template`).
 /// With --out, first writes the report files, then prints the summary
 /// pointing to them and the paths written.
-fn output<T: serde::Serialize>(
+fn output<T: serde::Serialize + 'static>(
     data: &T,
     template: &str,
     args: &ChangeArgs,

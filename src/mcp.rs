@@ -3,7 +3,7 @@
 
 use crate::classify::{classify_request, Classification, ClassifyRequest};
 use crate::detect::{Detection, Tool};
-use crate::emit::{emit, EmitOptions, Emission, StageSelect};
+use crate::emit::{emit, Emission, EmitOptions, StageSelect};
 use crate::plan::{build_plan, Plan, PlanRequest};
 use crate::references;
 use crate::render;
@@ -145,7 +145,7 @@ impl Server {
     /// whose later steps wait for app releases has stages: `stage` 1 (the
     /// default) is what may ship now; ask for the next stage only after the
     /// releases in `notes`.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = false, open_world_hint = false))]
+    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn emit_migrations(
         &self,
         Parameters(req): Parameters<EmitRequest>,
@@ -238,7 +238,11 @@ impl ReviewRequest {
         let sql_rule_ids: Vec<String> = opts
             .exclude
             .iter()
-            .filter(|id| !crate::review::plan::RULES.iter().any(|r| r.id == id.as_str()))
+            .filter(|id| {
+                !crate::review::plan::RULES
+                    .iter()
+                    .any(|r| r.id == id.as_str())
+            })
             .cloned()
             .collect();
         crate::review::config::check_rule_ids(&sql_rule_ids)

@@ -280,13 +280,29 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 /// Renders serialisable data (a [`Plan`], [`Review`] or [`Classification`],
 /// or their JSON) with a template; `format` picks the full report or the
-/// summary of the template's family (`None`: the template as named).
-pub fn render<T: Serialize + ?Sized>(
+/// summary of the template's family (`None`: the template as named). The
+/// result the template reads is rendered as it is; anything else goes
+/// through [`render_json`] and its checks.
+pub fn render<T: Serialize + 'static>(
     template: &str,
     data: &T,
     format: Option<Format>,
 ) -> Result<String, RenderError> {
     let t = resolve(template, format)?;
+    let any = data as &dyn std::any::Any;
+    let typed = match t.data {
+        DataKind::Plan => any.is::<Plan>(),
+        DataKind::Review => any.is::<Review>(),
+        DataKind::Classification => any.is::<Classification>(),
+    };
+    if typed {
+        // Already the result, with every key: no JSON round trip.
+        let ctx = minijinja::context! {
+            report_path => (),
+            ..minijinja::Value::from(minijinja::value::Serde(data))
+        };
+        return render_context(t, ctx);
+    }
     let value = serde_json::to_value(data).map_err(|e| mismatch(t, e.to_string()))?;
     render_json(t.name, &value, None)
 }
@@ -300,26 +316,28 @@ pub fn render_json(
 ) -> Result<String, RenderError> {
     let t = resolve(template, format)?;
     let context = checked(t, data)?;
+    render_context(t, minijinja::Value::from(minijinja::value::Serde(&context)))
+}
+
+fn render_context(t: &'static Template, ctx: minijinja::Value) -> Result<String, RenderError> {
     let tpl = ENV
         .get_template(t.name)
         .map_err(|e| RenderError::Template {
             template: t.name,
             detail: e.to_string(),
         })?;
-    let text = tpl
-        .render(minijinja::Value::from(minijinja::value::Serde(&context)))
-        .map_err(|e| {
-            let mut detail = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                detail.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            RenderError::Template {
-                template: t.name,
-                detail,
-            }
-        })?;
+    let text = tpl.render(ctx).map_err(|e| {
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            detail.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        RenderError::Template {
+            template: t.name,
+            detail,
+        }
+    })?;
     Ok(tidy(&text))
 }
 
@@ -695,7 +713,10 @@ mod tests {
         assert!(w.ends_with('…'), "{w}");
         // After a prefix as wide as the indent, no line passes the width.
         let prefixed = format!("  ! {w}");
-        assert!(prefixed.lines().all(|l| l.chars().count() <= 30), "{prefixed}");
+        assert!(
+            prefixed.lines().all(|l| l.chars().count() <= 30),
+            "{prefixed}"
+        );
         assert_eq!(trunc("abcdef", Some(4)), "abc…");
         let b = boxed(vec!["one".into(), "two three".into()]).unwrap();
         assert_eq!(

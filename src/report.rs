@@ -186,7 +186,11 @@ pub struct Report {
 
 impl Report {
     /// Renders `data` with the kind's template, and its JSON.
-    pub fn new<T: Serialize>(slug: String, kind: Kind, data: &T) -> Result<Report, ReportError> {
+    pub fn new<T: Serialize + 'static>(
+        slug: String,
+        kind: Kind,
+        data: &T,
+    ) -> Result<Report, ReportError> {
         let markdown = render::render(kind.template(), data, None)?;
         let mut json = serde_json::to_string_pretty(data)?;
         json.push('\n');

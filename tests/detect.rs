@@ -161,7 +161,13 @@ fn sequelize() {
 
 #[test]
 fn flyway() {
-    expect("flyway", Tool::Flyway, "sql", Naming::Sequence { width: 0 }, "2");
+    expect(
+        "flyway",
+        Tool::Flyway,
+        "sql",
+        Naming::Sequence { width: 0 },
+        "2",
+    );
 }
 
 #[test]
@@ -254,10 +260,8 @@ fn detection_writes_nothing() {
 }
 
 fn temp_project(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "schemashift-detect-{name}-{}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("schemashift-detect-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -295,7 +299,11 @@ fn skips_dependencies_and_reads_mysql() {
         "db/migrate/20240101000000_create_posts.rb",
         "class CreatePosts < ActiveRecord::Migration[6.1]\nend\n",
     );
-    write(&root, "config/database.yml", "default:\n  adapter: mysql2\n");
+    write(
+        &root,
+        "config/database.yml",
+        "default:\n  adapter: mysql2\n",
+    );
     let d = detect(&root).unwrap();
     assert_eq!(d.tools.len(), 1, "{:#?}", d.tools);
     assert_eq!(d.tools[0].tool, Tool::Rails);
@@ -307,14 +315,26 @@ fn skips_dependencies_and_reads_mysql() {
 #[test]
 fn alembic_with_two_heads_warns() {
     let root = temp_project("heads");
-    write(&root, "alembic.ini", "[alembic]\nscript_location = migrations\n");
+    write(
+        &root,
+        "alembic.ini",
+        "[alembic]\nscript_location = migrations\n",
+    );
     write(&root, "migrations/env.py", "");
     let rev = |r: &str, d: &str| {
         format!("revision: str = \"{r}\"\ndown_revision: Union[str, None] = {d}\n")
     };
     write(&root, "migrations/versions/a1_base.py", &rev("a1", "None"));
-    write(&root, "migrations/versions/b2_left.py", &rev("b2", "\"a1\""));
-    write(&root, "migrations/versions/c3_right.py", &rev("c3", "\"a1\""));
+    write(
+        &root,
+        "migrations/versions/b2_left.py",
+        &rev("b2", "\"a1\""),
+    );
+    write(
+        &root,
+        "migrations/versions/c3_right.py",
+        &rev("c3", "\"a1\""),
+    );
     let d = detect(&root).unwrap();
     let t = d.tool(Tool::Alembic).expect("alembic");
     assert_eq!(t.migrations_dir, "migrations/versions");

@@ -29,7 +29,7 @@ use std::process::Command;
 use emit_support::*;
 use schemashift::change::examples::EXAMPLES;
 use schemashift::detect::{cmp_flyway, cmp_numeric, detect, Tool};
-use schemashift::emit::{emit, write_new, EmitError, EmitOptions, Emission, EmittedFile};
+use schemashift::emit::{emit, write_new, Emission, EmitError, EmitOptions, EmittedFile};
 use schemashift::plan::Plan;
 use serde_json::Value;
 
@@ -144,17 +144,24 @@ fn names_sort_after_the_existing_migrations() {
                         .collect();
                     for p in &paths {
                         let v = version_of(tool.tool, p);
-                        assert!(cmp_numeric(&v, &prev).is_gt(), "{name}: {p} ({v}) after {prev}");
+                        assert!(
+                            cmp_numeric(&v, &prev).is_gt(),
+                            "{name}: {p} ({v}) after {prev}"
+                        );
                         prev = v;
                     }
                     // Tools that sort file names as text sort them the same way.
-                    let mut existing: Vec<String> = std::fs::read_dir(fixture(name).join(&tool.migrations_dir))
-                        .unwrap()
-                        .flatten()
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect();
+                    let mut existing: Vec<String> =
+                        std::fs::read_dir(fixture(name).join(&tool.migrations_dir))
+                            .unwrap()
+                            .flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect();
                     existing.sort();
-                    let last = existing.iter().filter(|n| n.starts_with(|c: char| c.is_ascii_digit())).next_back().unwrap();
+                    let last = existing
+                        .iter()
+                        .rfind(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+                        .unwrap();
                     for p in &paths {
                         let rel = &p[tool.migrations_dir.len() + 1..];
                         assert!(rel > last.as_str(), "{name}: {rel} sorts before {last}");
@@ -167,9 +174,14 @@ fn names_sort_after_the_existing_migrations() {
 
 /// Runs a program, failing with an install hint when it is missing.
 fn run(program: &str, args: &[&str], hint: &str) -> std::process::Output {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run {program} ({e}): it is needed to check the emitted migrations; {hint}")
-    });
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {program} ({e}): it is needed to check the emitted migrations; {hint}"
+            )
+        });
     assert!(
         out.status.success(),
         "{program} {}: {}\n{}",
@@ -184,8 +196,13 @@ fn write_files(dir: &Path, em: &Emission) -> Vec<PathBuf> {
     write_new(dir, &em.files).unwrap()
 }
 
-/// The plans the language checks run: the two snapshot plans and one per
-/// example request.
+/// SQL with everything a host language could read as its own: backticks,
+/// `${`, `#{`, backslashes, triple quotes, `?` (knex), `:name` (SQLAlchemy),
+/// `%` (psycopg), a line that is a heredoc tag, and lines indented by tabs.
+const TRICKY: &str = "SELECT 'back`tick ${not_js} #{not_ruby} \\n \"\"\"triple\"\"\" it''s ? :named {\"a\":1} %s %(x)s\nSQL\n\tend' AS \"x\"";
+
+/// The plans the language checks run: the two snapshot plans, one per
+/// example request, and the add-index plan with [`TRICKY`] SQL.
 fn all_plans() -> Vec<(String, Plan)> {
     let mut plans: Vec<(String, Plan)> = PLANS
         .iter()
@@ -194,13 +211,28 @@ fn all_plans() -> Vec<(String, Plan)> {
     for e in EXAMPLES {
         plans.push((e.request.to_string(), build(e.request)));
     }
+    let mut tricky = build("add index on users(email)");
+    tricky.phases[0].forward[0].sql = format!("{TRICKY};");
+    let mut tx = tricky.phases[0].forward[0].clone();
+    tx.transactional = true;
+    tx.sql = format!("\t{TRICKY}, 3;");
+    tricky.phases[0].forward.push(tx);
+    tricky.phases[0].rollback[0].sql = format!("{TRICKY}, 2;");
+    plans.push(("tricky".into(), tricky));
     plans
 }
 
+/// (sql, transactional) of statements.
+type Steps = Vec<(String, bool)>;
+
 /// (sql, transactional) of the plan's forward steps, and of the rollbacks
 /// a full roll back runs (down to the first irreversible phase).
-fn expected(plan: &Plan) -> (Vec<(String, bool)>, Vec<(String, bool)>, bool) {
-    let db: Vec<_> = plan.phases.iter().filter(|p| !p.forward.is_empty()).collect();
+fn expected(plan: &Plan) -> (Steps, Steps, bool) {
+    let db: Vec<_> = plan
+        .phases
+        .iter()
+        .filter(|p| !p.forward.is_empty())
+        .collect();
     let up = db
         .iter()
         .flat_map(|p| p.forward.iter())
@@ -238,7 +270,11 @@ fn check_runs(what: &str, plan: &Plan, results: &[Value]) {
     let first_err = results
         .iter()
         .position(|r| r["down"].get("error").is_some());
-    assert_eq!(first_err.is_some(), irreversible, "{what}: irreversible down");
+    assert_eq!(
+        first_err.is_some(),
+        irreversible,
+        "{what}: irreversible down"
+    );
     if let Some(i) = first_err {
         let msg = results[i]["down"]["error"].as_str().unwrap();
         assert!(msg.contains("irreversible"), "{what}: {msg}");
@@ -258,7 +294,8 @@ fn json_list(out: &std::process::Output) -> Vec<Value> {
 
 const PY_HINT: &str = "install Python 3 (apt-get install python3)";
 const NODE_HINT: &str = "install Node.js 18+ (apt-get install nodejs, or https://nodejs.org)";
-const TSC_HINT: &str = "install TypeScript (apt-get install node-typescript, or npm install -g typescript)";
+const TSC_HINT: &str =
+    "install TypeScript (apt-get install node-typescript, or npm install -g typescript)";
 const RUBY_HINT: &str = "install Ruby (apt-get install ruby)";
 
 fn harness(dir: &str, file: &str) -> String {
@@ -274,9 +311,11 @@ fn harness(dir: &str, file: &str) -> String {
 /// its name, the plan and the migration paths in run order.
 fn emitted(fixture_name: &str) -> Vec<(String, Plan, Vec<String>)> {
     let mut out = Vec::new();
+    let root = lang_dir(fixture_name);
+    let _ = std::fs::remove_dir_all(&root);
     for (i, (name, plan)) in all_plans().into_iter().enumerate() {
         let em = emit_all(fixture_name, &plan);
-        let dir = temp_dir(&format!("lang-{fixture_name}-{i}"));
+        let dir = root.join(i.to_string());
         write_files(&dir, &em);
         let paths = migration_paths(&em)
             .iter()
@@ -285,6 +324,14 @@ fn emitted(fixture_name: &str) -> Vec<(String, Plan, Vec<String>)> {
         out.push((name, plan, paths));
     }
     out
+}
+
+/// The temp folder a fixture's emitted files go to (removed by the test).
+fn lang_dir(fixture_name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "schemashift-lang-{fixture_name}-{}",
+        std::process::id()
+    ))
 }
 
 /// Runs one harness over every plan's files at once (one process: starting
@@ -328,11 +375,20 @@ fn python_migrations_compile_and_run_the_plan() {
                     assert_eq!(r["down_revision"], prev.as_str(), "{p}");
                     prev = r["revision"].as_str().unwrap().to_string();
                 } else {
-                    assert_eq!(r["dependencies"], serde_json::json!([["users", prev]]), "{p}");
-                    prev = Path::new(p).file_stem().unwrap().to_string_lossy().into_owned();
+                    assert_eq!(
+                        r["dependencies"],
+                        serde_json::json!([["users", prev]]),
+                        "{p}"
+                    );
+                    prev = Path::new(p)
+                        .file_stem()
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
                 }
             }
         }
+        std::fs::remove_dir_all(lang_dir(tool)).unwrap();
     }
 }
 
@@ -350,7 +406,12 @@ fn typescript_module() -> String {
     assert!(!tsc.is_empty(), "no tsc on the PATH: {TSC_HINT}");
     let real = std::fs::canonicalize(&tsc).unwrap();
     // <module>/bin/tsc
-    real.parent().unwrap().parent().unwrap().display().to_string()
+    real.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -358,7 +419,8 @@ fn javascript_and_typescript_migrations_parse_and_run_the_plan() {
     let ts = typescript_module();
     let script = harness("js", "run_migration.js");
     for tool in ["knex", "sequelize", "typeorm"] {
-        for (name, plan, paths, results) in run_all(tool, "node", &[&script, tool, &ts], NODE_HINT) {
+        for (name, plan, paths, results) in run_all(tool, "node", &[&script, tool, &ts], NODE_HINT)
+        {
             for p in &paths {
                 if p.ends_with(".js") {
                     run("node", &["--check", p], NODE_HINT);
@@ -366,6 +428,7 @@ fn javascript_and_typescript_migrations_parse_and_run_the_plan() {
             }
             check_runs(&format!("{tool}: {name}"), &plan, &results);
         }
+        std::fs::remove_dir_all(lang_dir(tool)).unwrap();
     }
 }
 
@@ -375,6 +438,7 @@ fn rails_migrations_run_the_plan() {
     for (name, plan, _, results) in run_all("rails", "ruby", &[&script], RUBY_HINT) {
         check_runs(&format!("rails: {name}"), &plan, &results);
     }
+    std::fs::remove_dir_all(lang_dir("rails")).unwrap();
 }
 
 /// The SQL-file tools, read the way each tool reads its files: the plan's
@@ -399,7 +463,10 @@ fn sql_files_hold_the_plan_and_isolate_nontransactional_steps() {
                 let st = statements(sent);
                 for s in &st {
                     if nontx.contains(&s) {
-                        assert!(!tool_tx, "{what}: {label}: `{s}` inside the tool's transaction");
+                        assert!(
+                            !tool_tx,
+                            "{what}: {label}: `{s}` inside the tool's transaction"
+                        );
                         assert_eq!(st.len(), 1, "{what}: {label}: `{s}` is not alone: {st:?}");
                     }
                 }
@@ -437,12 +504,18 @@ fn sql_files_hold_the_plan_and_isolate_nontransactional_steps() {
                         );
                     }
                     None => {
-                        if m.up.contains("Rollback: none. This migration is irreversible") {
+                        if m.up
+                            .contains("Rollback: none. This migration is irreversible")
+                        {
                             stopped = true;
                             got_down.clear();
                         }
                         for b in &m.rollback {
-                            check_isolated(&b.sql, b.transaction, &format!("{} (rollback)", m.name));
+                            check_isolated(
+                                &b.sql,
+                                b.transaction,
+                                &format!("{} (rollback)", m.name),
+                            );
                             got_down.extend(statements(&b.sql));
                         }
                     }
@@ -472,9 +545,21 @@ fn stages_wait_for_app_releases() {
     assert!(em.stages[0].emitted && !em.stages[1].emitted);
     assert_eq!(em.stages[0].phases, ["p1-expand", "p2-backfill"]);
     assert_eq!(em.stages[1].phases, ["p6-contract"]);
-    assert!(em.stages[1].after.iter().any(|a| a.contains("p4-cutover-reads")));
-    assert!(em.notes.iter().any(|n| n.contains("Write stage 2 only after")), "{:?}", em.notes);
-    assert!(!em.files.iter().any(|f| f.contents.contains("DROP COLUMN username")));
+    assert!(em.stages[1]
+        .after
+        .iter()
+        .any(|a| a.contains("p4-cutover-reads")));
+    assert!(
+        em.notes
+            .iter()
+            .any(|n| n.contains("Write stage 2 only after")),
+        "{:?}",
+        em.notes
+    );
+    assert!(!em
+        .files
+        .iter()
+        .any(|f| f.contents.contains("DROP COLUMN username")));
 
     // Stage 2 written after stage 1 is in the project chains to it.
     let dir = temp_dir("stages");
@@ -493,9 +578,13 @@ fn stages_wait_for_app_releases() {
     )
     .unwrap();
     let contract = &stage2.files[0];
-    assert!(contract.contents.contains(&format!("down_revision = \"{last_rev}\"")));
+    assert!(contract
+        .contents
+        .contains(&format!("down_revision = \"{last_rev}\"")));
     assert!(contract.contents.contains("Before this migration runs:"));
-    assert!(contract.contents.contains("p5-cutover-writes (app release)"));
+    assert!(contract
+        .contents
+        .contains("p5-cutover-writes (app release)"));
     // A stage that does not exist.
     let err = emit(
         &plan,
@@ -528,7 +617,10 @@ fn write_new_never_overwrites() {
     let err = write_new(&dir, &files).unwrap_err();
     assert!(err.contains("already exists"), "{err}");
     assert!(!dir.join("m/a.sql").exists(), "nothing written");
-    assert_eq!(std::fs::read_to_string(dir.join("m/b.sql")).unwrap(), "keep");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("m/b.sql")).unwrap(),
+        "keep"
+    );
     let outside = vec![EmittedFile {
         path: "../x.sql".into(),
         contents: String::new(),
@@ -579,7 +671,10 @@ fn cli_emit_writes_into_the_project() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("dbmate migrations in db/migrations"), "{text}");
+    assert!(
+        text.contains("dbmate migrations in db/migrations"),
+        "{text}"
+    );
     let written: Vec<String> = std::fs::read_dir(dir.join("db/migrations"))
         .unwrap()
         .flatten()
@@ -588,7 +683,10 @@ fn cli_emit_writes_into_the_project() {
         .collect();
     assert_eq!(written.len(), 1, "{text}");
     let body = std::fs::read_to_string(dir.join("db/migrations").join(&written[0])).unwrap();
-    assert!(body.contains("-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY"), "{body}");
+    assert!(
+        body.contains("-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY"),
+        "{body}"
+    );
 
     // --tool that does not match the project, and a bad stage.
     let out = Command::new(env!("CARGO_BIN_EXE_schemashift"))

@@ -151,7 +151,9 @@ fn run_down(c: &mut Client, m: &SqlMigration) -> Result<(), String> {
 fn irreversible(m: &SqlMigration) -> bool {
     match &m.down {
         Some(d) => d.contains("RAISE EXCEPTION USING MESSAGE = 'irreversible"),
-        None => m.up.contains("Rollback: none. This migration is irreversible"),
+        None => {
+            m.up.contains("Rollback: none. This migration is irreversible")
+        }
     }
 }
 
@@ -212,9 +214,15 @@ fn case(pg: &mut Pg, tool_name: &str, plan_name: &str, request: &str) -> Result<
         _ => "SELECT indisvalid::text || '/' || indisready::text FROM pg_index WHERE indexrelid = 'users_email_idx'::regclass",
     };
     let got = values(&mut c, check)?;
-    let want = if plan_name == "rename" { "0/3000/0" } else { "true/true" };
+    let want = if plan_name == "rename" {
+        "0/3000/0"
+    } else {
+        "true/true"
+    };
     if got != [want] {
-        return Err(format!("after every up: {check} gave {got:?}, expected {want}"));
+        return Err(format!(
+            "after every up: {check} gave {got:?}, expected {want}"
+        ));
     }
     // 3. An irreversible down refuses.
     if let Some(m) = migrations.iter().rev().find(|m| irreversible(m)) {

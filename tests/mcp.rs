@@ -475,7 +475,15 @@ async fn reviews_migrations_through_the_tool() {
         })))
         .await
         .unwrap();
-    assert_eq!(r.structured_content.unwrap()["verdict"], "proceed");
+    let s = r.structured_content.unwrap();
+    assert!(
+        s["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] != "rename-column"),
+        "{s}"
+    );
     // A rollout plan: its phases are reviewed too.
     let r = c
         .call_tool(call(json!({
@@ -491,14 +499,16 @@ async fn reviews_migrations_through_the_tool() {
         .iter()
         .map(|f| f["rule"].as_str().unwrap())
         .collect();
-    assert!(rules.contains(&"rename-column"), "{s}");
-    assert!(rules.iter().any(|r| r.starts_with("plan-")), "{s}");
+    assert_eq!(s["verdict"], "stop", "{s}");
+    assert!(rules.contains(&"plan-phase-without-rollback"), "{s}");
     let r = c
         .call_tool(call(json!({"sql": "SELECT 1;", "plan": "## Phase 1"})))
         .await
         .unwrap();
     assert_eq!(r.is_error, Some(true));
-    assert!(serde_json::to_string(&r.content).unwrap().contains("not both"));
+    assert!(serde_json::to_string(&r.content)
+        .unwrap()
+        .contains("not both"));
     // Nothing to review, and an unknown rule id, are clear errors.
     let r = c.call_tool(call(json!({}))).await.unwrap();
     assert_eq!(r.is_error, Some(true));

@@ -69,7 +69,7 @@ fn clean_review() -> Review {
     Review::from_findings(Vec::new(), 3)
 }
 
-fn r<T: serde::Serialize>(template: &str, data: &T) -> String {
+fn r<T: serde::Serialize + 'static>(template: &str, data: &T) -> String {
     render::render(template, data, None).unwrap_or_else(|e| panic!("{template}: {e}"))
 }
 
@@ -255,7 +255,10 @@ fn check_receipt(what: &str, text: &str) {
         lines.len()
     );
     // The report path is printed whole, to be copied; every other line fits 80 columns.
-    for l in lines.iter().filter(|l| !l.starts_with("Full report: docs/")) {
+    for l in lines
+        .iter()
+        .filter(|l| !l.starts_with("Full report: docs/"))
+    {
         assert!(
             l.chars().count() <= 80,
             "{what}: a line of {} characters (at most 80): {l}",

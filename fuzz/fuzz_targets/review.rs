@@ -14,7 +14,12 @@ use schemashift::review::{review, ReviewOptions};
 
 const CASES: &[(Engine, u32, bool, Option<&str>)] = &[
     (Engine::Postgres, 10, false, None),
-    (Engine::Postgres, 12, true, Some("db/migrations/20260101000000_x.sql")),
+    (
+        Engine::Postgres,
+        12,
+        true,
+        Some("db/migrations/20260101000000_x.sql"),
+    ),
     (Engine::Postgres, 15, false, Some("V2__change.sql")),
     (Engine::Postgres, 18, true, None),
     (Engine::Mysql, 15, false, Some("000001_x.up.sql")),

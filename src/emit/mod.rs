@@ -338,7 +338,10 @@ pub(crate) fn units(plan: &Plan, split: bool) -> Vec<Unit> {
                     Down::Nothing(if b == 1 {
                         format!("the rollback of {} runs in the down of part 1", p.id)
                     } else {
-                        format!("the rollback of {} runs in the downs of parts 1 to {b}", p.id)
+                        format!(
+                            "the rollback of {} runs in the downs of parts 1 to {b}",
+                            p.id
+                        )
                     })
                 };
                 let mut u = unit(Some((i + 1, n)), up, down);
@@ -663,7 +666,10 @@ pub fn emit(
             info(s).after.join(" ")
         ));
     }
-    if let Some(next) = stage_infos.iter().find(|i| i.stage > *chosen.last().unwrap_or(&0)) {
+    if let Some(next) = stage_infos
+        .iter()
+        .find(|i| i.stage > *chosen.last().unwrap_or(&0))
+    {
         notes.push(format!(
             "this plan has {stages} stages; these files are stage {}. Write stage {} only after: {}",
             chosen[0], next.stage,

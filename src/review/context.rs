@@ -5,9 +5,9 @@
 //! constraints on them are harmless).
 
 use super::ReviewOptions;
-use crate::change::ddl::split_statements;
+use crate::change::ddl::{split_statements, StatementText};
 use crate::context::Engine;
-use sqlparser::ast::{ObjectName, Statement};
+use sqlparser::ast::{ObjectName, ObjectNamePart, Statement, TableFactor, TableObject};
 use sqlparser::parser::Parser;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -110,17 +110,112 @@ impl Stmt {
 
 /// The last part of a name, lower-cased unless quoted: how tables are matched.
 pub fn last_part(name: &ObjectName) -> String {
-    name.0
-        .last()
-        .map(|p| {
+    // Rules call this for every earlier statement they look back at, so the
+    // common identifiers skip formatting; they give what formatting would.
+    match name.0.last() {
+        None => String::new(),
+        Some(ObjectNamePart::Identifier(id)) if id.quote_style.is_none() => id.value.to_lowercase(),
+        Some(ObjectNamePart::Identifier(id))
+            if id.quote_style == Some('"') && !id.value.contains('"') =>
+        {
+            id.value.clone()
+        }
+        Some(p) => {
             let s = p.to_string();
             if s.starts_with('"') {
                 s.trim_matches('"').to_string()
             } else {
                 s.to_lowercase()
             }
+        }
+    }
+}
+
+/// The table a parsed statement changes or fills, as [`last_part`] gives it.
+fn subject_table(ast: &Statement) -> Option<String> {
+    match ast {
+        Statement::AlterTable(at) => Some(last_part(&at.name)),
+        Statement::CreateTable(ct) => Some(last_part(&ct.name)),
+        Statement::CreateIndex(ci) => Some(last_part(&ci.table_name)),
+        Statement::Update(u) => match &u.table.relation {
+            TableFactor::Table { name, .. } => Some(last_part(name)),
+            _ => None,
+        },
+        Statement::Insert(i) => match &i.table {
+            TableObject::TableName(name) => Some(last_part(name)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Above this much SQL the statements are parsed on several threads.
+const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
+
+/// Parses each statement on its own (`None` when sqlparser cannot, or when
+/// the text holds more than one statement). Large scripts are cut into one
+/// run of statements per core, each parsed on its own thread: parsing is
+/// most of a review's time and every statement parses independently.
+fn parse_all(pieces: &[StatementText], engine: Engine) -> Vec<Option<Statement>> {
+    let total: usize = pieces.iter().map(|p| p.text.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || total < PARALLEL_PARSE_BYTES {
+        return parse_run(pieces, engine);
+    }
+    let runs = runs_of(pieces, total.div_ceil(threads));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|&run| {
+                std::thread::Builder::new()
+                    // The main thread's stack size: deep expressions parse
+                    // recursively, and must not fail here when they would not
+                    // on the caller's thread.
+                    .stack_size(8 << 20)
+                    .spawn_scoped(scope, move || parse_run(run, engine))
+            })
+            .collect();
+        let mut asts = Vec::with_capacity(pieces.len());
+        for (h, run) in handles.into_iter().zip(&runs) {
+            match h {
+                Ok(h) => match h.join() {
+                    Ok(v) => asts.extend(v),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                // No thread to be had: parse this run here.
+                Err(_) => asts.extend(parse_run(run, engine)),
+            }
+        }
+        asts
+    })
+}
+
+/// Consecutive runs of statements of about `bytes` bytes each.
+fn runs_of(pieces: &[StatementText], bytes: usize) -> Vec<&[StatementText]> {
+    let mut runs = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, p) in pieces.iter().enumerate() {
+        size += p.text.len();
+        if size >= bytes {
+            runs.push(&pieces[start..=i]);
+            (start, size) = (i + 1, 0);
+        }
+    }
+    if start < pieces.len() {
+        runs.push(&pieces[start..]);
+    }
+    runs
+}
+
+fn parse_run(run: &[StatementText], engine: Engine) -> Vec<Option<Statement>> {
+    let dialect = crate::sqltext::dialect(engine);
+    run.iter()
+        .map(|p| {
+            Parser::parse_sql(dialect.as_ref(), &p.text)
+                .ok()
+                .and_then(|mut v| (v.len() == 1).then(|| v.remove(0)))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// The statements of one source, ready for the rules.
@@ -129,15 +224,19 @@ pub struct Ctx {
     pub engine: Engine,
     pub pg_version: u32,
     pub stmts: Vec<Stmt>,
+    /// Statement indexes by the table they change or fill ([`subject_table`]).
+    on_table: HashMap<String, Vec<usize>>,
+    /// Indexes of the statements sqlparser could not parse.
+    unparsed: Vec<usize>,
 }
 
 impl Ctx {
     /// `line_offset` is added to line numbers (for sections cut out of a
     /// file); `wrapped` means the tool runs the whole text in one transaction.
     pub fn new(source: &str, line_offset: usize, opts: &ReviewOptions, wrapped: bool) -> Ctx {
-        let dialect = crate::sqltext::dialect(opts.engine);
         let wrapped = wrapped || opts.assume_in_transaction;
         let pieces = split_statements(source, opts.engine);
+        let asts = parse_all(&pieces, opts.engine);
         let mut stmts = Vec::with_capacity(pieces.len());
         let mut explicit_txn = false;
         let mut txn = 0usize;
@@ -145,19 +244,16 @@ impl Ctx {
         let mut local_timeout = false;
         let mut created: HashMap<String, usize> = HashMap::new();
         let mut prev_end = 0usize;
-        for (index, p) in pieces.into_iter().enumerate() {
+        for (index, (p, ast)) in pieces.into_iter().zip(asts).enumerate() {
             let gap = source.get(prev_end..p.byte_offset).unwrap_or("");
             prev_end = p.byte_offset + p.text.len();
             let (ignored, ignored_all) = ignore_comments(gap);
             let words = leading_words(&p.text, 8);
-            let ast = Parser::parse_sql(dialect.as_ref(), &p.text)
-                .ok()
-                .and_then(|mut v| (v.len() == 1).then(|| v.remove(0)));
             let w0 = words.first().map(String::as_str).unwrap_or("");
             let begins =
-                matches!(w0, "BEGIN" | "START") && !words.get(1).is_some_and(|w| w == "ATOMIC");
+                matches!(w0, "BEGIN" | "START") && words.get(1).is_none_or(|w| w != "ATOMIC");
             let ends = matches!(w0, "COMMIT" | "ROLLBACK" | "END")
-                && !words.get(1).is_some_and(|w| w == "TO");
+                && words.get(1).is_none_or(|w| w != "TO");
             if begins {
                 explicit_txn = true;
                 txn += 1;
@@ -204,17 +300,60 @@ impl Ctx {
             }
         }
         let created = Arc::new(created);
+        let mut on_table: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut unparsed = Vec::new();
         for s in &mut stmts {
             s.new_tables = NewTables {
                 created: Arc::clone(&created),
                 before: s.index,
             };
+            match &s.ast {
+                None => unparsed.push(s.index),
+                Some(ast) => {
+                    if let Some(t) = subject_table(ast) {
+                        on_table.entry(t).or_default().push(s.index);
+                    }
+                }
+            }
         }
         Ctx {
             engine: opts.engine,
             pg_version: opts.pg_version,
             stmts,
+            on_table,
+            unparsed,
         }
+    }
+
+    /// The earlier statements that may concern `table` (a name as
+    /// [`last_part`] gives it), in file order: the parsed `ALTER TABLE`,
+    /// `CREATE TABLE`, `CREATE INDEX`, `UPDATE` and `INSERT` on it, and every
+    /// statement sqlparser could not parse. For a rule looking back at what
+    /// the file did to one table, this is [`Ctx::earlier`] without the
+    /// statements on other tables: a file of n statements then costs about n
+    /// look-ups, not n squared.
+    pub fn earlier_on<'a>(&'a self, stmt: &Stmt, table: &str) -> Vec<&'a Stmt> {
+        let on = self.on_table.get(table).map_or(&[][..], Vec::as_slice);
+        let before = |v: &[usize]| v.partition_point(|&i| i < stmt.index);
+        let (mut a, mut b) = (on[..before(on)].iter().peekable(), {
+            let u = &self.unparsed;
+            u[..before(u)].iter().peekable()
+        });
+        let mut out = Vec::new();
+        // Merge the two ascending index lists, keeping file order.
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x < y => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            if let Some(&i) = next {
+                out.push(&self.stmts[i]);
+            }
+        }
+        out
     }
 
     /// Statements of the same transaction before this one.
@@ -241,8 +380,7 @@ fn is_zero_timeout(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
     let value = lower
         .split(['=', ' '])
-        .filter(|w| !w.is_empty())
-        .last()
+        .rfind(|w| !w.is_empty())
         .unwrap_or("");
     let value = value.trim_matches(|c| c == '\'' || c == '"' || c == ';');
     value == "0" || value == "default" || value.starts_with("0ms") || value == "0s"
@@ -306,4 +444,99 @@ pub fn leading_words(text: &str, n: usize) -> Vec<String> {
         rest = &rest[end..];
     }
     words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(sql: &str) -> Ctx {
+        Ctx::new(sql, 0, &ReviewOptions::default(), false)
+    }
+
+    #[test]
+    fn new_tables_are_those_created_before_each_statement() {
+        let c = ctx("ALTER TABLE a ADD x int;\nCREATE TABLE a (id int);\nCREATE TABLE \"B\" (id int);\nALTER TABLE a ADD y int;");
+        let seen: Vec<Vec<&str>> = c
+            .stmts
+            .iter()
+            .map(|s| {
+                let mut v: Vec<&str> = s.new_tables.iter().collect();
+                v.sort_unstable();
+                v
+            })
+            .collect();
+        assert_eq!(seen, [vec![], vec![], vec!["a"], vec!["B", "a"]]);
+        assert!(
+            !c.stmts[1].new_tables.contains("a"),
+            "not before its own CREATE"
+        );
+        assert!(c.stmts[3].new_tables.contains("a") && c.stmts[3].new_tables.contains("B"));
+        assert!(c.stmts[0].new_tables.is_empty());
+    }
+
+    #[test]
+    fn parsing_on_threads_gives_what_parsing_in_order_gives() {
+        let mut sql = String::new();
+        for i in 0..4000 {
+            sql.push_str(&format!(
+                "ALTER TABLE t{} ADD COLUMN c{i} int;\nDO $$ BEGIN PERFORM {i}; END $$;\nUPDATE t SET a = 'x;y' WHERE id = {i};\n",
+                i % 7
+            ));
+        }
+        let pieces = split_statements(&sql, Engine::Postgres);
+        assert!(sql.len() > PARALLEL_PARSE_BYTES);
+        assert_eq!(
+            parse_all(&pieces, Engine::Postgres),
+            parse_run(&pieces, Engine::Postgres)
+        );
+        let runs = runs_of(&pieces, 1000);
+        assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), pieces.len());
+    }
+
+    #[test]
+    fn last_part_matches_the_formatted_name() {
+        let dialect = crate::sqltext::dialect(Engine::Postgres);
+        for name in [
+            "Users",
+            "public.Orders",
+            "\"Mixed Case\"",
+            "s.\"quoted\"\"inner\"",
+            "\"\"",
+        ] {
+            let stmt = Parser::parse_sql(dialect.as_ref(), &format!("DROP TABLE {name}")).unwrap();
+            let Statement::Drop { names, .. } = &stmt[0] else {
+                panic!("{stmt:?}")
+            };
+            let formatted = {
+                let s = names[0].0.last().unwrap().to_string();
+                if s.starts_with('"') {
+                    s.trim_matches('"').to_string()
+                } else {
+                    s.to_lowercase()
+                }
+            };
+            assert_eq!(last_part(&names[0]), formatted, "{name}");
+        }
+    }
+
+    #[test]
+    fn earlier_on_gives_the_table_s_statements_and_the_unparsed_in_order() {
+        let c = ctx("ALTER TABLE users ADD a int;\nALTER TABLE orders ADD b int;\nDO $$ BEGIN END $$;\nCREATE INDEX i ON public.Users (a);\nUPDATE users SET a = 1;\nALTER TABLE users DROP a;");
+        let last = &c.stmts[5];
+        let got: Vec<usize> = c
+            .earlier_on(last, "users")
+            .iter()
+            .map(|s| s.index)
+            .collect();
+        assert_eq!(got, [0, 2, 3, 4]);
+        assert_eq!(
+            c.earlier_on(last, "orders")
+                .iter()
+                .map(|s| s.index)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert!(c.earlier_on(&c.stmts[0], "users").is_empty());
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use schemashift::change::ChangeInput;
 use schemashift::detect::{detect, Tool};
-use schemashift::emit::{emit, EmitOptions, Emission, StageKeyword, StageSelect};
+use schemashift::emit::{emit, Emission, EmitOptions, StageKeyword, StageSelect};
 use schemashift::plan::{build_plan, Plan, PlanRequest};
 
 /// 2026-01-01 00:00:00 UTC: timestamps in snapshots start here.
@@ -37,7 +37,14 @@ pub const TOOLS: [&str; 12] = [
     "diesel",
 ];
 
-pub const SQL_TOOLS: [&str; 6] = ["flyway", "golang-migrate", "dbmate", "sqlx", "diesel", "prisma"];
+pub const SQL_TOOLS: [&str; 6] = [
+    "flyway",
+    "golang-migrate",
+    "dbmate",
+    "sqlx",
+    "diesel",
+    "prisma",
+];
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -187,7 +194,11 @@ pub fn sql_migrations(tool: Tool, em: &Emission) -> Vec<SqlMigration> {
                     rollback: Vec::new(),
                 });
             }
-            Tool::Sqlx if name.ends_with(".sql") && !name.ends_with(".down.sql") && !p.starts_with("schemashift/") => {
+            Tool::Sqlx
+                if name.ends_with(".sql")
+                    && !name.ends_with(".down.sql")
+                    && !p.starts_with("schemashift/") =>
+            {
                 out.push(SqlMigration {
                     name,
                     up: f.contents.clone(),

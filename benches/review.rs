@@ -152,10 +152,15 @@ fn padded(stmts: &[String], pad: usize) -> String {
 
 /// Peak resident memory of this process, in kB (Linux).
 fn peak_rss_kb() -> Option<u64> {
+    status_kb("VmHWM:")
+}
+
+/// A memory figure of /proc/self/status, in kB (Linux).
+fn status_kb(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(key))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -213,10 +218,17 @@ fn main() {
 /// Where the time goes: splitting and parsing (the statement context), each
 /// rule over every statement, and the JSON rendering.
 fn breakdown(sql: &str, opts: &ReviewOptions) {
+    let rss_before = status_kb("VmRSS:");
     let t = Instant::now();
     let up = sources::up_section(sql, None);
     let ctx = Ctx::new(&up.text, up.line_offset, opts, up.in_transaction);
     let context = t.elapsed();
+    if let (Some(a), Some(b)) = (rss_before, status_kb("VmRSS:")) {
+        println!(
+            "breakdown: the statement context (text, keywords, parsed statements) holds about {:.0} MB",
+            b.saturating_sub(a) as f64 / 1024.0
+        );
+    }
     let mut per_rule: Vec<(Duration, &str, usize)> = Vec::new();
     let mut findings = Vec::new();
     for rule in rules::ALL

@@ -51,7 +51,7 @@ enum Command {
     },
     /// Review migration files for lock and compatibility hazards (for people and CI).
     #[command(
-        after_help = "Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it, 2 usage or I/O error.\n\nExamples:\n  schemashift review db/migrate/20260101_add_status.sql\n  schemashift review --format github --fail-on warning migrations/\n  schemashift review --format sarif migrations/ > schemashift.sarif\n  pg_dump ... | schemashift review --pg-version 12 -"
+        after_help = "Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it, 2 usage or I/O error.\n\nExamples:\n  schemashift review db/migrate/20260101_add_status.sql\n  schemashift review --format github --fail-on warning migrations/\n  schemashift review --format sarif migrations/ > schemashift.sarif\n  python manage.py sqlmigrate shop 0042 | schemashift review --pg-version 12 -"
     )]
     Review(ReviewArgs),
     /// List the review rules, or print one rule's documentation.

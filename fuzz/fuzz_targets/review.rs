@@ -3,7 +3,8 @@
 //! names that select migration-tool conventions, then rendered in every
 //! output format. Nothing may panic.
 //!
-//! `cargo +nightly fuzz run review` (from the repository root).
+//! From the repository root, seeded with realistic migrations:
+//! `cargo +nightly fuzz run review fuzz/corpus/review fuzz/seeds`.
 
 #![no_main]
 

@@ -5,7 +5,7 @@
 //! constraints on them are harmless).
 
 use super::ReviewOptions;
-use crate::change::ddl::{split_statements, StatementText};
+use crate::change::ddl::split_statements;
 use crate::context::Engine;
 use sqlparser::ast::{ObjectName, ObjectNamePart, Statement, TableFactor, TableObject};
 use sqlparser::parser::Parser;
@@ -152,70 +152,68 @@ fn subject_table(ast: &Statement) -> Option<String> {
 /// Above this much SQL the statements are parsed on several threads.
 const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
 
-/// Parses each statement on its own (`None` when sqlparser cannot, or when
-/// the text holds more than one statement). Large scripts are cut into one
-/// run of statements per core, each parsed on its own thread: parsing is
-/// most of a review's time and every statement parses independently.
-fn parse_all(pieces: &[StatementText], engine: Engine) -> Vec<Option<Statement>> {
-    let total: usize = pieces.iter().map(|p| p.text.len()).sum();
+/// Parses each statement on its own into its `ast` (`None` when sqlparser
+/// cannot, or when the text holds more than one statement). Large scripts
+/// are cut into one run of statements per core, each parsed on its own
+/// thread: parsing is most of a review's time and every statement parses
+/// independently.
+fn parse_into(stmts: &mut [Stmt], engine: Engine) {
+    let total: usize = stmts.iter().map(|s| s.text.len()).sum();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     if threads < 2 || total < PARALLEL_PARSE_BYTES {
-        return parse_run(pieces, engine);
+        parse_run(stmts, engine);
+        return;
     }
-    let runs = runs_of(pieces, total.div_ceil(threads));
+    let per_thread = total.div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = runs
-            .iter()
-            .map(|&run| {
-                std::thread::Builder::new()
-                    // The main thread's stack size: deep expressions parse
-                    // recursively, and must not fail here when they would not
-                    // on the caller's thread.
-                    .stack_size(8 << 20)
-                    .spawn_scoped(scope, move || parse_run(run, engine))
-            })
-            .collect();
-        let mut asts = Vec::with_capacity(pieces.len());
-        for (h, run) in handles.into_iter().zip(&runs) {
-            match h {
-                Ok(h) => match h.join() {
-                    Ok(v) => asts.extend(v),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                // No thread to be had: parse this run here.
-                Err(_) => asts.extend(parse_run(run, engine)),
+        let mut rest = stmts;
+        let mut handles = Vec::new();
+        while !rest.is_empty() {
+            let len = run_len(rest, per_thread);
+            let (run, tail) = rest.split_at_mut(len);
+            rest = tail;
+            let spawned = std::thread::Builder::new()
+                // The main thread's stack size: deep expressions parse
+                // recursively, and must not fail here when they would not on
+                // the caller's thread.
+                .stack_size(8 << 20)
+                .spawn_scoped(scope, move || parse_run(run, engine));
+            match spawned {
+                Ok(h) => handles.push(h),
+                // No thread to be had: parse the rest here.
+                Err(_) => {
+                    parse_run(rest, engine);
+                    break;
+                }
             }
         }
-        asts
-    })
+        for h in handles {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
 }
 
-/// Consecutive runs of statements of about `bytes` bytes each.
-fn runs_of(pieces: &[StatementText], bytes: usize) -> Vec<&[StatementText]> {
-    let mut runs = Vec::new();
-    let (mut start, mut size) = (0, 0);
-    for (i, p) in pieces.iter().enumerate() {
-        size += p.text.len();
+/// How many of the first statements make about `bytes` bytes (at least one).
+fn run_len(stmts: &[Stmt], bytes: usize) -> usize {
+    let mut size = 0;
+    for (i, s) in stmts.iter().enumerate() {
+        size += s.text.len();
         if size >= bytes {
-            runs.push(&pieces[start..=i]);
-            (start, size) = (i + 1, 0);
+            return i + 1;
         }
     }
-    if start < pieces.len() {
-        runs.push(&pieces[start..]);
-    }
-    runs
+    stmts.len()
 }
 
-fn parse_run(run: &[StatementText], engine: Engine) -> Vec<Option<Statement>> {
+fn parse_run(run: &mut [Stmt], engine: Engine) {
     let dialect = crate::sqltext::dialect(engine);
-    run.iter()
-        .map(|p| {
-            Parser::parse_sql(dialect.as_ref(), &p.text)
-                .ok()
-                .and_then(|mut v| (v.len() == 1).then(|| v.remove(0)))
-        })
-        .collect()
+    for s in run {
+        s.ast = Parser::parse_sql(dialect.as_ref(), &s.text)
+            .ok()
+            .and_then(|mut v| (v.len() == 1).then(|| v.remove(0)));
+    }
 }
 
 /// The statements of one source, ready for the rules.
@@ -236,15 +234,13 @@ impl Ctx {
     pub fn new(source: &str, line_offset: usize, opts: &ReviewOptions, wrapped: bool) -> Ctx {
         let wrapped = wrapped || opts.assume_in_transaction;
         let pieces = split_statements(source, opts.engine);
-        let asts = parse_all(&pieces, opts.engine);
         let mut stmts = Vec::with_capacity(pieces.len());
         let mut explicit_txn = false;
         let mut txn = 0usize;
         let mut session_timeout = false;
         let mut local_timeout = false;
-        let mut created: HashMap<String, usize> = HashMap::new();
         let mut prev_end = 0usize;
-        for (index, (p, ast)) in pieces.into_iter().zip(asts).enumerate() {
+        for (index, p) in pieces.into_iter().enumerate() {
             let gap = source.get(prev_end..p.byte_offset).unwrap_or("");
             prev_end = p.byte_offset + p.text.len();
             let (ignored, ignored_all) = ignore_comments(gap);
@@ -275,13 +271,16 @@ impl Ctx {
             }
             let lock_timeout_set = session_timeout
                 || (local_timeout && in_transaction)
-                || p.text.to_ascii_lowercase().contains("lock_timeout");
+                || p.text
+                    .as_bytes()
+                    .windows(12)
+                    .any(|w| w.eq_ignore_ascii_case(b"lock_timeout"));
             stmts.push(Stmt {
                 index,
                 line: p.line + line_offset,
                 column: p.column,
                 text: p.text,
-                ast,
+                ast: None,
                 words,
                 in_transaction: in_transaction && !begins && !ends,
                 txn,
@@ -290,13 +289,19 @@ impl Ctx {
                 ignored,
                 ignored_all,
             });
-            if let Some(Statement::CreateTable(ct)) = &stmts.last().and_then(|s| s.ast.as_ref()) {
-                created.entry(last_part(&ct.name)).or_insert(index);
-            }
             if ends {
                 explicit_txn = false;
                 local_timeout = false;
                 txn += 1;
+            }
+        }
+        // Parsed in place: a second array of statements would double the
+        // memory the parsed forms take (3.4 kB each before their contents).
+        parse_into(&mut stmts, opts.engine);
+        let mut created: HashMap<String, usize> = HashMap::new();
+        for s in &stmts {
+            if let Some(Statement::CreateTable(ct)) = &s.ast {
+                created.entry(last_part(&ct.name)).or_insert(s.index);
             }
         }
         let created = Arc::new(created);
@@ -484,14 +489,19 @@ mod tests {
                 i % 7
             ));
         }
-        let pieces = split_statements(&sql, Engine::Postgres);
         assert!(sql.len() > PARALLEL_PARSE_BYTES);
-        assert_eq!(
-            parse_all(&pieces, Engine::Postgres),
-            parse_run(&pieces, Engine::Postgres)
-        );
-        let runs = runs_of(&pieces, 1000);
-        assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), pieces.len());
+        let threaded = ctx(&sql);
+        let mut in_order = threaded.stmts.clone();
+        parse_run(&mut in_order, Engine::Postgres);
+        assert_eq!(threaded.stmts.len(), 12000);
+        assert!(threaded
+            .stmts
+            .iter()
+            .zip(&in_order)
+            .all(|(a, b)| a.ast == b.ast));
+        assert!(threaded.stmts[0].ast.is_some());
+        assert_eq!(run_len(&threaded.stmts, 1), 1);
+        assert_eq!(run_len(&threaded.stmts[..3], usize::MAX), 3);
     }
 
     #[test]

@@ -1,0 +1,3 @@
+BEGIN;
+ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'new';
+COMMIT;

@@ -1,0 +1,4 @@
+ALTER TABLE "Users" RENAME TO people;
+DROP INDEX idx_users_email;
+TRUNCATE audit_log;
+LOCK TABLE orders IN ACCESS EXCLUSIVE MODE;

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod references;
 pub mod render;
 pub mod report;
+pub mod rehearse;
 pub mod review;
 pub mod schema;
 pub mod sqltext;

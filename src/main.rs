@@ -38,6 +38,11 @@ enum Command {
         after_help = "Examples:\n  schemashift plan \"rename users.username to handle\"\n  schemashift plan --json --schema db/structure.sql \"change orders.amount from integer to bigint\"\n  schemashift plan --mode backfill --rows 20000000 \"add non-null org_id to invoices from accounts.organisation_id\""
     )]
     Plan(PlanArgs),
+    /// Rehearse a plan on a real PostgreSQL: old and new app versions run through every phase and its rollback.
+    #[command(
+        after_help = "Exit codes: 0 proven, 1 failed (the report says where and why), 2 usage error or no PostgreSQL.\n\nExamples:\n  schemashift rehearse \"rename users.username to handle\"\n  schemashift rehearse --schema db/structure.sql --rows 1000000 \"change orders.amount from integer to bigint\"\n  schemashift plan --json \"rename users.username to handle\" > plan.json && schemashift rehearse plan.json\n  schemashift rehearse --as-is --schema db/structure.sql db/migrate/20260101_rename.sql\n  schemashift rehearse --database-url postgresql://me@localhost/scratch \"make users.email required\""
+    )]
+    Rehearse(RehearseArgs),
     /// Detect the database engine and migration tool of a project, and how its migrations are named.
     #[command(
         after_help = "Reads only; never writes.\n\nExamples:\n  schemashift detect\n  schemashift detect --json path/to/project"
@@ -202,6 +207,54 @@ struct PlanArgs {
     stage: Option<schemashift::emit::StageSelect>,
 }
 
+#[derive(Args)]
+struct RehearseArgs {
+    /// The change in words or SQL, a plan JSON file (build_plan's output), or with --as-is a SQL file or SQL; `-` reads stdin.
+    #[arg(required = true, num_args = 1..)]
+    change: Vec<String>,
+    /// Rehearse the SQL exactly as written (no planning): does the running app survive it?
+    #[arg(long)]
+    as_is: bool,
+    /// File with the starting CREATE TABLE DDL (e.g. from pg_dump -s); without it a minimal table is made from the change.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Rows generated per starting table.
+    #[arg(long, default_value_t = 100_000)]
+    rows: u64,
+    /// Use this database (only inside a scratch schema it creates and drops) instead of a throwaway cluster.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// An app statement slower than this counts as stalled, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    max_app_wait_ms: u64,
+    /// Statements per second per app client (three clients per app version).
+    #[arg(long, default_value_t = 50)]
+    rate: u32,
+    /// Skip holding a long app transaction when each phase's first blocking statement arrives.
+    #[arg(long)]
+    no_long_transaction: bool,
+    /// Plan option: trigger or app dual writes.
+    #[arg(long, value_enum, default_value = "trigger")]
+    dual_write: DualWriteArg,
+    /// Plan option: lock_timeout per statement, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    lock_timeout_ms: u64,
+    /// Plan option: rows per backfill batch.
+    #[arg(long, default_value_t = 5000)]
+    batch_size: u64,
+    /// Plan option: pause between backfill batches, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    batch_pause_ms: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Print the summary (at most 40 lines) instead of the full report.
+    #[arg(long, conflicts_with = "json")]
+    summary: bool,
+    #[command(flatten)]
+    out: OutArgs,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ModeArg {
     Plan,
@@ -216,7 +269,7 @@ enum DualWriteArg {
     App,
 }
 
-#[derive(Args)]
+#[derive(Args, Default)]
 struct ContextArgs {
     /// Database engine: postgres or mysql.
     #[arg(long, default_value = "postgres")]
@@ -258,6 +311,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan(args),
         Command::Detect { dir, json } => detect(dir, json),
         Command::Review(args) => return review(args).unwrap_or_else(usage_error),
+        Command::Rehearse(args) => return rehearse(args).unwrap_or_else(usage_error),
         Command::Rules { id, markdown } => rules(id, markdown),
         Command::Render(args) => render_cmd(args),
         Command::Refs { name } => refs(name),
@@ -403,6 +457,88 @@ fn serve() -> Result<(), UsageError> {
 }
 
 /// Joins the words of a change, reading stdin for `-`.
+/// Plans (or takes the plan or SQL given) and rehearses; exit 1 when the
+/// rehearsal fails.
+fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
+    use schemashift::plan::{DualWrite, PlanOptions, PlanRequest};
+    use schemashift::rehearse::{RehearseOptions, RehearseRequest, Verdict};
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read the {what} {}: {e}", path.display())))
+    };
+    let schema = match &args.schema {
+        Some(path) => Some(read(path, "schema file")?),
+        None => None,
+    };
+    let mut req = RehearseRequest {
+        plan_request: PlanRequest {
+            schema,
+            options: PlanOptions {
+                lock_timeout_ms: Some(args.lock_timeout_ms),
+                batch_size: Some(args.batch_size),
+                batch_pause_ms: Some(args.batch_pause_ms),
+                dual_write: Some(match args.dual_write {
+                    DualWriteArg::Trigger => DualWrite::Trigger,
+                    DualWriteArg::App => DualWrite::App,
+                }),
+                ..PlanOptions::default()
+            },
+            ..PlanRequest::default()
+        },
+        rehearsal: RehearseOptions {
+            rows: Some(args.rows),
+            database_url: args.database_url.clone(),
+            max_app_wait_ms: Some(args.max_app_wait_ms),
+            rate: Some(args.rate),
+            long_transaction: Some(!args.no_long_transaction),
+        },
+        ..RehearseRequest::default()
+    };
+    // One argument naming a file: a plan (JSON) or, with --as-is, SQL.
+    let file = match args.change.as_slice() {
+        [one] if one != "-" && std::path::Path::new(one).is_file() => Some(PathBuf::from(one)),
+        _ => None,
+    };
+    let text = match &file {
+        Some(path) => read(path, "file")?,
+        None => change_text(&args.change)?,
+    };
+    if args.as_is {
+        req.as_is = Some(text);
+    } else if file.is_some() || text.trim_start().starts_with('{') {
+        let plan = serde_json::from_str(&text).map_err(|e| {
+            UsageError(format!(
+                "the file is not a plan (build_plan's JSON): {e}; to rehearse a change give it in words or SQL, and to rehearse a migration file as written add --as-is"
+            ))
+        })?;
+        req.plan = Some(plan);
+    } else {
+        req.plan_request.input = ChangeInput::from_request(text);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime
+        .block_on(schemashift::rehearse::rehearse(&req))
+        .map_err(|e| UsageError(e.to_string()))?;
+    let change_args = ChangeArgs {
+        change: args.change.clone(),
+        json: args.json,
+        summary: args.summary,
+        out: args.out,
+        context: ContextArgs::default(),
+    };
+    output(&result, "rehearsal", &change_args, || {
+        report::Report::of_rehearsal(&result)
+    })?;
+    Ok(match result.verdict {
+        Verdict::Proven => ExitCode::SUCCESS,
+        Verdict::Failed => ExitCode::from(1),
+    })
+}
+
 fn change_text(words: &[String]) -> Result<String, UsageError> {
     if words.len() == 1 && words[0] == "-" {
         let mut s = String::new();

@@ -13,6 +13,7 @@
 use crate::classify::Classification;
 use crate::engine::Lock;
 use crate::plan::Plan;
+use crate::rehearse::Rehearsal;
 use crate::review::Review;
 use include_dir::{include_dir, Dir};
 use minijinja::{Environment, ErrorKind};
@@ -55,6 +56,8 @@ pub enum DataKind {
     Review,
     /// A `classify_change` result ([`Classification`]).
     Classification,
+    /// A `rehearse_plan` result ([`Rehearsal`]).
+    Rehearsal,
 }
 
 impl DataKind {
@@ -64,6 +67,7 @@ impl DataKind {
             DataKind::Plan => "a build_plan result",
             DataKind::Review => "a review_plan result",
             DataKind::Classification => "a classify_change result",
+            DataKind::Rehearsal => "a rehearse_plan result",
         }
     }
 
@@ -73,6 +77,7 @@ impl DataKind {
             DataKind::Plan => schemars::schema_for!(Plan),
             DataKind::Review => schemars::schema_for!(Review),
             DataKind::Classification => schemars::schema_for!(Classification),
+            DataKind::Rehearsal => schemars::schema_for!(Rehearsal),
         };
         serde_json::to_value(s).unwrap_or(Json::Null)
     }
@@ -161,6 +166,10 @@ pub const CATALOGUE: &[Template] = &[
       "a classification: type, risk, pattern, phases, lock facts of the naive DDL, red flags, invariants, questions"),
     t("classification-summary", DataKind::Classification, Format::Summary, "classification",
       "terminal receipt of a classification: type, verdict on the naive DDL, phases, red flags, questions"),
+    t("rehearsal", DataKind::Rehearsal, Format::Markdown, "rehearsal-summary",
+      "a rehearsal on a real PostgreSQL: verdict, app model, per phase and rollback each statement's lock, duration and app latency, errors, invariant checks, backfill figures"),
+    t("rehearsal-summary", DataKind::Rehearsal, Format::Summary, "rehearsal",
+      "terminal receipt of a rehearsal: verdict, phases with their worst app latency, first failures, where the report is"),
 ];
 
 /// Names of the public templates, in catalogue order.
@@ -294,6 +303,7 @@ pub fn render<T: Serialize + 'static>(
         DataKind::Plan => any.is::<Plan>(),
         DataKind::Review => any.is::<Review>(),
         DataKind::Classification => any.is::<Classification>(),
+        DataKind::Rehearsal => any.is::<Rehearsal>(),
     };
     if typed {
         // Already the result, with every key: no JSON round trip.
@@ -422,6 +432,7 @@ fn checked(t: &'static Template, data: &Json) -> Result<Json, RenderError> {
         DataKind::Plan => typed::<Plan>(t, data)?,
         DataKind::Review => typed::<Review>(t, data)?,
         DataKind::Classification => typed::<Classification>(t, data)?,
+        DataKind::Rehearsal => typed::<Rehearsal>(t, data)?,
     };
     if let (Some(out), Some(given)) = (v.as_object_mut(), data.as_object()) {
         for k in EXTRA_FIELDS {

@@ -6,6 +6,7 @@
 
 use crate::classify::Classification;
 use crate::plan::{Plan, PlanMode};
+use crate::rehearse::Rehearsal;
 use crate::render::{self, RenderError};
 use crate::review::Review;
 use serde::Serialize;
@@ -26,6 +27,7 @@ pub enum Kind {
     Deprecate,
     Review,
     Classification,
+    Rehearsal,
 }
 
 impl Kind {
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Deprecate => "deprecate",
             Kind::Review => "review",
             Kind::Classification => "classification",
+            Kind::Rehearsal => "rehearsal",
         }
     }
 
@@ -212,6 +215,10 @@ impl Report {
 
     pub fn of_classification(c: &Classification, request: &str) -> Result<Report, ReportError> {
         Report::new(classification_slug(c, request), Kind::Classification, c)
+    }
+
+    pub fn of_rehearsal(r: &Rehearsal) -> Result<Report, ReportError> {
+        Report::new(slug(&r.subject), Kind::Rehearsal, r)
     }
 
     /// Where the Markdown and the JSON go in `dir`.

@@ -1,0 +1,289 @@
+//! Rehearsal: proves a plan zero-downtime on a real PostgreSQL. The starting
+//! schema is loaded with generated rows; then, phase by phase, the app
+//! versions live in that phase run as concurrent clients while the phase's
+//! SQL is applied, and the claims are checked: no app statement fails, no
+//! lock stalls the app (also with a long transaction holding the table when
+//! DDL arrives), validation queries return what they should, every live
+//! version reads what the others wrote, no row is lost, and every rollback
+//! works under the previous phase's app.
+//!
+//! [`rehearse`] is the entry point; `app` is the app model, `traffic` the
+//! clients, `target` where it runs, `data` the starting schema and rows,
+//! `run` the phase loop.
+
+mod app;
+mod data;
+mod run;
+mod target;
+mod traffic;
+
+use crate::change::{ChangeInput, InputError};
+use crate::cluster::ClusterError;
+use crate::engine::Lock;
+use crate::plan::{build_plan, Plan, PlanError, PlanRequest};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use traffic::Latency;
+
+/// Input of `rehearse_plan`: a change (as for build_plan), a plan, or SQL to
+/// rehearse exactly as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RehearseRequest {
+    /// The change to plan and rehearse, with its context, schema and plan
+    /// options (as build_plan takes them). The schema (`CREATE TABLE` DDL) is
+    /// what the rehearsal loads; without it a minimal table is made from the
+    /// change.
+    #[serde(flatten)]
+    pub plan_request: PlanRequest,
+    /// A plan (build_plan's JSON, possibly edited) to rehearse instead of
+    /// planning the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    /// SQL (a migration file) to rehearse exactly as written, without
+    /// planning it: the old app keeps running while it applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_is: Option<String>,
+    /// Rehearsal knobs (rows, database_url, ...); `options` are the plan's.
+    #[serde(default)]
+    pub rehearsal: RehearseOptions,
+}
+
+/// Knobs of a rehearsal; all optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RehearseOptions {
+    /// Rows generated per starting table. Default 100000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Use this database instead of a throwaway cluster; everything happens
+    /// in a scratch schema that is dropped afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Longest an app statement may take before it counts as stalled, in
+    /// milliseconds. Default 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_app_wait_ms: Option<u64>,
+    /// Statements per second per app client (3 clients per version). Default 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u32>,
+    /// Also hold a long app transaction on the tables when each phase's first
+    /// blocking statement arrives. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_transaction: Option<bool>,
+}
+
+/// Options with their defaults applied.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub rows: u64,
+    pub database_url: Option<String>,
+    pub max_app_wait_ms: f64,
+    pub rate: u32,
+    pub long_transaction: bool,
+}
+
+impl RehearseOptions {
+    fn settings(&self) -> Result<Settings, RehearseError> {
+        let s = Settings {
+            rows: self.rows.unwrap_or(100_000),
+            database_url: self.database_url.clone(),
+            max_app_wait_ms: self.max_app_wait_ms.unwrap_or(200) as f64,
+            rate: self.rate.unwrap_or(50),
+            long_transaction: self.long_transaction.unwrap_or(true),
+        };
+        if !(1..=50_000_000).contains(&s.rows) {
+            return Err(RehearseError::Invalid(format!(
+                "rows {} is out of range: use 1 to 50000000 (100000 is typical)",
+                s.rows
+            )));
+        }
+        if !(1..=1000).contains(&s.rate) {
+            return Err(RehearseError::Invalid(format!(
+                "rate {} is out of range: use 1 to 1000 statements per second per client",
+                s.rate
+            )));
+        }
+        if !(10.0..=600_000.0).contains(&s.max_app_wait_ms) {
+            return Err(RehearseError::Invalid(format!(
+                "max_app_wait_ms {} is out of range: use 10 to 600000",
+                s.max_app_wait_ms
+            )));
+        }
+        Ok(s)
+    }
+}
+
+/// `proven` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Proven,
+    Failed,
+}
+
+/// The result of a rehearsal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Rehearsal {
+    pub verdict: Verdict,
+    /// `proven`, or `failed at phase N (id): reason`.
+    pub verdict_text: String,
+    /// What was rehearsed.
+    pub subject: String,
+    /// `plan` (a plan built or given) or `as_is` (SQL as written).
+    pub kind: String,
+    /// The server and where (throwaway cluster or scratch schema).
+    pub server: String,
+    pub rows: u64,
+    /// What the rehearsal assumed because it was not told.
+    pub assumptions: Vec<String>,
+    /// The app versions and the statements each issues.
+    pub apps: Vec<AppModel>,
+    /// Forward runs of each phase, and rollbacks, in the order they ran.
+    pub segments: Vec<Segment>,
+    /// The plan's backfill as it ran, when the plan has one.
+    pub backfill: Option<BackfillRun>,
+    /// Every failure, in order (the first is the verdict's).
+    pub failures: Vec<String>,
+    /// For `as_is` rehearsals: what to do next.
+    pub advice: Vec<String>,
+    pub seconds: f64,
+}
+
+/// One app version as rehearsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AppModel {
+    pub version: String,
+    /// One read, update and insert per table, in the version's own form.
+    pub statements: Vec<String>,
+}
+
+/// One forward run of a phase, or one rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Segment {
+    /// 1-based phase number.
+    pub phase: usize,
+    pub phase_id: String,
+    pub title: String,
+    /// `forward`, `rollback` or `forward again` (after a rollback).
+    pub direction: String,
+    /// App versions live while it ran.
+    pub app_versions: Vec<String>,
+    pub statements: Vec<StatementRun>,
+    /// App latency per version over the whole segment.
+    pub app: Vec<AppRun>,
+    pub checks: Vec<CheckRun>,
+    pub passed: bool,
+    pub failures: Vec<String>,
+}
+
+/// One statement of the plan as it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StatementRun {
+    /// First line of the SQL.
+    pub statement: String,
+    /// The lock the plan says it takes (none for SQL as written).
+    pub planned_lock: Option<Lock>,
+    /// Strongest lock seen held on an app table while it ran.
+    pub observed_lock: Option<String>,
+    /// The lock_timeout its SQL sets, if any.
+    pub lock_timeout_ms: Option<u64>,
+    pub duration_ms: f64,
+    /// Longest continuous wait for a lock seen while it ran.
+    pub lock_wait_ms: f64,
+    /// App latency while it ran (lock waits it caused show here).
+    pub app: Latency,
+    /// Set when a long app transaction held the tables as it arrived.
+    pub long_transaction_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// App figures of one version in a segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AppRun {
+    pub version: String,
+    pub latency: Latency,
+    /// The first failing statement and its message.
+    pub first_error: Option<String>,
+}
+
+/// One invariant checked after a segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckRun {
+    /// `validation`, `consistency` or `rows`.
+    pub kind: String,
+    pub meaning: String,
+    pub expect: String,
+    pub got: String,
+    pub passed: bool,
+}
+
+/// The backfill as rehearsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BackfillRun {
+    pub statement: String,
+    pub rows: u64,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    pub app: Latency,
+}
+
+/// Why a rehearsal could not run (a failed plan is a [`Rehearsal`], not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum RehearseError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "no PostgreSQL to rehearse on: {0}\nEither install the server binaries (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@16), or pass --database-url (database_url) of a database the rehearsal may use (it works only inside a scratch schema it creates and drops)"
+    )]
+    NoServer(ClusterError),
+    #[error("{0}")]
+    Database(String),
+    #[error("the app model does not work on the starting schema: {0}")]
+    AppModel(String),
+}
+
+/// Plans (unless given a plan or SQL) and rehearses.
+pub async fn rehearse(req: &RehearseRequest) -> Result<Rehearsal, RehearseError> {
+    let settings = req.rehearsal.settings()?;
+    let target = target::Target::open(&settings).await?;
+    let result = run_on(&target, req, &settings).await;
+    target.close().await;
+    result
+}
+
+async fn run_on(
+    target: &target::Target,
+    req: &RehearseRequest,
+    settings: &Settings,
+) -> Result<Rehearsal, RehearseError> {
+    let script = match (&req.as_is, &req.plan) {
+        (Some(sql), _) => run::Script::as_is(sql)?,
+        (None, Some(plan)) => run::Script::from_plan(plan.clone()),
+        (None, None) => {
+            if req.plan_request.input == ChangeInput::default() {
+                return Err(RehearseError::Invalid(
+                    "nothing to rehearse: give a change (change, request or sql), a plan, or as_is SQL"
+                        .into(),
+                ));
+            }
+            let mut pr = req.plan_request.clone();
+            if pr.context.version.is_none() {
+                // Plan for the server the rehearsal runs on.
+                pr.context.version = Some(target.version_major);
+            }
+            pr.context.rows.get_or_insert(settings.rows);
+            run::Script::from_plan(build_plan(&pr)?)
+        }
+    };
+    let schema = data::starting_schema(req.plan_request.schema.as_deref(), script.change())?;
+    target.check_contained(&schema)?;
+    run::Runner::new(target, settings, script, schema)
+        .await?
+        .run()
+        .await
+}

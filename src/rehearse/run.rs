@@ -1,0 +1,1116 @@
+//! The phase loop: for each phase, the live app versions run while its SQL
+//! applies; then its claims are checked; then its rollback is rehearsed
+//! under the previous phase's app, and the phase applied again.
+
+use super::app::{self, AppVersion, Entry, VersionSpec};
+use super::data::{self, first_line, StartSchema};
+use super::target::Target;
+use super::traffic::{self, connect, latency, message, Counters, Load, Recording};
+use super::{
+    AppModel, AppRun, BackfillRun, CheckRun, RehearseError, Rehearsal, Segment, Settings,
+    StatementRun, Verdict,
+};
+use crate::change::{Change, ChangeType};
+use crate::engine::Lock;
+use crate::ident::{literal_pg, quote_pg};
+use crate::plan::{Check, Plan};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+/// Traffic before the first and after the last statement of a segment, so
+/// every statement runs under load and its aftermath is seen.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// How often the migration's locks are sampled.
+const LOCK_POLL: Duration = Duration::from_millis(5);
+
+/// Slack on a lock_timeout for sampling and the retry's own pause.
+const TIMEOUT_SLACK_MS: f64 = 500.0;
+
+/// A long transaction holds the tables this much longer than the
+/// statement's lock_timeout, so waiting it out and retrying can be told apart.
+const HOLD_BEYOND_TIMEOUT_MS: u64 = 1000;
+
+/// Hold for statements that set no lock_timeout.
+const HOLD_WITHOUT_TIMEOUT_MS: u64 = 2000;
+
+/// One statement to apply.
+#[derive(Debug, Clone)]
+pub struct ScriptStep {
+    pub sql: String,
+    pub lock: Option<Lock>,
+}
+
+/// One phase to rehearse.
+#[derive(Debug, Clone)]
+pub struct ScriptPhase {
+    pub id: String,
+    pub title: String,
+    pub app: Vec<String>,
+    pub forward: Vec<ScriptStep>,
+    pub rollback: Vec<ScriptStep>,
+    pub validation: Vec<Check>,
+    pub data_loss: bool,
+}
+
+/// What is rehearsed: a plan's phases, or SQL as written (one phase).
+#[derive(Debug, Clone)]
+pub struct Script {
+    kind: &'static str,
+    subject: String,
+    plan: Option<Plan>,
+    phases: Vec<ScriptPhase>,
+}
+
+impl Script {
+    pub fn from_plan(plan: Plan) -> Script {
+        let steps = |s: &[crate::plan::Step]| {
+            s.iter()
+                .map(|s| ScriptStep {
+                    sql: s.sql.clone(),
+                    lock: Some(s.lock),
+                })
+                .collect()
+        };
+        let phases = plan
+            .phases
+            .iter()
+            .map(|p| ScriptPhase {
+                id: p.id.clone(),
+                title: p.title.clone(),
+                app: p.app.iter().map(|a| a.version.clone()).collect(),
+                forward: steps(&p.forward),
+                rollback: steps(&p.rollback),
+                validation: p.validation.clone(),
+                data_loss: p.data_loss.is_some(),
+            })
+            .collect();
+        Script {
+            kind: "plan",
+            subject: plan.change.describe(),
+            plan: Some(plan),
+            phases,
+        }
+    }
+
+    pub fn as_is(sql: &str) -> Result<Script, RehearseError> {
+        let forward: Vec<ScriptStep> =
+            crate::change::ddl::split_statements(sql, crate::context::Engine::Postgres)
+                .into_iter()
+                .map(|s| ScriptStep {
+                    sql: s.text,
+                    lock: None,
+                })
+                .collect();
+        if forward.is_empty() {
+            return Err(RehearseError::Invalid(
+                "as_is holds no SQL statement to rehearse".into(),
+            ));
+        }
+        Ok(Script {
+            kind: "as_is",
+            subject: format!(
+                "{} statement(s) as written, applied while the current app runs",
+                forward.len()
+            ),
+            plan: None,
+            phases: vec![ScriptPhase {
+                id: "as-is".into(),
+                title: "The migration as written".into(),
+                app: vec!["v1".into()],
+                forward,
+                rollback: Vec::new(),
+                validation: Vec::new(),
+                data_loss: false,
+            }],
+        })
+    }
+
+    pub fn change(&self) -> Option<&Change> {
+        self.plan.as_ref().map(|p| &p.change)
+    }
+}
+
+/// A table's starting rows, to prove none is lost or altered.
+struct Fingerprint {
+    table: String,
+    key: String,
+    columns: Vec<String>,
+    count: i64,
+    checksum: String,
+}
+
+pub struct Runner<'a> {
+    target: &'a Target,
+    settings: &'a Settings,
+    script: Script,
+    schema: StartSchema,
+    db: Client,
+    migration: Client,
+    monitor: Arc<Client>,
+    migration_pid: i32,
+    counters: Arc<Counters>,
+    specs: Vec<VersionSpec>,
+    affected: BTreeMap<String, BTreeSet<String>>,
+    start: BTreeMap<String, Vec<String>>,
+    built: Vec<Option<AppVersion>>,
+    fingerprints: Vec<Fingerprint>,
+    inserted: Vec<(String, String)>,
+    segments: Vec<Segment>,
+    backfill: Option<BackfillRun>,
+    began: Instant,
+}
+
+fn db_err(what: &str) -> impl Fn(tokio_postgres::Error) -> RehearseError + '_ {
+    move |e| RehearseError::Database(format!("{what}: {}", message(&e)))
+}
+
+impl<'a> Runner<'a> {
+    pub async fn new(
+        target: &'a Target,
+        settings: &'a Settings,
+        script: Script,
+        schema: StartSchema,
+    ) -> Result<Runner<'a>, RehearseError> {
+        let began = Instant::now();
+        let db = connect(&target.config).await.map_err(db_err("connecting"))?;
+        let migration = connect(&target.config).await.map_err(db_err("connecting"))?;
+        let monitor = Arc::new(connect(&target.config).await.map_err(db_err("connecting"))?);
+        let migration_pid: i32 = migration
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .map_err(db_err("connecting"))?
+            .get(0);
+        Ok(Runner {
+            target,
+            settings,
+            script,
+            schema,
+            db,
+            migration,
+            monitor,
+            migration_pid,
+            counters: Arc::new(Counters::new()),
+            specs: Vec::new(),
+            affected: BTreeMap::new(),
+            start: BTreeMap::new(),
+            built: Vec::new(),
+            fingerprints: Vec::new(),
+            inserted: Vec::new(),
+            segments: Vec::new(),
+            backfill: None,
+            began,
+        })
+    }
+
+    pub async fn run(mut self) -> Result<Rehearsal, RehearseError> {
+        self.start = data::load(&self.db, &self.schema, self.settings.rows).await?;
+        self.specs = match &self.script.plan {
+            Some(plan) => app::versions(plan),
+            None => vec![whole_tables("v1", &self.schema.tables)],
+        };
+        if self.specs.is_empty() {
+            self.specs.push(whole_tables("v1", &self.schema.tables));
+        }
+        self.affected = app::affected(&self.specs, self.script.change());
+        self.built = vec![None; self.specs.len()];
+        self.fingerprints = self.fingerprint_all().await?;
+
+        // The app before any change: if it fails here, the model (not the
+        // plan) is wrong, and nothing after would mean anything.
+        let first_app = self
+            .script
+            .phases
+            .first()
+            .map(|p| p.app.clone())
+            .unwrap_or_default();
+        let baseline = self
+            .segment(0, "baseline", "The app before any change", "baseline", &first_app, &[], &[], false)
+            .await;
+        if !baseline.passed {
+            return Err(RehearseError::AppModel(baseline.failures.join("; ")));
+        }
+        self.segments.push(baseline);
+
+        let phases = self.script.phases.clone();
+        'phases: for (i, phase) in phases.iter().enumerate() {
+            let n = i + 1;
+            let forward = self
+                .segment(n, &phase.id, &phase.title, "forward", &phase.app, &phase.forward, &phase.validation, self.settings.long_transaction)
+                .await;
+            let ok = forward.passed;
+            self.segments.push(forward);
+            if !ok {
+                break;
+            }
+            if phase.rollback.is_empty() || phase.data_loss {
+                continue;
+            }
+            let (prev_app, prev_checks) = match i {
+                0 => (phase.app.clone(), Vec::new()),
+                _ => (phases[i - 1].app.clone(), phases[i - 1].validation.clone()),
+            };
+            for (direction, app, steps, checks) in [
+                ("rollback", &prev_app, &phase.rollback, &prev_checks),
+                ("forward again", &phase.app, &phase.forward, &phase.validation),
+            ] {
+                let s = self
+                    .segment(n, &phase.id, &phase.title, direction, app, steps, checks, false)
+                    .await;
+                let ok = s.passed;
+                self.segments.push(s);
+                if !ok {
+                    break 'phases;
+                }
+            }
+        }
+        Ok(self.report())
+    }
+
+    fn report(self) -> Rehearsal {
+        let failures: Vec<String> = self
+            .segments
+            .iter()
+            .flat_map(|s| s.failures.iter().cloned())
+            .collect();
+        let verdict = if failures.is_empty() {
+            Verdict::Proven
+        } else {
+            Verdict::Failed
+        };
+        let verdict_text = match failures.first() {
+            None => "proven".to_string(),
+            Some(f) => format!("failed at {f}"),
+        };
+        let advice = if self.script.kind == "as_is" {
+            if failures.is_empty() {
+                vec!["the app running today kept working, without stalls, while this SQL applied".into()]
+            } else {
+                vec![
+                    "plan the change instead (schemashift plan \"<the change>\", or the build_plan tool): it splits it into phases that keep every live app version working, and rehearse that plan".into(),
+                ]
+            }
+        } else {
+            Vec::new()
+        };
+        let apps = self
+            .specs
+            .iter()
+            .zip(&self.built)
+            .filter_map(|(spec, built)| {
+                let b = built.as_ref()?;
+                let mut statements = Vec::new();
+                for t in &b.tables {
+                    statements.push(t.select_sql("<key>"));
+                    statements.push(t.update_sql("<key>", 1).0);
+                    statements.push(t.insert_sql(1).0);
+                    statements.push(format!("prepared: {}", t.prepared_sql().0));
+                }
+                Some(AppModel {
+                    version: spec.name.clone(),
+                    statements,
+                })
+            })
+            .collect();
+        Rehearsal {
+            verdict,
+            verdict_text,
+            subject: self.script.subject.clone(),
+            kind: self.script.kind.to_string(),
+            server: self.target.description.clone(),
+            rows: self.settings.rows,
+            assumptions: if self.schema.synthesized {
+                vec!["no schema given: rehearsed on a minimal table (an identity key and the columns the change names, as text unless the change says their type); give the real schema for a rehearsal of your tables".into()]
+            } else {
+                Vec::new()
+            },
+            apps,
+            segments: self.segments,
+            backfill: self.backfill,
+            failures,
+            advice,
+            seconds: round2(self.began.elapsed().as_secs_f64()),
+        }
+    }
+
+    fn version_index(&self, name: &str) -> Option<usize> {
+        self.specs.iter().position(|s| s.name == name)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn segment(
+        &mut self,
+        phase: usize,
+        id: &str,
+        title: &str,
+        direction: &str,
+        app_versions: &[String],
+        steps: &[ScriptStep],
+        checks: &[Check],
+        long_transaction: bool,
+    ) -> Segment {
+        let label = match (phase, direction) {
+            (0, _) => "the baseline".to_string(),
+            (_, "forward") => format!("phase {phase} ({id})"),
+            (_, d) => format!("phase {phase} ({id}), {d}"),
+        };
+        let mut seg = Segment {
+            phase,
+            phase_id: id.to_string(),
+            title: title.to_string(),
+            direction: direction.to_string(),
+            app_versions: app_versions.to_vec(),
+            statements: Vec::new(),
+            app: Vec::new(),
+            checks: Vec::new(),
+            passed: true,
+            failures: Vec::new(),
+        };
+        let fail = |seg: &mut Segment, reason: String| {
+            seg.passed = false;
+            seg.failures.push(format!("{label}: {reason}"));
+        };
+
+        // The versions live now, built the first time they are deployed.
+        let mut live: Vec<(usize, AppVersion)> = Vec::new();
+        for name in app_versions {
+            let Some(i) = self.version_index(name) else {
+                continue;
+            };
+            if self.built[i].is_none() {
+                match app::build_version(&self.db, &self.specs[i], &self.specs, &self.affected, &self.start).await {
+                    Ok(v) => self.built[i] = Some(v),
+                    Err(e) => {
+                        fail(&mut seg, format!("app {name} cannot start: {e}"));
+                        return seg;
+                    }
+                }
+            }
+            if let Some(v) = &self.built[i] {
+                live.push((i, v.clone()));
+            }
+        }
+        let keys = self.sample_keys(&live).await;
+        let load = Load {
+            plain_clients: 2,
+            rate: self.settings.rate,
+        };
+        let traffic = match traffic::start(&self.target.config, &live, &keys, load, &self.counters).await {
+            Ok(t) => t,
+            Err(e) => {
+                fail(&mut seg, e);
+                return seg;
+            }
+        };
+        tokio::time::sleep(SETTLE).await;
+        let app_tables: BTreeSet<String> = live
+            .iter()
+            .flat_map(|(_, v)| v.tables.iter().map(|t| t.table.clone()))
+            .collect();
+        let mut windows = Vec::new();
+        let mut blocker_used = false;
+        let mut step_failed = false;
+        for step in steps {
+            let long = long_transaction && !blocker_used && blocks_writes(step);
+            blocker_used |= long;
+            let (run, window) = self.apply(step, long, &app_tables).await;
+            let failed = run.error.clone();
+            seg.statements.push(run);
+            windows.push(window);
+            if let Some(e) = failed {
+                fail(&mut seg, format!("`{}` failed: {e}", first_line(&step.sql)));
+                step_failed = true;
+                break;
+            }
+        }
+        tokio::time::sleep(SETTLE).await;
+        let rec = traffic.stop().await;
+        self.inserted.extend(rec.inserted.iter().cloned());
+
+        // Per statement: app latency while it ran, and what it made the app wait.
+        for (run, &(from, to)) in seg.statements.iter_mut().zip(&windows) {
+            run.app = latency(rec.samples.iter().filter(|s| s.start_us < to && s.start_us + s.dur_us > from));
+        }
+        for (i, v) in &live {
+            let mine: Vec<_> = rec.samples.iter().filter(|s| s.version == *i).collect();
+            let first_error = mine
+                .iter()
+                .find_map(|s| s.error.as_ref())
+                .map(|(sql, msg)| format!("{sql} -> {msg}"));
+            let l = latency(mine.iter().copied());
+            if let Some(e) = &first_error {
+                fail(
+                    &mut seg,
+                    format!(
+                        "app {} had {} failed statement(s) of {}; first: {e}",
+                        v.name, l.errors, l.statements
+                    ),
+                );
+            }
+            seg.app.push(AppRun {
+                version: v.name.clone(),
+                latency: l,
+                first_error,
+            });
+        }
+        for reason in self.stalls(&seg, steps, &windows, &rec) {
+            fail(&mut seg, reason);
+        }
+        if !step_failed {
+            for c in checks {
+                let got = self.scalar(&c.sql).await;
+                let passed = got.as_deref() == Ok(c.expect.trim());
+                let got = got.unwrap_or_else(|e| format!("error: {e}"));
+                if !passed {
+                    fail(
+                        &mut seg,
+                        format!("validation \"{}\" returned {got}, expected {}", c.meaning, c.expect),
+                    );
+                }
+                seg.checks.push(CheckRun {
+                    kind: "validation".into(),
+                    meaning: c.meaning.clone(),
+                    expect: c.expect.clone(),
+                    got,
+                    passed,
+                });
+            }
+        }
+        if live.len() > 1 {
+            for (check, reason) in self.consistency(&live, &rec).await {
+                if let Some(r) = reason {
+                    fail(&mut seg, r);
+                }
+                seg.checks.push(check);
+            }
+        }
+        for (check, reason) in self.rows_kept().await {
+            if let Some(r) = reason {
+                fail(&mut seg, r);
+            }
+            seg.checks.push(check);
+        }
+        self.note_backfill(&seg, steps);
+        seg
+    }
+
+    /// Applies one statement, sampling the locks it holds and waits for;
+    /// with `long`, an app transaction holds the tables as it arrives.
+    async fn apply(
+        &self,
+        step: &ScriptStep,
+        long: bool,
+        app_tables: &BTreeSet<String>,
+    ) -> (StatementRun, (u64, u64)) {
+        let timeout = lock_timeout_ms(&step.sql);
+        let hold_ms = timeout.map_or(HOLD_WITHOUT_TIMEOUT_MS, |t| t + HOLD_BEYOND_TIMEOUT_MS);
+        let blocker = if long {
+            self.hold_tables(app_tables, hold_ms).await
+        } else {
+            None
+        };
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = tokio::spawn(watch_locks(
+            Arc::clone(&self.monitor),
+            self.migration_pid,
+            app_tables.clone(),
+            Arc::clone(&done),
+        ));
+        let from = self.counters.now_us();
+        let result = self.migration.simple_query(&step.sql).await;
+        let to = self.counters.now_us();
+        done.store(true, Ordering::SeqCst);
+        let (observed, wait_ms) = watcher.await.unwrap_or((None, 0.0));
+        let held_for = match blocker {
+            Some(h) => {
+                let _ = h.await;
+                Some(hold_ms)
+            }
+            None => None,
+        };
+        (
+            StatementRun {
+                statement: first_line(&step.sql),
+                planned_lock: step.lock,
+                observed_lock: observed,
+                lock_timeout_ms: timeout,
+                duration_ms: round2((to - from) as f64 / 1000.0),
+                lock_wait_ms: round2(wait_ms),
+                app: Default::default(),
+                long_transaction_ms: held_for,
+                error: result.err().map(|e| message(&e)),
+            },
+            (from, to),
+        )
+    }
+
+    /// Opens a transaction holding ROW EXCLUSIVE on the app's tables (an app
+    /// transaction that wrote and has not committed) and commits it after
+    /// `hold_ms`.
+    async fn hold_tables(
+        &self,
+        tables: &BTreeSet<String>,
+        hold_ms: u64,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let mut existing = Vec::new();
+        for t in tables {
+            let kind = self
+                .db
+                .query_opt(
+                    "SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)",
+                    &[&quote_pg(t)],
+                )
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.get::<_, String>(0));
+            if matches!(kind.as_deref(), Some("r" | "p")) {
+                existing.push(quote_pg(t));
+            }
+        }
+        if existing.is_empty() {
+            return None;
+        }
+        let client = connect(&self.target.config).await.ok()?;
+        client
+            .batch_execute(&format!(
+                "BEGIN; LOCK TABLE {} IN ROW EXCLUSIVE MODE",
+                existing.join(", ")
+            ))
+            .await
+            .ok()?;
+        Some(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+            let _ = client.batch_execute("COMMIT").await;
+        }))
+    }
+
+    /// App statements slower than the budget, blamed on the statement that
+    /// ran meanwhile. A statement that met a long transaction may make the
+    /// app wait up to its lock_timeout (that is the guard working); one
+    /// without a lock_timeout makes it wait for the whole transaction.
+    fn stalls(
+        &self,
+        seg: &Segment,
+        steps: &[ScriptStep],
+        windows: &[(u64, u64)],
+        rec: &Recording,
+    ) -> Vec<String> {
+        let budget = self.settings.max_app_wait_ms;
+        let mut out = Vec::new();
+        for ((run, step), &(from, to)) in seg.statements.iter().zip(steps).zip(windows) {
+            let allowed = match (run.long_transaction_ms, run.lock_timeout_ms) {
+                (Some(_), Some(t)) => budget.max(t as f64 + TIMEOUT_SLACK_MS),
+                _ => budget,
+            };
+            let worst = rec
+                .samples
+                .iter()
+                .filter(|s| s.start_us < to && s.start_us + s.dur_us > from)
+                .map(|s| s.dur_us as f64 / 1000.0)
+                .fold(0.0, f64::max);
+            let stmt = first_line(&step.sql);
+            if worst > allowed {
+                let why = match (run.long_transaction_ms, run.lock_timeout_ms) {
+                    (Some(h), None) => format!(
+                        "with an app transaction open on the table for {h} ms it queued for its lock with no lock_timeout, and the app queued behind it: set lock_timeout and retry"
+                    ),
+                    (Some(_), Some(t)) => format!("longer than its lock_timeout of {t} ms"),
+                    _ => "the app waited on its lock or its row locks: it blocks the app for as long as it runs".to_string(),
+                };
+                out.push(format!(
+                    "app statements waited up to {worst:.0} ms during `{stmt}` (allowed {allowed:.0} ms): {why}"
+                ));
+            }
+            if let Some(t) = run.lock_timeout_ms {
+                if run.lock_wait_ms > t as f64 + TIMEOUT_SLACK_MS {
+                    out.push(format!(
+                        "`{stmt}` waited {:.0} ms for one lock, longer than its lock_timeout of {t} ms",
+                        run.lock_wait_ms
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Up to 500 keys per table for the app to pick rows by.
+    async fn sample_keys(&self, live: &[(usize, AppVersion)]) -> HashMap<String, Vec<String>> {
+        let mut keys = HashMap::new();
+        for (_, v) in live {
+            for t in &v.tables {
+                if keys.contains_key(&t.table) {
+                    continue;
+                }
+                let sql = format!(
+                    "SELECT k::text FROM (SELECT {key} AS k FROM {table} LIMIT 20000) s ORDER BY random() LIMIT 500",
+                    key = quote_pg(&t.key.name),
+                    table = t.table_sql
+                );
+                let found: Vec<String> = match self.db.query(&sql, &[]).await {
+                    Ok(rows) => rows.iter().filter_map(|r| r.get(0)).collect(),
+                    Err(_) => Vec::new(),
+                };
+                keys.insert(t.table.clone(), found);
+            }
+        }
+        keys
+    }
+
+    /// A query's single value as text (`NULL` for null).
+    async fn scalar(&self, sql: &str) -> Result<String, String> {
+        let msgs = self.db.simple_query(sql).await.map_err(|e| message(&e))?;
+        for m in msgs {
+            if let SimpleQueryMessage::Row(r) = m {
+                return Ok(r.get(0).unwrap_or("NULL").trim().to_string());
+            }
+        }
+        Err("no row".into())
+    }
+
+    /// Every live version reads what the others wrote: for the last values
+    /// each version wrote, every other version that reads the same data
+    /// (under its own name for it) must find them.
+    async fn consistency(
+        &self,
+        live: &[(usize, AppVersion)],
+        rec: &Recording,
+    ) -> Vec<(CheckRun, Option<String>)> {
+        let change = self.script.change();
+        // The last value written to each logical (table, key, column).
+        let mut last: HashMap<(String, String, String), &traffic::Written> = HashMap::new();
+        for w in &rec.writes {
+            let (t, c) = app::logical(change, &w.table, &w.column);
+            let slot = (t, w.key.clone(), c);
+            if last.get(&slot).is_none_or(|prev| prev.seq < w.seq) {
+                last.insert(slot, w);
+            }
+        }
+        let mut out = Vec::new();
+        for (ri, reader) in live {
+            for ops in &reader.tables {
+                for col in &ops.reads {
+                    let (lt, lc) = app::logical(change, &ops.table, &col.name);
+                    let mut sample: Vec<&traffic::Written> = last
+                        .iter()
+                        .filter(|((t, _, c), w)| *t == lt && *c == lc && w.version != *ri)
+                        .map(|(_, w)| *w)
+                        .collect();
+                    if sample.is_empty() {
+                        continue;
+                    }
+                    sample.sort_by_key(|w| std::cmp::Reverse(w.seq));
+                    sample.truncate(5);
+                    let writers: BTreeSet<&str> = sample
+                        .iter()
+                        .map(|w| self.specs[w.version].name.as_str())
+                        .collect();
+                    let meaning = format!(
+                        "app {} reads {}.{} of rows {} wrote",
+                        reader.name,
+                        ops.table,
+                        col.name,
+                        writers.into_iter().collect::<Vec<_>>().join(", ")
+                    );
+                    let mut bad = None;
+                    for w in &sample {
+                        let sql = format!(
+                            "SELECT {c}::text, {c} IS NOT DISTINCT FROM {lit}::{ty} FROM {t} WHERE {k} = {key}",
+                            c = quote_pg(&col.name),
+                            lit = literal_pg(&w.value),
+                            ty = col.data_type,
+                            t = ops.table_sql,
+                            k = quote_pg(&ops.key.name),
+                            key = app::literal(&ops.key, &w.key)
+                        );
+                        let got = match self.db.query_opt(&sql, &[]).await {
+                            Ok(Some(row)) => {
+                                let same: Option<bool> = row.get(1);
+                                if same == Some(true) {
+                                    continue;
+                                }
+                                row.get::<_, Option<String>>(0).unwrap_or_else(|| "NULL".into())
+                            }
+                            Ok(None) => "no such row".into(),
+                            Err(e) => format!("error: {}", message(&e)),
+                        };
+                        bad = Some((w, got));
+                        break;
+                    }
+                    let reason = bad.as_ref().map(|(w, got)| {
+                        format!(
+                            "app {} read {}.{} = {got} for the row with key {} where app {} had written {} = {}: an old reader must see what a new writer wrote (keep them in sync, or keep the versions apart)",
+                            reader.name,
+                            ops.table,
+                            col.name,
+                            w.key,
+                            self.specs[w.version].name,
+                            w.column,
+                            w.value
+                        )
+                    });
+                    out.push((
+                        CheckRun {
+                            kind: "consistency".into(),
+                            meaning,
+                            expect: "the values written".into(),
+                            got: match &bad {
+                                None => format!("{} of {} read back", sample.len(), sample.len()),
+                                Some((_, got)) => got.clone(),
+                            },
+                            passed: bad.is_none(),
+                        },
+                        reason,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Count and checksum of each starting table's untouched columns over its
+    /// starting rows.
+    async fn fingerprint_all(&self) -> Result<Vec<Fingerprint>, RehearseError> {
+        let mut out = Vec::new();
+        for (table, cols) in &self.start {
+            let Some(key) = app::primary_key(&self.db, table)
+                .await
+                .map_err(db_err("reading keys"))?
+                .or_else(|| cols.iter().find(|c| *c == "id").cloned())
+            else {
+                continue;
+            };
+            let none = BTreeSet::new();
+            let changed = self.affected.get(table).unwrap_or(&none);
+            let columns: Vec<String> = cols
+                .iter()
+                .filter(|c| !changed.contains(*c))
+                .cloned()
+                .collect();
+            let (count, checksum) = self
+                .table_sum(table, &key, &columns)
+                .await
+                .map_err(RehearseError::Database)?;
+            out.push(Fingerprint {
+                table: table.clone(),
+                key,
+                columns,
+                count,
+                checksum,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn table_sum(&self, table: &str, key: &str, columns: &[String]) -> Result<(i64, String), String> {
+        let cols: Vec<String> = columns.iter().map(|c| quote_pg(c)).collect();
+        let inserted: Vec<String> = self
+            .inserted
+            .iter()
+            .filter(|(t, _)| app::logical(self.script.change(), t, "").0 == table)
+            .map(|(_, k)| k.clone())
+            .collect();
+        let sql = format!(
+            "SELECT count(*), coalesce(md5(string_agg(ROW({cols})::text, ',' ORDER BY {k})), '') FROM {t} WHERE NOT ({k}::text = ANY ($1::text[]))",
+            cols = cols.join(", "),
+            k = quote_pg(key),
+            t = quote_pg(table)
+        );
+        let row = self
+            .db
+            .query_one(&sql, &[&inserted])
+            .await
+            .map_err(|e| message(&e))?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    /// No starting row lost, and the columns the change does not touch
+    /// unchanged (under the table's new name when the change renames it).
+    async fn rows_kept(&self) -> Vec<(CheckRun, Option<String>)> {
+        let change = self.script.change();
+        let mut out = Vec::new();
+        for f in &self.fingerprints {
+            let mut table = f.table.clone();
+            if let Some(Change::RenameTable { table: old, new_name }) = change {
+                if Entry::parse(old).table == f.table && !self.exists(&f.table).await {
+                    table = Entry::parse(new_name).table;
+                }
+            }
+            if !self.exists(&table).await {
+                let dropped = matches!(change, Some(Change::DropTable { table: t }) if Entry::parse(t).table == f.table)
+                    || change.is_some_and(|c| {
+                        matches!(c.change_type(), ChangeType::SplitTable | ChangeType::MergeTables)
+                    });
+                if !dropped {
+                    out.push((
+                        rows_check(&table, f.count, "table is gone".into(), false),
+                        Some(format!("table {table} is gone, and the change does not drop it")),
+                    ));
+                }
+                continue;
+            }
+            let present = app::catalog_columns(&self.db, &table)
+                .await
+                .map(|cols| cols.into_iter().map(|c| c.name).collect::<Vec<_>>())
+                .unwrap_or_default();
+            let lost: Vec<&String> = f.columns.iter().filter(|c| !present.contains(c)).collect();
+            if !lost.is_empty() {
+                let lost = lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                out.push((
+                    rows_check(&table, f.count, format!("columns {lost} are gone"), false),
+                    Some(format!("{table} lost columns the change does not touch: {lost}")),
+                ));
+                continue;
+            }
+            match self.table_sum(&table, &f.key, &f.columns).await {
+                Ok((count, sum)) => {
+                    let passed = count == f.count && sum == f.checksum;
+                    let got = if passed {
+                        format!("{count} rows, same data")
+                    } else if count != f.count {
+                        format!("{count} rows")
+                    } else {
+                        format!("{count} rows, data changed")
+                    };
+                    let reason = (!passed).then(|| {
+                        format!(
+                            "{table} holds {got} of its {} starting rows: rows or the data of columns the change does not touch were lost",
+                            f.count
+                        )
+                    });
+                    out.push((rows_check(&table, f.count, got, passed), reason));
+                }
+                Err(e) => out.push((
+                    rows_check(&table, f.count, format!("error: {e}"), false),
+                    Some(format!("cannot read {table}: {e}")),
+                )),
+            }
+        }
+        out
+    }
+
+    async fn exists(&self, table: &str) -> bool {
+        self.db
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&quote_pg(table)])
+            .await
+            .is_ok_and(|r| r.get(0))
+    }
+
+    /// Records the plan's backfill statement as it ran (its first forward run).
+    fn note_backfill(&mut self, seg: &Segment, steps: &[ScriptStep]) {
+        if self.backfill.is_some() || seg.direction != "forward" {
+            return;
+        }
+        let Some(call) = self
+            .script
+            .plan
+            .as_ref()
+            .and_then(|p| p.backfill.as_ref())
+            .map(|b| b.call_sql.trim().to_string())
+        else {
+            return;
+        };
+        for (run, step) in seg.statements.iter().zip(steps) {
+            if step.sql.trim() == call && run.error.is_none() {
+                let rows = self.settings.rows;
+                let seconds = run.duration_ms / 1000.0;
+                self.backfill = Some(BackfillRun {
+                    statement: run.statement.clone(),
+                    rows,
+                    seconds: round2(seconds),
+                    rows_per_second: if seconds > 0.0 {
+                        (rows as f64 / seconds).round()
+                    } else {
+                        0.0
+                    },
+                    app: run.app,
+                });
+            }
+        }
+    }
+}
+
+fn rows_check(table: &str, count: i64, got: String, passed: bool) -> CheckRun {
+    CheckRun {
+        kind: "rows".into(),
+        meaning: format!("{table} keeps its {count} starting rows and their untouched columns"),
+        expect: format!("{count} rows, same data"),
+        got,
+        passed,
+    }
+}
+
+/// A version that uses whole tables: the app running today, for SQL
+/// rehearsed as written.
+fn whole_tables(name: &str, tables: &[String]) -> VersionSpec {
+    let entries: BTreeSet<Entry> = tables
+        .iter()
+        .map(|t| Entry {
+            table: t.clone(),
+            column: None,
+        })
+        .collect();
+    VersionSpec {
+        name: name.into(),
+        reads: entries.clone(),
+        writes: entries,
+    }
+}
+
+/// Whether a statement takes a lock that conflicts with app writes (and so
+/// is the one to meet a long app transaction): from the plan when it says,
+/// else from the statement's leading words.
+fn blocks_writes(step: &ScriptStep) -> bool {
+    match step.lock {
+        Some(l) => matches!(
+            l,
+            Lock::Share | Lock::ShareRowExclusive | Lock::Exclusive | Lock::AccessExclusive
+        ),
+        None => {
+            let upper = step.sql.trim_start().to_ascii_uppercase();
+            let words: Vec<&str> = upper.split_whitespace().take(4).collect();
+            let concurrent = upper.contains("CONCURRENTLY");
+            match words.as_slice() {
+                ["ALTER", "TABLE", ..] | ["LOCK", ..] | ["TRUNCATE", ..] | ["CLUSTER", ..] => true,
+                ["CREATE", "INDEX", ..] | ["CREATE", "UNIQUE", "INDEX", ..] => !concurrent,
+                ["DROP", "INDEX", ..] | ["REINDEX", ..] | ["REFRESH", ..] => !concurrent,
+                ["DROP", "TABLE", ..] | ["CREATE", "TRIGGER", ..] => true,
+                ["VACUUM", "FULL", ..] | ["VACUUM", "(FULL", ..] => true,
+                _ => false,
+            }
+        }
+    }
+}
+
+static LOCK_TIMEOUT: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)lock_timeout\s*(?:=|to)\s*'?\s*(\d+)\s*(ms|s|min)?")
+        .expect("static regex")
+});
+
+/// The lock_timeout a statement sets for itself, in milliseconds.
+fn lock_timeout_ms(sql: &str) -> Option<u64> {
+    let c = LOCK_TIMEOUT.captures(sql)?;
+    let n: u64 = c[1].parse().ok()?;
+    let ms = match c.get(2).map(|m| m.as_str().to_ascii_lowercase()).as_deref() {
+        Some("s") => n * 1000,
+        Some("min") => n * 60_000,
+        _ => n,
+    };
+    (ms > 0).then_some(ms)
+}
+
+/// Samples the migration backend's locks on app tables until `done`:
+/// the strongest mode it held and its longest continuous wait, in ms.
+async fn watch_locks(
+    monitor: Arc<Client>,
+    pid: i32,
+    tables: BTreeSet<String>,
+    done: Arc<AtomicBool>,
+) -> (Option<String>, f64) {
+    let sql = format!(
+        "SELECT c.relname::text, l.mode, l.granted FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+          WHERE l.pid = {pid} AND l.locktype = 'relation' AND c.relkind IN ('r', 'p')"
+    );
+    let mut strongest: Option<(usize, String)> = None;
+    let mut waiting_since: Option<Instant> = None;
+    let mut longest = 0.0f64;
+    while !done.load(Ordering::SeqCst) {
+        if let Ok(msgs) = monitor.simple_query(&sql).await {
+            let mut waiting = false;
+            for m in msgs {
+                let SimpleQueryMessage::Row(r) = m else {
+                    continue;
+                };
+                let (Some(rel), Some(mode), Some(granted)) = (r.get(0), r.get(1), r.get(2)) else {
+                    continue;
+                };
+                if !tables.contains(rel) {
+                    continue;
+                }
+                if granted == "t" {
+                    let rank = lock_rank(mode);
+                    if strongest.as_ref().is_none_or(|(r, _)| rank > *r) {
+                        strongest = Some((rank, mode.to_string()));
+                    }
+                } else {
+                    waiting = true;
+                }
+            }
+            match (waiting, waiting_since) {
+                (true, None) => waiting_since = Some(Instant::now()),
+                (false, Some(since)) => {
+                    longest = longest.max(since.elapsed().as_secs_f64() * 1000.0);
+                    waiting_since = None;
+                }
+                _ => {}
+            }
+        }
+        tokio::time::sleep(LOCK_POLL).await;
+    }
+    if let Some(since) = waiting_since {
+        longest = longest.max(since.elapsed().as_secs_f64() * 1000.0);
+    }
+    (strongest.map(|(_, m)| m), longest)
+}
+
+fn lock_rank(mode: &str) -> usize {
+    [
+        "AccessShareLock",
+        "RowShareLock",
+        "RowExclusiveLock",
+        "ShareUpdateExclusiveLock",
+        "ShareLock",
+        "ShareRowExclusiveLock",
+        "ExclusiveLock",
+        "AccessExclusiveLock",
+    ]
+    .iter()
+    .position(|m| *m == mode)
+    .unwrap_or(0)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_timeouts_are_read_from_the_sql() {
+        assert_eq!(lock_timeout_ms("SET LOCAL lock_timeout = '2000ms';"), Some(2000));
+        assert_eq!(lock_timeout_ms("set lock_timeout to '3s'"), Some(3000));
+        assert_eq!(lock_timeout_ms("SET lock_timeout = 0"), None);
+        assert_eq!(lock_timeout_ms("ALTER TABLE t ADD c int"), None);
+    }
+
+    #[test]
+    fn statements_that_block_writes() {
+        let s = |sql: &str| ScriptStep {
+            sql: sql.into(),
+            lock: None,
+        };
+        assert!(blocks_writes(&s("CREATE INDEX i ON t (c)")));
+        assert!(!blocks_writes(&s("CREATE INDEX CONCURRENTLY i ON t (c)")));
+        assert!(blocks_writes(&s("alter table t rename column a to b")));
+        assert!(!blocks_writes(&s("UPDATE t SET a = b")));
+        assert!(blocks_writes(&ScriptStep {
+            sql: "DO $$ ... $$".into(),
+            lock: Some(Lock::AccessExclusive)
+        }));
+        assert!(!blocks_writes(&ScriptStep {
+            sql: "ALTER TABLE t VALIDATE CONSTRAINT c".into(),
+            lock: Some(Lock::ShareUpdateExclusive)
+        }));
+    }
+
+    #[test]
+    fn lock_modes_rank_by_strength() {
+        assert!(lock_rank("AccessExclusiveLock") > lock_rank("ShareLock"));
+        assert!(lock_rank("ShareLock") > lock_rank("RowExclusiveLock"));
+    }
+}

@@ -100,8 +100,12 @@ pub fn versions(plan: &Plan) -> Vec<VersionSpec> {
                     out.len() - 1
                 }
             };
-            out[i].reads.extend(app.reads.iter().map(|r| Entry::parse(r)));
-            out[i].writes.extend(app.writes.iter().map(|r| Entry::parse(r)));
+            out[i]
+                .reads
+                .extend(app.reads.iter().map(|r| Entry::parse(r)));
+            out[i]
+                .writes
+                .extend(app.writes.iter().map(|r| Entry::parse(r)));
         }
     }
     out
@@ -109,7 +113,10 @@ pub fn versions(plan: &Plan) -> Vec<VersionSpec> {
 
 /// The columns the change is about, per table: no version sees them unless
 /// its own lists name them.
-pub fn affected(versions: &[VersionSpec], change: Option<&Change>) -> BTreeMap<String, BTreeSet<String>> {
+pub fn affected(
+    versions: &[VersionSpec],
+    change: Option<&Change>,
+) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for v in versions {
         for e in v.reads.iter().chain(&v.writes) {
@@ -178,7 +185,9 @@ pub fn logical(change: Option<&Change>, table: &str, column: &str) -> (String, S
         }) if Entry::parse(t).table == table && unquote(new_name) == column => {
             (table.to_string(), unquote(c))
         }
-        Some(Change::RenameTable { table: t, new_name }) if Entry::parse(new_name).table == table => {
+        Some(Change::RenameTable { table: t, new_name })
+            if Entry::parse(new_name).table == table =>
+        {
             (Entry::parse(t).table, column.to_string())
         }
         _ => (table.to_string(), column.to_string()),
@@ -200,7 +209,10 @@ pub struct Column {
 }
 
 /// The columns of a table or view (empty when it does not exist).
-pub async fn catalog_columns(db: &Client, table: &str) -> Result<Vec<Column>, tokio_postgres::Error> {
+pub async fn catalog_columns(
+    db: &Client,
+    table: &str,
+) -> Result<Vec<Column>, tokio_postgres::Error> {
     // row_to_json reads attgenerated where it exists (PostgreSQL 12+) and
     // yields NULL before, so one query serves every version.
     let rows = db
@@ -231,7 +243,10 @@ pub async fn catalog_columns(db: &Client, table: &str) -> Result<Vec<Column>, to
 }
 
 /// The primary key column of a table, when it has a single-column one.
-pub async fn primary_key(db: &Client, table: &str) -> Result<Option<String>, tokio_postgres::Error> {
+pub async fn primary_key(
+    db: &Client,
+    table: &str,
+) -> Result<Option<String>, tokio_postgres::Error> {
     let rows = db
         .query(
             "SELECT a.attname::text FROM pg_index i
@@ -256,7 +271,10 @@ pub fn value_text(col: &Column, n: u64) -> Option<String> {
     let len = type_length(&t);
     let v = if t == "smallint" {
         (n % 30_000).to_string()
-    } else if matches!(t.as_str(), "integer" | "bigint" | "real" | "double precision") {
+    } else if matches!(
+        t.as_str(),
+        "integer" | "bigint" | "real" | "double precision"
+    ) {
         (n % 2_000_000_000).to_string()
     } else if let Some(rest) = t.strip_prefix("numeric") {
         // numeric(p,s) holds p-s digits before the point.
@@ -455,7 +473,11 @@ impl TableOps {
 pub fn key_text(key: &Column, n: u64) -> String {
     let t = key.data_type.to_lowercase();
     if matches!(t.as_str(), "integer" | "bigint" | "smallint") || t.starts_with("numeric") {
-        let base = if t == "smallint" { 20_000 } else { 1_000_000_000 };
+        let base = if t == "smallint" {
+            20_000
+        } else {
+            1_000_000_000
+        };
         (base + n % 10_000).to_string()
     } else {
         value_text(key, n + 1_000_000_000).unwrap_or_else(|| format!("k{n}"))
@@ -639,10 +661,18 @@ mod tests {
 
     #[test]
     fn values_fit_their_types() {
-        assert_eq!(value_text(&col("c", "character varying(3)"), 12345).unwrap(), "345");
-        assert_eq!(value_text(&col("c", "numeric(5,2)"), 123456).unwrap(), "456");
+        assert_eq!(
+            value_text(&col("c", "character varying(3)"), 12345).unwrap(),
+            "345"
+        );
+        assert_eq!(
+            value_text(&col("c", "numeric(5,2)"), 123456).unwrap(),
+            "456"
+        );
         assert_eq!(value_text(&col("c", "smallint"), 40_001).unwrap(), "10001");
-        assert!(value_text(&col("c", "uuid"), 7).unwrap().ends_with("000000000007"));
+        assert!(value_text(&col("c", "uuid"), 7)
+            .unwrap()
+            .ends_with("000000000007"));
         assert_eq!(value_text(&col("c", "point"), 1), None);
         let mut e = col("c", "mood");
         e.enum_label = Some("happy".into());
@@ -666,10 +696,18 @@ mod tests {
             "SELECT id, name FROM \"User\" WHERE id = '5'::bigint"
         );
         let (sql, written) = ops.update_sql("5", 9);
-        assert_eq!(sql, "UPDATE \"User\" SET name = 'w9'::text WHERE id = '5'::bigint");
+        assert_eq!(
+            sql,
+            "UPDATE \"User\" SET name = 'w9'::text WHERE id = '5'::bigint"
+        );
         assert_eq!(written, vec![("name".to_string(), "w9".to_string())]);
         let (sql, _) = ops.insert_sql(3);
-        assert!(sql.starts_with("INSERT INTO \"User\" (id, name) VALUES ('1000000003'::bigint, 'w3'::text)"), "{sql}");
+        assert!(
+            sql.starts_with(
+                "INSERT INTO \"User\" (id, name) VALUES ('1000000003'::bigint, 'w3'::text)"
+            ),
+            "{sql}"
+        );
     }
 
     #[test]

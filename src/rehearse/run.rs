@@ -7,7 +7,7 @@ use super::data::{self, first_line, StartSchema};
 use super::target::Target;
 use super::traffic::{self, connect, latency, message, Counters, Load, Recording};
 use super::{
-    AppModel, AppRun, BackfillRun, CheckRun, RehearseError, Rehearsal, Segment, Settings,
+    AppModel, AppRun, BackfillRun, CheckRun, Rehearsal, RehearseError, Segment, Settings,
     StatementRun, Verdict,
 };
 use crate::change::{Change, ChangeType};
@@ -176,9 +176,17 @@ impl<'a> Runner<'a> {
         schema: StartSchema,
     ) -> Result<Runner<'a>, RehearseError> {
         let began = Instant::now();
-        let db = connect(&target.config).await.map_err(db_err("connecting"))?;
-        let migration = connect(&target.config).await.map_err(db_err("connecting"))?;
-        let monitor = Arc::new(connect(&target.config).await.map_err(db_err("connecting"))?);
+        let db = connect(&target.config)
+            .await
+            .map_err(db_err("connecting"))?;
+        let migration = connect(&target.config)
+            .await
+            .map_err(db_err("connecting"))?;
+        let monitor = Arc::new(
+            connect(&target.config)
+                .await
+                .map_err(db_err("connecting"))?,
+        );
         let migration_pid: i32 = migration
             .query_one("SELECT pg_backend_pid()", &[])
             .await
@@ -228,7 +236,16 @@ impl<'a> Runner<'a> {
             .map(|p| p.app.clone())
             .unwrap_or_default();
         let baseline = self
-            .segment(0, "baseline", "The app before any change", "baseline", &first_app, &[], &[], false)
+            .segment(
+                0,
+                "baseline",
+                "The app before any change",
+                "baseline",
+                &first_app,
+                &[],
+                &[],
+                false,
+            )
             .await;
         if !baseline.passed {
             return Err(RehearseError::AppModel(baseline.failures.join("; ")));
@@ -239,7 +256,16 @@ impl<'a> Runner<'a> {
         'phases: for (i, phase) in phases.iter().enumerate() {
             let n = i + 1;
             let forward = self
-                .segment(n, &phase.id, &phase.title, "forward", &phase.app, &phase.forward, &phase.validation, self.settings.long_transaction)
+                .segment(
+                    n,
+                    &phase.id,
+                    &phase.title,
+                    "forward",
+                    &phase.app,
+                    &phase.forward,
+                    &phase.validation,
+                    self.settings.long_transaction,
+                )
                 .await;
             let ok = forward.passed;
             self.segments.push(forward);
@@ -255,10 +281,24 @@ impl<'a> Runner<'a> {
             };
             for (direction, app, steps, checks) in [
                 ("rollback", &prev_app, &phase.rollback, &prev_checks),
-                ("forward again", &phase.app, &phase.forward, &phase.validation),
+                (
+                    "forward again",
+                    &phase.app,
+                    &phase.forward,
+                    &phase.validation,
+                ),
             ] {
                 let s = self
-                    .segment(n, &phase.id, &phase.title, direction, app, steps, checks, false)
+                    .segment(
+                        n,
+                        &phase.id,
+                        &phase.title,
+                        direction,
+                        app,
+                        steps,
+                        checks,
+                        false,
+                    )
                     .await;
                 let ok = s.passed;
                 self.segments.push(s);
@@ -287,7 +327,10 @@ impl<'a> Runner<'a> {
         };
         let advice = if self.script.kind == "as_is" {
             if failures.is_empty() {
-                vec!["the app running today kept working, without stalls, while this SQL applied".into()]
+                vec![
+                    "the app running today kept working, without stalls, while this SQL applied"
+                        .into(),
+                ]
             } else {
                 vec![
                     "plan the change instead (schemashift plan \"<the change>\", or the build_plan tool): it splits it into phases that keep every live app version working, and rehearse that plan".into(),
@@ -381,7 +424,15 @@ impl<'a> Runner<'a> {
                 continue;
             };
             if self.built[i].is_none() {
-                match app::build_version(&self.db, &self.specs[i], &self.specs, &self.affected, &self.start).await {
+                match app::build_version(
+                    &self.db,
+                    &self.specs[i],
+                    &self.specs,
+                    &self.affected,
+                    &self.start,
+                )
+                .await
+                {
                     Ok(v) => self.built[i] = Some(v),
                     Err(e) => {
                         fail(&mut seg, format!("app {name} cannot start: {e}"));
@@ -398,13 +449,14 @@ impl<'a> Runner<'a> {
             plain_clients: 2,
             rate: self.settings.rate,
         };
-        let traffic = match traffic::start(&self.target.config, &live, &keys, load, &self.counters).await {
-            Ok(t) => t,
-            Err(e) => {
-                fail(&mut seg, e);
-                return seg;
-            }
-        };
+        let traffic =
+            match traffic::start(&self.target.config, &live, &keys, load, &self.counters).await {
+                Ok(t) => t,
+                Err(e) => {
+                    fail(&mut seg, e);
+                    return seg;
+                }
+            };
         tokio::time::sleep(SETTLE).await;
         let app_tables: BTreeSet<String> = live
             .iter()
@@ -432,7 +484,11 @@ impl<'a> Runner<'a> {
 
         // Per statement: app latency while it ran, and what it made the app wait.
         for (run, &(from, to)) in seg.statements.iter_mut().zip(&windows) {
-            run.app = latency(rec.samples.iter().filter(|s| s.start_us < to && s.start_us + s.dur_us > from));
+            run.app = latency(
+                rec.samples
+                    .iter()
+                    .filter(|s| s.start_us < to && s.start_us + s.dur_us > from),
+            );
         }
         for (i, v) in &live {
             let mine: Vec<_> = rec.samples.iter().filter(|s| s.version == *i).collect();
@@ -467,7 +523,10 @@ impl<'a> Runner<'a> {
                 if !passed {
                     fail(
                         &mut seg,
-                        format!("validation \"{}\" returned {got}, expected {}", c.meaning, c.expect),
+                        format!(
+                            "validation \"{}\" returned {got}, expected {}",
+                            c.meaning, c.expect
+                        ),
                     );
                 }
                 seg.checks.push(CheckRun {
@@ -732,7 +791,8 @@ impl<'a> Runner<'a> {
                                 if same == Some(true) {
                                     continue;
                                 }
-                                row.get::<_, Option<String>>(0).unwrap_or_else(|| "NULL".into())
+                                row.get::<_, Option<String>>(0)
+                                    .unwrap_or_else(|| "NULL".into())
                             }
                             Ok(None) => "no such row".into(),
                             Err(e) => format!("error: {}", message(&e)),
@@ -805,7 +865,12 @@ impl<'a> Runner<'a> {
         Ok(out)
     }
 
-    async fn table_sum(&self, table: &str, key: &str, columns: &[String]) -> Result<(i64, String), String> {
+    async fn table_sum(
+        &self,
+        table: &str,
+        key: &str,
+        columns: &[String],
+    ) -> Result<(i64, String), String> {
         let cols: Vec<String> = columns.iter().map(|c| quote_pg(c)).collect();
         let inserted: Vec<String> = self
             .inserted
@@ -834,7 +899,11 @@ impl<'a> Runner<'a> {
         let mut out = Vec::new();
         for f in &self.fingerprints {
             let mut table = f.table.clone();
-            if let Some(Change::RenameTable { table: old, new_name }) = change {
+            if let Some(Change::RenameTable {
+                table: old,
+                new_name,
+            }) = change
+            {
                 if Entry::parse(old).table == f.table && !self.exists(&f.table).await {
                     table = Entry::parse(new_name).table;
                 }
@@ -842,12 +911,17 @@ impl<'a> Runner<'a> {
             if !self.exists(&table).await {
                 let dropped = matches!(change, Some(Change::DropTable { table: t }) if Entry::parse(t).table == f.table)
                     || change.is_some_and(|c| {
-                        matches!(c.change_type(), ChangeType::SplitTable | ChangeType::MergeTables)
+                        matches!(
+                            c.change_type(),
+                            ChangeType::SplitTable | ChangeType::MergeTables
+                        )
                     });
                 if !dropped {
                     out.push((
                         rows_check(&table, f.count, "table is gone".into(), false),
-                        Some(format!("table {table} is gone, and the change does not drop it")),
+                        Some(format!(
+                            "table {table} is gone, and the change does not drop it"
+                        )),
                     ));
                 }
                 continue;
@@ -858,10 +932,16 @@ impl<'a> Runner<'a> {
                 .unwrap_or_default();
             let lost: Vec<&String> = f.columns.iter().filter(|c| !present.contains(c)).collect();
             if !lost.is_empty() {
-                let lost = lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                let lost = lost
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 out.push((
                     rows_check(&table, f.count, format!("columns {lost} are gone"), false),
-                    Some(format!("{table} lost columns the change does not touch: {lost}")),
+                    Some(format!(
+                        "{table} lost columns the change does not touch: {lost}"
+                    )),
                 ));
                 continue;
             }
@@ -1082,7 +1162,10 @@ mod tests {
 
     #[test]
     fn lock_timeouts_are_read_from_the_sql() {
-        assert_eq!(lock_timeout_ms("SET LOCAL lock_timeout = '2000ms';"), Some(2000));
+        assert_eq!(
+            lock_timeout_ms("SET LOCAL lock_timeout = '2000ms';"),
+            Some(2000)
+        );
         assert_eq!(lock_timeout_ms("set lock_timeout to '3s'"), Some(3000));
         assert_eq!(lock_timeout_ms("SET lock_timeout = 0"), None);
         assert_eq!(lock_timeout_ms("ALTER TABLE t ADD c int"), None);

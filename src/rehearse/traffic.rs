@@ -135,7 +135,9 @@ pub async fn start(
             let client = connect(cfg)
                 .await
                 .map_err(|e| format!("connecting app client {}: {}", version.name, message(&e)))?;
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let c = ClientLoop {
                 client,
                 version: *index,
@@ -374,7 +376,16 @@ impl ClientLoop {
 }
 
 /// Latency figures in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct Latency {
     pub statements: usize,
     pub errors: usize,

@@ -515,14 +515,8 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
     } else {
         req.plan_request.input = ChangeInput::from_request(text);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
-    let result = runtime
-        .block_on(schemashift::rehearse::rehearse(&req))
-        .map_err(|e| UsageError(e.to_string()))?;
+    let result =
+        schemashift::rehearse::rehearse_blocking(&req).map_err(|e| UsageError(e.to_string()))?;
     let change_args = ChangeArgs {
         change: args.change.clone(),
         json: args.json,

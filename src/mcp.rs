@@ -6,6 +6,7 @@ use crate::detect::{Detection, Tool};
 use crate::emit::{emit, Emission, EmitOptions, StageSelect};
 use crate::plan::{build_plan, Plan, PlanRequest};
 use crate::references;
+use crate::rehearse::{Rehearsal, RehearseRequest};
 use crate::render;
 use crate::review::{review, Review, ReviewOptions};
 use rmcp::handler::server::router::prompt::PromptRouter;
@@ -24,6 +25,7 @@ Call classify_change first, then build_plan for the phased SQL; review_plan revi
 `sql` (the naive DDL) or `change` (structured); it returns the change type, risk, the lock facts of the naive DDL, \
 the phases a plan needs and the questions whose answers would change it. Show SQL only as the tools return it. \
 render_template turns any of these results into the report people read (`plan`, `review`, `classification`, ...) or its short summary. \
+rehearse_plan proves a plan (or a migration as written) on a real PostgreSQL with old and new app versions running through every phase and rollback. \
 To put a plan into the project as migration files, call detect_stack with the project folder, then emit_migrations: it returns the files (paths and contents) in the project's own tool; write them as returned, never over an existing file, and only the stage it names. \
 Reference documents are resources under schemashift://references/, the templates under schemashift://templates/.";
 
@@ -99,11 +101,49 @@ impl Server {
         req.review().map(Json)
     }
 
+    /// Prove a plan zero-downtime on a real PostgreSQL before it ships: loads
+    /// the starting `schema` (CREATE TABLE DDL) with generated rows
+    /// (`rehearsal.rows`, default 100000), then for each phase runs the app
+    /// versions live in it as concurrent clients (one of them reusing
+    /// prepared statements) while the phase's SQL applies, also with a long
+    /// app transaction holding the table, and checks: no app statement
+    /// fails, no lock stalls the app beyond the statement's lock_timeout,
+    /// validation queries pass, every live version reads what the others
+    /// wrote, no row is lost; then rehearses each rollback under the
+    /// previous phase's app. Give the change as for build_plan (`request`,
+    /// `sql` or `change`, with `schema` and plan `options`), or `plan` (a
+    /// build_plan result, possibly edited), or `as_is` (a migration's SQL,
+    /// rehearsed exactly as written while today's app runs). Runs on a
+    /// throwaway cluster of the local PostgreSQL binaries, or with
+    /// `rehearsal.database_url` inside a scratch schema it creates and drops.
+    /// Takes seconds to a minute. Returns the verdict (`proven`, or `failed at
+    /// phase N: reason`) with per-statement locks, durations and app
+    /// latencies; render it with template `rehearsal`.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn rehearse_plan(
+        &self,
+        Parameters(req): Parameters<RehearseRequest>,
+    ) -> Result<Json<Rehearsal>, String> {
+        // Its own threads: a rehearsal is long and its timings must not
+        // share the server's event loop.
+        tokio::task::spawn_blocking(move || crate::rehearse::rehearse_blocking(&req))
+            .await
+            .map_err(|e| format!("the rehearsal stopped unexpectedly: {e}"))?
+            .map(Json)
+            .map_err(|e| e.to_string())
+    }
+
     /// Render a result of build_plan, review_plan or classify_change as the
     /// text people read: `template` is one of plan, plan-summary, backfill,
     /// cutover, deprecate, runbook (a build_plan result), review,
     /// review-summary (a review_plan result), classification,
-    /// classification-summary (a classify_change result); `data` is the
+    /// classification-summary (a classify_change result), rehearsal,
+    /// rehearsal-summary (a rehearse_plan result); `data` is the
     /// result's JSON, unchanged (add `report_path` to have a summary point to
     /// a written report); `format` picks the full `markdown` report or the
     /// `summary` (at most 40 lines) of the same family. Returns the text;

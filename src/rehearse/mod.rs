@@ -247,9 +247,28 @@ pub enum RehearseError {
     AppModel(String),
 }
 
+/// [`rehearse`] on a runtime of its own (two worker threads), for callers
+/// without one or on a single-threaded one: the app clients' latencies must
+/// not depend on what else the caller's runtime is doing.
+pub fn rehearse_blocking(req: &RehearseRequest) -> Result<Rehearsal, RehearseError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| RehearseError::Database(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(rehearse(req))
+}
+
 /// Plans (unless given a plan or SQL) and rehearses.
 pub async fn rehearse(req: &RehearseRequest) -> Result<Rehearsal, RehearseError> {
     let settings = req.rehearsal.settings()?;
+    if req.as_is.is_none() && req.plan.is_none() && req.plan_request.input == ChangeInput::default()
+    {
+        return Err(RehearseError::Invalid(
+            "nothing to rehearse: give a change (change, request or sql), a plan, or as_is SQL"
+                .into(),
+        ));
+    }
     let target = target::Target::open(&settings).await?;
     let result = run_on(&target, req, &settings).await;
     target.close().await;
@@ -265,12 +284,6 @@ async fn run_on(
         (Some(sql), _) => run::Script::as_is(sql)?,
         (None, Some(plan)) => run::Script::from_plan(plan.clone()),
         (None, None) => {
-            if req.plan_request.input == ChangeInput::default() {
-                return Err(RehearseError::Invalid(
-                    "nothing to rehearse: give a change (change, request or sql), a plan, or as_is SQL"
-                        .into(),
-                ));
-            }
             let mut pr = req.plan_request.clone();
             if pr.context.version.is_none() {
                 // Plan for the server the rehearsal runs on.

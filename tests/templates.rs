@@ -604,3 +604,27 @@ fn the_reference_examples_are_real_results() {
         }
     }
 }
+
+/// Rehearsals recorded from real runs (a proven plan and a migration as
+/// written that breaks the app), rendered by both rehearsal templates.
+fn rehearsal(name: &str) -> schemashift::rehearse::Rehearsal {
+    let path = format!(
+        "{}/tests/fixtures/rehearsals/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn rehearsal_reports() {
+    for name in ["rename-proven", "rename-as-is-failed"] {
+        let r = rehearsal(name);
+        let report = render::render("rehearsal", &r, None).unwrap();
+        assert!(report.contains(&r.verdict_text), "{report}");
+        insta::assert_snapshot!(format!("rehearsal-{name}"), report);
+        let summary = render::render("rehearsal-summary", &r, None).unwrap();
+        check_receipt(name, &summary);
+        insta::assert_snapshot!(format!("rehearsal-summary-{name}"), summary);
+    }
+}

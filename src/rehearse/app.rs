@@ -302,7 +302,7 @@ pub fn value_text(col: &Column, n: u64) -> Option<String> {
             _ => s,
         }
     } else if t == "boolean" {
-        if n % 2 == 0 { "true" } else { "false" }.into()
+        if n.is_multiple_of(2) { "true" } else { "false" }.into()
     } else if t.starts_with("timestamp") {
         format!(
             "2025-01-01 {:02}:{:02}:{:02}+00",

@@ -368,12 +368,27 @@ fn generated_sql(c: &Column) -> Option<String> {
     Some(format!("({e})::{}", c.data_type))
 }
 
+/// A statement in one line for reports: its first line, or for a DO block
+/// that retries on lock timeouts, the statement it retries.
 pub fn first_line(sql: &str) -> String {
-    let line = sql
+    let mut lines = sql
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("--"))
-        .unwrap_or("");
+        .filter(|l| !l.is_empty() && !l.starts_with("--"));
+    let first = lines.clone().next().unwrap_or("");
+    let guarded = first
+        .to_ascii_uppercase()
+        .starts_with("DO ")
+        .then(|| {
+            lines
+                .by_ref()
+                .find(|l| l.to_ascii_lowercase().contains("lock_timeout"))?;
+            lines
+                .next()
+                .map(|l| format!("DO (retried on lock timeout): {l}"))
+        })
+        .flatten();
+    let line = guarded.as_deref().unwrap_or(first);
     if line.chars().count() > 120 {
         format!("{}...", line.chars().take(117).collect::<String>())
     } else {
@@ -409,6 +424,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("give the starting schema"), "{err}");
+    }
+
+    #[test]
+    fn guarded_statements_are_named_by_what_they_retry() {
+        let sql = "DO $migrate$\nBEGIN\n  FOR attempt IN 1..10 LOOP\n    BEGIN\n      SET LOCAL lock_timeout = '2000ms';\n      ALTER TABLE users DROP COLUMN username;\n      RETURN;\n";
+        assert_eq!(
+            first_line(sql),
+            "DO (retried on lock timeout): ALTER TABLE users DROP COLUMN username;"
+        );
+        assert_eq!(first_line("\n-- why\nCALL backfill();"), "CALL backfill();");
     }
 
     #[test]

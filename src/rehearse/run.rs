@@ -938,7 +938,7 @@ impl<'a> Runner<'a> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 out.push((
-                    rows_check(&table, f.count, format!("columns {lost} are gone"), false),
+                    rows_check(&table, f.count, format!("columns gone: {lost}"), false),
                     Some(format!(
                         "{table} lost columns the change does not touch: {lost}"
                     )),
@@ -1095,6 +1095,8 @@ async fn watch_locks(
           WHERE l.pid = {pid} AND l.locktype = 'relation' AND c.relkind IN ('r', 'p')"
     );
     let mut strongest: Option<(usize, String)> = None;
+    // A lock granted between two samples is only seen while it is awaited.
+    let mut awaited: Option<(usize, String)> = None;
     let mut waiting_since: Option<Instant> = None;
     let mut longest = 0.0f64;
     while !done.load(Ordering::SeqCst) {
@@ -1110,13 +1112,16 @@ async fn watch_locks(
                 if !tables.contains(rel) {
                     continue;
                 }
+                let rank = lock_rank(mode);
                 if granted == "t" {
-                    let rank = lock_rank(mode);
                     if strongest.as_ref().is_none_or(|(r, _)| rank > *r) {
                         strongest = Some((rank, mode.to_string()));
                     }
                 } else {
                     waiting = true;
+                    if awaited.as_ref().is_none_or(|(r, _)| rank > *r) {
+                        awaited = Some((rank, mode.to_string()));
+                    }
                 }
             }
             match (waiting, waiting_since) {
@@ -1133,7 +1138,13 @@ async fn watch_locks(
     if let Some(since) = waiting_since {
         longest = longest.max(since.elapsed().as_secs_f64() * 1000.0);
     }
-    (strongest.map(|(_, m)| m), longest)
+    let seen = match (strongest, awaited) {
+        (Some((g, m)), Some((a, _))) if g >= a => Some(m),
+        (_, Some((_, m))) => Some(format!("{m} (waited for)")),
+        (Some((_, m)), None) => Some(m),
+        (None, None) => None,
+    };
+    (seen, longest)
 }
 
 fn lock_rank(mode: &str) -> usize {

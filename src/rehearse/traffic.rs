@@ -347,7 +347,7 @@ impl ClientLoop {
             let n = self.counters.value.fetch_add(1, Ordering::Relaxed);
             let start = self.counters.now_us();
             let (s, u, select_sql, update_sql) = &prepared[t];
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 if let (Some(u), Some(sql)) = (u, update_sql) {
                     let col = &self.tables[t].writes[0];
                     let Some(value) = super::app::value_text(col, n) else {

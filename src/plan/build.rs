@@ -3525,7 +3525,9 @@ fn backfill_only(
         &kb,
         &remaining,
         &format!("Backfill {}.{}", t.q, c),
-        vec![app("v1", &[], &[])],
+        // A backfill presumes the app already keeps the column right on the
+        // rows it writes (the validation and abort criteria say so).
+        vec![app("v1", &[], &[format!("{}.{c}", t.q)])],
     );
     bf.forward.insert(
         0,
@@ -3580,7 +3582,7 @@ fn backfill_only(
         format!("Prove {}.{} is filled", t.q, c),
         "no row is left to do, and app writes keep it so",
     );
-    val.app = vec![app("v1", &[], &[])];
+    val.app = vec![app("v1", &[], &[format!("{}.{c}", t.q)])];
     val.validation.push(check(
         format!("SELECT ({remaining})"),
         "0",

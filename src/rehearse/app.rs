@@ -194,6 +194,31 @@ pub fn logical(change: Option<&Change>, table: &str, column: &str) -> (String, S
     }
 }
 
+/// Columns whose value the change defines by an expression over the row
+/// (table, column, expression): an app that writes them writes that value,
+/// as the real app would, not an arbitrary one.
+pub fn derived(change: Option<&Change>) -> Vec<(String, String, String)> {
+    match change {
+        Some(Change::BackfillOnly {
+            table,
+            column,
+            fill: crate::change::Fill::Expression { expression },
+            ..
+        })
+        | Some(Change::AddNotNullColumn {
+            table,
+            column,
+            fill: Some(crate::change::Fill::Expression { expression }),
+            ..
+        }) => vec![(
+            Entry::parse(table).table,
+            unquote(column),
+            expression.clone(),
+        )],
+        _ => Vec::new(),
+    }
+}
+
 /// A column as the catalog describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
@@ -353,6 +378,9 @@ pub struct TableOps {
     pub reads: Vec<Column>,
     /// Columns it writes on update (empty: a no-op update of `touch`).
     pub writes: Vec<Column>,
+    /// Written columns whose value is an expression over the row (name,
+    /// expression): set by expression, after the insert for new rows.
+    pub derived: Vec<(String, String)>,
     /// A column set to itself when the version writes nothing here: still a
     /// row lock and a trigger firing, as a real write would be.
     pub touch: Column,
@@ -386,7 +414,9 @@ impl TableOps {
         let mut sets = Vec::new();
         let mut written = Vec::new();
         for c in &self.writes {
-            if let Some(v) = value_text(c, n) {
+            if let Some((_, expr)) = self.derived.iter().find(|(d, _)| d == &c.name) {
+                sets.push(format!("{} = ({expr})", quote_pg(&c.name)));
+            } else if let Some(v) = value_text(c, n) {
                 sets.push(format!("{} = {}", quote_pg(&c.name), literal(c, &v)));
                 written.push((c.name.clone(), v));
             }
@@ -417,7 +447,8 @@ impl TableOps {
             vals.push(literal(&self.key, &key_text(&self.key, n)));
         }
         for c in self.insert_required.iter().chain(&self.writes) {
-            if cols.contains(&quote_pg(&c.name)) || c.generated {
+            let derived = self.derived.iter().any(|(d, _)| d == &c.name);
+            if cols.contains(&quote_pg(&c.name)) || c.generated || (derived && !c.not_null) {
                 continue;
             }
             if let Some(v) = value_text(c, n) {
@@ -446,6 +477,26 @@ impl TableOps {
         (sql, written)
     }
 
+    /// What sets the derived columns of a row just inserted (`None` when there
+    /// are none).
+    pub fn derive_sql(&self, key: &str) -> Option<String> {
+        if self.derived.is_empty() {
+            return None;
+        }
+        let sets: Vec<String> = self
+            .derived
+            .iter()
+            .map(|(c, e)| format!("{} = ({e})", quote_pg(c)))
+            .collect();
+        Some(format!(
+            "UPDATE {} SET {} WHERE {} = {}",
+            self.table_sql,
+            sets.join(", "),
+            quote_pg(&self.key.name),
+            literal(&self.key, key)
+        ))
+    }
+
     /// The prepared forms: select and update by key (`$1` the key as text,
     /// `$2` the value as text), the way a driver caching its plans issues them.
     pub fn prepared_sql(&self) -> (String, Option<String>) {
@@ -456,7 +507,7 @@ impl TableOps {
             self.table_sql,
             quote_pg(&self.key.name)
         );
-        let update = self.writes.first().map(|c| {
+        let update = self.prepared_write().map(|c| {
             format!(
                 "UPDATE {} SET {} = $2::text::{} WHERE {} = {key}",
                 self.table_sql,
@@ -466,6 +517,16 @@ impl TableOps {
             )
         });
         (select, update)
+    }
+}
+
+impl TableOps {
+    /// The column the prepared update sets: the first written one whose
+    /// value is not an expression.
+    pub fn prepared_write(&self) -> Option<&Column> {
+        self.writes
+            .iter()
+            .find(|c| !self.derived.iter().any(|(d, _)| d == &c.name))
     }
 }
 
@@ -504,11 +565,14 @@ pub async fn build_version(
     all: &[VersionSpec],
     affected: &BTreeMap<String, BTreeSet<String>>,
     start: &BTreeMap<String, Vec<String>>,
+    change_tables: &[String],
+    derived: &[(String, String, String)],
 ) -> Result<AppVersion, ModelError> {
     let mut tables = spec.own_tables();
     if tables.is_empty() {
-        // A version that names nothing (it stopped using the changed column)
-        // still works on the tables the change is about.
+        // A version that names nothing (it stopped using the changed column,
+        // or the change is invisible to it) still works on the tables the
+        // change is about.
         tables = all
             .iter()
             .flat_map(|v| v.reads.iter().chain(&v.writes))
@@ -516,9 +580,22 @@ pub async fn build_version(
             .map(|e| e.table.clone())
             .collect();
     }
+    if tables.is_empty() {
+        tables = change_tables
+            .iter()
+            .filter(|t| start.contains_key(*t))
+            .cloned()
+            .collect();
+    }
     let mut out = Vec::new();
     for table in tables {
-        out.push(build_table(db, spec, &table, affected, start).await?);
+        let mut ops = build_table(db, spec, &table, affected, start).await?;
+        ops.derived = derived
+            .iter()
+            .filter(|(t, c, _)| *t == table && ops.writes.iter().any(|w| &w.name == c))
+            .map(|(_, c, e)| (c.clone(), e.clone()))
+            .collect();
+        out.push(ops);
     }
     Ok(AppVersion {
         name: spec.name.clone(),
@@ -622,6 +699,7 @@ async fn build_table(
         key,
         reads,
         writes,
+        derived: Vec::new(),
         touch,
         insert_required,
     })
@@ -687,6 +765,7 @@ mod tests {
             key: col("id", "bigint"),
             reads: vec![col("name", "text")],
             writes: vec![col("name", "text")],
+            derived: vec![],
             touch: col("name", "text"),
             insert_required: vec![],
             insert_key: true,

@@ -91,7 +91,7 @@ fn keep_statement(s: &str) -> bool {
 }
 
 /// The tables a change names.
-fn change_tables(change: &Change) -> Vec<String> {
+pub fn change_tables(change: &Change) -> Vec<String> {
     match change {
         Change::MoveColumn {
             from_table,

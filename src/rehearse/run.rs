@@ -424,12 +424,22 @@ impl<'a> Runner<'a> {
                 continue;
             };
             if self.built[i].is_none() {
+                let change_tables: Vec<String> = self
+                    .script
+                    .change()
+                    .map(data::change_tables)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|t| Entry::parse(t).table)
+                    .collect();
                 match app::build_version(
                     &self.db,
                     &self.specs[i],
                     &self.specs,
                     &self.affected,
                     &self.start,
+                    &change_tables,
+                    &app::derived(self.script.change()),
                 )
                 .await
                 {

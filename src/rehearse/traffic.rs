@@ -290,6 +290,13 @@ impl ClientLoop {
                             self.record(start, None);
                             let new_key: Option<String> = row.and_then(|r| r.get(0));
                             if let Some(k) = new_key {
+                                // The app fills derived columns right after.
+                                if let Some(sql) = ops.derive_sql(&k) {
+                                    let start = self.counters.now_us();
+                                    let r = self.client.simple_query(&sql).await;
+                                    self.record(start, r.err().map(|e| (sql, message(&e))));
+                                }
+                                let ops = &self.tables[t];
                                 let table = ops.table.clone();
                                 self.shared
                                     .inserted
@@ -349,7 +356,9 @@ impl ClientLoop {
             let (s, u, select_sql, update_sql) = &prepared[t];
             if i.is_multiple_of(3) {
                 if let (Some(u), Some(sql)) = (u, update_sql) {
-                    let col = &self.tables[t].writes[0];
+                    let Some(col) = self.tables[t].prepared_write() else {
+                        continue;
+                    };
                     let Some(value) = super::app::value_text(col, n) else {
                         continue;
                     };

@@ -191,6 +191,9 @@ pub struct StatementRun {
     pub duration_ms: f64,
     /// Longest continuous wait for a lock seen while it ran.
     pub lock_wait_ms: f64,
+    /// Longest continuous time app sessions were seen waiting on it (behind
+    /// its locks or row locks, or queued behind its lock request).
+    pub app_blocked_ms: f64,
     /// App latency while it ran (lock waits it caused show here).
     pub app: Latency,
     /// Set when a long app transaction held the tables as it arrived.

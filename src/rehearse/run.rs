@@ -592,7 +592,7 @@ impl<'a> Runner<'a> {
         let result = self.migration.simple_query(&step.sql).await;
         let to = self.counters.now_us();
         done.store(true, Ordering::SeqCst);
-        let (observed, wait_ms) = watcher.await.unwrap_or((None, 0.0));
+        let seen = watcher.await.unwrap_or_default();
         let held_for = match blocker {
             Some(h) => {
                 let _ = h.await;
@@ -604,10 +604,11 @@ impl<'a> Runner<'a> {
             StatementRun {
                 statement: first_line(&step.sql),
                 planned_lock: step.lock,
-                observed_lock: observed,
+                observed_lock: seen.lock,
                 lock_timeout_ms: timeout,
                 duration_ms: round2((to - from) as f64 / 1000.0),
-                lock_wait_ms: round2(wait_ms),
+                lock_wait_ms: round2(seen.longest_wait_ms),
+                app_blocked_ms: round2(seen.longest_block_ms),
                 app: Default::default(),
                 long_transaction_ms: held_for,
                 error: result.err().map(|e| message(&e)),
@@ -682,7 +683,11 @@ impl<'a> Runner<'a> {
                 .map(|s| s.dur_us as f64 / 1000.0)
                 .fold(0.0, f64::max);
             let stmt = first_line(&step.sql);
-            if worst > allowed {
+            // Blamed only when the server saw app sessions waiting on this
+            // statement that long: a slow statement with nobody blocked is
+            // the machine, not the plan.
+            if worst > allowed && run.app_blocked_ms > allowed - TIMEOUT_SLACK_MS.min(allowed / 2.0)
+            {
                 let why = match (run.long_transaction_ms, run.lock_timeout_ms) {
                     (Some(h), None) => format!(
                         "with an app transaction open on the table for {h} ms it queued for its lock with no lock_timeout, and the app queued behind it: set lock_timeout and retry"
@@ -691,7 +696,8 @@ impl<'a> Runner<'a> {
                     _ => "the app waited on its lock or its row locks: it blocks the app for as long as it runs".to_string(),
                 };
                 out.push(format!(
-                    "app statements waited up to {worst:.0} ms during `{stmt}` (allowed {allowed:.0} ms): {why}"
+                    "app statements waited up to {worst:.0} ms during `{stmt}`, blocked behind it for {:.0} ms (allowed {allowed:.0} ms): {why}",
+                    run.app_blocked_ms
                 ));
             }
             if let Some(t) = run.lock_timeout_ms {
@@ -1092,69 +1098,105 @@ fn lock_timeout_ms(sql: &str) -> Option<u64> {
     (ms > 0).then_some(ms)
 }
 
-/// Samples the migration backend's locks on app tables until `done`:
-/// the strongest mode it held and its longest continuous wait, in ms.
+/// What the lock sampler saw while one statement ran.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Strongest mode held on an app table (or awaited, when never seen held).
+    lock: Option<String>,
+    /// Longest continuous wait of the statement for a lock on an app table.
+    longest_wait_ms: f64,
+    /// Longest continuous time some other session waited on the statement
+    /// (`pg_blocking_pids`: behind its locks, or queued behind its request).
+    longest_block_ms: f64,
+}
+
+/// A continuous condition's longest run, from samples.
+#[derive(Default)]
+struct Span {
+    since: Option<Instant>,
+    longest: f64,
+}
+
+impl Span {
+    fn sample(&mut self, on: bool) {
+        match (on, self.since) {
+            (true, None) => self.since = Some(Instant::now()),
+            (false, Some(since)) => {
+                self.longest = self.longest.max(since.elapsed().as_secs_f64() * 1000.0);
+                self.since = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> f64 {
+        self.sample(false);
+        self.longest
+    }
+}
+
+/// Samples the migration backend's locks on app tables, and who waits on
+/// it, until `done`.
 async fn watch_locks(
     monitor: Arc<Client>,
     pid: i32,
     tables: BTreeSet<String>,
     done: Arc<AtomicBool>,
-) -> (Option<String>, f64) {
+) -> Seen {
     let sql = format!(
-        "SELECT c.relname::text, l.mode, l.granted FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-          WHERE l.pid = {pid} AND l.locktype = 'relation' AND c.relkind IN ('r', 'p')"
+        "SELECT 'lock', c.relname::text, l.mode, l.granted::text FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+          WHERE l.pid = {pid} AND l.locktype = 'relation' AND c.relkind IN ('r', 'p') \
+         UNION ALL SELECT 'blocked', count(*)::text, NULL, NULL FROM pg_stat_activity \
+          WHERE pid <> {pid} AND {pid} = ANY (pg_blocking_pids(pid))"
     );
     let mut strongest: Option<(usize, String)> = None;
     // A lock granted between two samples is only seen while it is awaited.
     let mut awaited: Option<(usize, String)> = None;
-    let mut waiting_since: Option<Instant> = None;
-    let mut longest = 0.0f64;
+    let mut wait = Span::default();
+    let mut block = Span::default();
     while !done.load(Ordering::SeqCst) {
         if let Ok(msgs) = monitor.simple_query(&sql).await {
             let mut waiting = false;
+            let mut blocking = false;
             for m in msgs {
                 let SimpleQueryMessage::Row(r) = m else {
                     continue;
                 };
-                let (Some(rel), Some(mode), Some(granted)) = (r.get(0), r.get(1), r.get(2)) else {
-                    continue;
-                };
-                if !tables.contains(rel) {
-                    continue;
-                }
-                let rank = lock_rank(mode);
-                if granted == "t" {
-                    if strongest.as_ref().is_none_or(|(r, _)| rank > *r) {
-                        strongest = Some((rank, mode.to_string()));
+                match (r.get(0), r.get(1), r.get(2), r.get(3)) {
+                    (Some("blocked"), Some(n), _, _) => blocking = n != "0",
+                    (Some("lock"), Some(rel), Some(mode), Some(granted))
+                        if tables.contains(rel) =>
+                    {
+                        let rank = lock_rank(mode);
+                        let slot = if granted == "true" {
+                            &mut strongest
+                        } else {
+                            waiting = true;
+                            &mut awaited
+                        };
+                        if slot.as_ref().is_none_or(|(r, _)| rank > *r) {
+                            *slot = Some((rank, mode.to_string()));
+                        }
                     }
-                } else {
-                    waiting = true;
-                    if awaited.as_ref().is_none_or(|(r, _)| rank > *r) {
-                        awaited = Some((rank, mode.to_string()));
-                    }
+                    _ => {}
                 }
             }
-            match (waiting, waiting_since) {
-                (true, None) => waiting_since = Some(Instant::now()),
-                (false, Some(since)) => {
-                    longest = longest.max(since.elapsed().as_secs_f64() * 1000.0);
-                    waiting_since = None;
-                }
-                _ => {}
-            }
+            wait.sample(waiting);
+            block.sample(blocking);
         }
         tokio::time::sleep(LOCK_POLL).await;
     }
-    if let Some(since) = waiting_since {
-        longest = longest.max(since.elapsed().as_secs_f64() * 1000.0);
-    }
-    let seen = match (strongest, awaited) {
+    let lock = match (strongest, awaited) {
         (Some((g, m)), Some((a, _))) if g >= a => Some(m),
         (_, Some((_, m))) => Some(format!("{m} (waited for)")),
         (Some((_, m)), None) => Some(m),
         (None, None) => None,
     };
-    (seen, longest)
+    Seen {
+        lock,
+        longest_wait_ms: wait.finish(),
+        longest_block_ms: block.finish(),
+    }
 }
 
 fn lock_rank(mode: &str) -> usize {

@@ -92,7 +92,7 @@ fn snapshot_drizzle() {
     for (name, request) in PLANS {
         let project = temp_dir(&format!("drizzle-snapshot-{name}"));
         copy_tree(&fixture("drizzle"), &project);
-        let stages = drizzle_rollout(&project, &build(request));
+        let stages = drizzle_rollout(&project, &build(request), |_| Ok(())).unwrap();
         let text: Vec<String> = stages.iter().map(|s| render(&s.emission)).collect();
         insta::assert_snapshot!(format!("drizzle__{name}"), text.join("\n\n"));
         std::fs::remove_dir_all(&project).unwrap();
@@ -569,7 +569,7 @@ fn drizzle_rollouts_hold_the_plan_and_keep_nontransactional_steps_out() {
         let mut up: Steps = Vec::new();
         // (file text) in run order, for the rollback.
         let mut files: Vec<String> = Vec::new();
-        for stage in drizzle_rollout(&project, &plan) {
+        for stage in drizzle_rollout(&project, &plan, |_| Ok(())).unwrap() {
             for step in stage.steps {
                 match step {
                     DrizzleStep::Migrate(migrations) => {
@@ -717,6 +717,71 @@ fn drizzle_journal_keeps_its_entries_and_appends_in_order() {
         assert!(!project.join(&f.path).exists(), "{} written", f.path);
     }
     std::fs::remove_dir_all(&project).unwrap();
+}
+
+/// A Drizzle project with its out folder elsewhere and a psql script
+/// already there: new files go into that folder, the scripts' numbers go
+/// on after it. A project without a journal gets one, as a new file.
+#[test]
+fn drizzle_follows_the_out_folder_and_starts_a_journal() {
+    let project = temp_dir("drizzle-elsewhere");
+    copy_tree(&fixture("drizzle"), &project);
+    std::fs::rename(project.join("drizzle"), project.join("db")).unwrap();
+    let config = project.join("drizzle.config.ts");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"./drizzle\"", "\"./db\"")).unwrap();
+    std::fs::create_dir_all(project.join("db/manual")).unwrap();
+    std::fs::write(project.join("db/manual/0000_earlier.sql"), "SELECT 1;\n").unwrap();
+    let em = emit(
+        &build("add index on users(email)"),
+        &detect(&project).unwrap(),
+        &EmitOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(em.migrations_dir, "db");
+    assert_eq!(
+        em.files[0].path,
+        "db/manual/0001_build_index_users_email_idx_concurrently.sql"
+    );
+    assert!(em.updates.is_empty(), "no migration, no journal change");
+    std::fs::remove_dir_all(&project).unwrap();
+
+    let empty = temp_dir("drizzle-new");
+    let em = emit(
+        &build("rename users.username to handle"),
+        &detect(&empty).unwrap(),
+        &EmitOptions {
+            tool: Some(Tool::Drizzle),
+            now: Some(NOW),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let paths: Vec<&str> = em.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths[..4],
+        [
+            "drizzle/0000_add_users_handle.sql",
+            "drizzle/0001_backfill_users_handle_part1.sql",
+            "drizzle/meta/_journal.json",
+            "drizzle/manual/0000_backfill_users_handle_part2.sql",
+        ]
+    );
+    assert!(em.updates.is_empty());
+    let journal: Value = serde_json::from_str(&em.files[2].contents).unwrap();
+    assert_eq!(journal["dialect"], "postgresql");
+    let tags: Vec<&str> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tags,
+        ["0000_add_users_handle", "0001_backfill_users_handle_part1"]
+    );
+    write_emission(&empty, &em).unwrap();
+    std::fs::remove_dir_all(&empty).unwrap();
 }
 
 #[test]

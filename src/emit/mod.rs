@@ -925,10 +925,12 @@ fn write(
         let p = target(dir, &u.path)?;
         match std::fs::read_to_string(&p) {
             Ok(now) if now == u.previous => replaced.push(p),
-            Ok(_) => return Err(format!(
+            Ok(_) => {
+                return Err(format!(
                 "{} changed since the migrations were computed; nothing was written (run again)",
                 p.display()
-            )),
+            ))
+            }
             Err(e) => {
                 return Err(format!(
                     "cannot read {}: {e}; nothing was written",

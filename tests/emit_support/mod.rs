@@ -338,9 +338,14 @@ pub struct DrizzleStage {
 }
 
 /// Writes the stages of `plan` into `project` (a Drizzle project) one at a
-/// time, as a user does: detect, write the next stage, run it; returns
-/// each stage with the steps its notes give, in their order.
-pub fn drizzle_rollout(project: &Path, plan: &Plan) -> Vec<DrizzleStage> {
+/// time, as a user does: detect, write the next stage, then `run` it (its
+/// steps are what the notes say to run, in their order; the next stage is
+/// written only once `run` returns). Returns every stage.
+pub fn drizzle_rollout(
+    project: &Path,
+    plan: &Plan,
+    mut run: impl FnMut(&DrizzleStage) -> Result<(), String>,
+) -> Result<Vec<DrizzleStage>, String> {
     let mut out = Vec::new();
     let mut applied = journal_migrations(project, DRIZZLE_OUT)
         .iter()
@@ -358,8 +363,8 @@ pub fn drizzle_rollout(project: &Path, plan: &Plan) -> Vec<DrizzleStage> {
                 ..Default::default()
             },
         )
-        .unwrap_or_else(|e| panic!("stage {stage}: {e}"));
-        write_emission(project, &em).unwrap();
+        .map_err(|e| format!("stage {stage}: {e}"))?;
+        write_emission(project, &em)?;
         let mut steps = Vec::new();
         let new = pending(project, DRIZZLE_OUT, applied);
         if !new.is_empty() {
@@ -372,12 +377,14 @@ pub fn drizzle_rollout(project: &Path, plan: &Plan) -> Vec<DrizzleStage> {
             }
         }
         let last = em.stages.len() as u32;
-        out.push(DrizzleStage {
+        let done = DrizzleStage {
             emission: em,
             steps,
-        });
+        };
+        run(&done).map_err(|e| format!("stage {stage}: {e}"))?;
+        out.push(done);
         if stage == last {
-            return out;
+            return Ok(out);
         }
         stage += 1;
     }

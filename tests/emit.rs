@@ -625,12 +625,6 @@ fn drizzle_journal_keeps_its_entries_and_appends_in_order() {
     let project = temp_dir("drizzle-journal");
     copy_tree(&fixture("drizzle"), &project);
     let path = project.join("drizzle/meta/_journal.json");
-    let entries = |text: &str| -> Vec<Value> {
-        serde_json::from_str::<Value>(text).unwrap()["entries"]
-            .as_array()
-            .unwrap()
-            .clone()
-    };
     let plan = build("rename users.username to handle");
     let mut old = std::fs::read_to_string(&path).unwrap();
     let mut stage = 1;
@@ -677,7 +671,7 @@ fn drizzle_journal_keeps_its_entries_and_appends_in_order() {
         );
         assert!(new[cut..new.len() - (old.len() - cut)].starts_with(",\n    {"));
 
-        let (before, after) = (entries(&old), entries(&new));
+        let (before, after) = (entries_of(&old), entries_of(&new));
         assert_eq!(after[..before.len()], before[..], "stage {stage}");
         let added = &after[before.len()..];
         assert_eq!(added.len(), new_files.len());

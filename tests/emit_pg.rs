@@ -166,6 +166,22 @@ fn irreversible(m: &SqlMigration) -> bool {
     }
 }
 
+/// The lines of a state that appeared (+) and went (-).
+fn diff(before: &[String], after: &[String]) -> String {
+    after
+        .iter()
+        .filter(|l| !before.contains(l))
+        .map(|l| format!("+ {l}"))
+        .chain(
+            before
+                .iter()
+                .filter(|l| !after.contains(l))
+                .map(|l| format!("- {l}")),
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 struct Pg<'a> {
     cluster: &'a Cluster,
     counter: usize,
@@ -263,43 +279,47 @@ fn case(pg: &mut Pg, tool_name: &str, plan_name: &str, request: &str) -> Result<
         }
         let after = state(&mut c)?;
         if after != before {
-            let diff: Vec<String> = after
-                .iter()
-                .filter(|l| !before.contains(l))
-                .map(|l| format!("+ {l}"))
-                .chain(
-                    before
-                        .iter()
-                        .filter(|l| !after.contains(l))
-                        .map(|l| format!("- {l}")),
-                )
-                .collect();
             return Err(format!(
                 "up 1..={k} then down did not restore the schema and rows:\n{}",
-                diff.join("\n")
+                diff(&before, &after)
             ));
         }
     }
     Ok(())
 }
 
-#[test]
-fn emitted_sql_migrations_run_forward_and_back_on_postgres() {
+/// Starts a cluster, runs every case on it, and fails with every failure.
+fn on_postgres<T>(
+    cases: &[T],
+    name: impl Fn(&T) -> String,
+    run: impl Fn(&mut Pg, &T) -> Result<(), String>,
+) {
     let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
     let mut pg = Pg {
         cluster: &cluster,
         counter: 0,
     };
     let mut failures = Vec::new();
-    for tool in SQL_TOOLS {
-        for (plan_name, request) in PLANS {
-            match case(&mut pg, tool, plan_name, request) {
-                Ok(()) => eprintln!("ok: {tool} {plan_name}"),
-                Err(e) => failures.push(format!("{tool} {plan_name}: {e}")),
-            }
+    for c in cases {
+        match run(&mut pg, c) {
+            Ok(()) => eprintln!("ok: {}", name(c)),
+            Err(e) => failures.push(format!("{}: {e}", name(c))),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn emitted_sql_migrations_run_forward_and_back_on_postgres() {
+    let cases: Vec<(&str, &str, &str)> = SQL_TOOLS
+        .iter()
+        .flat_map(|t| PLANS.iter().map(move |(n, r)| (*t, *n, *r)))
+        .collect();
+    on_postgres(
+        &cases,
+        |(tool, plan_name, _)| format!("{tool} {plan_name}"),
+        |pg, (tool, plan_name, request)| case(pg, tool, plan_name, request),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -473,18 +493,7 @@ fn drizzle_case(pg: &mut Pg, request: &str, check: &str, want: &str) -> Result<(
     if after != before {
         return Err(format!(
             "the rollback blocks did not restore the schema and rows:\n{}",
-            after
-                .iter()
-                .filter(|l| !before.contains(l))
-                .map(|l| format!("+ {l}"))
-                .chain(
-                    before
-                        .iter()
-                        .filter(|l| !after.contains(l))
-                        .map(|l| format!("- {l}"))
-                )
-                .collect::<Vec<_>>()
-                .join("\n")
+            diff(&before, &after)
         ));
     }
     std::fs::remove_dir_all(&project).unwrap();
@@ -493,17 +502,9 @@ fn drizzle_case(pg: &mut Pg, request: &str, check: &str, want: &str) -> Result<(
 
 #[test]
 fn drizzle_rollouts_run_stage_by_stage_on_postgres() {
-    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
-    let mut pg = Pg {
-        cluster: &cluster,
-        counter: 0,
-    };
-    let mut failures = Vec::new();
-    for (request, check, want) in DRIZZLE_PLANS {
-        match drizzle_case(&mut pg, request, check, want) {
-            Ok(()) => eprintln!("ok: drizzle {request}"),
-            Err(e) => failures.push(format!("drizzle {request}: {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    on_postgres(
+        &DRIZZLE_PLANS,
+        |(request, _, _)| format!("drizzle {request}"),
+        |pg, (request, check, want)| drizzle_case(pg, request, check, want),
+    );
 }

@@ -904,6 +904,17 @@ pub fn write_emission(dir: &Path, emission: &Emission) -> Result<Vec<PathBuf>, S
     write(dir, &emission.files, &emission.updates)
 }
 
+/// Creates `p` with `contents`, failing if it exists.
+fn create(p: &Path, contents: &str) -> Result<(), String> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p)
+        .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+    std::io::Write::write_all(&mut file, contents.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))
+}
+
 fn write(
     dir: &Path,
     files: &[EmittedFile],
@@ -945,13 +956,7 @@ fn write(
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&p)
-            .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-        std::io::Write::write_all(&mut file, f.contents.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        create(&p, &f.contents)?;
         written.push(p);
     }
     // Last, so that a failure never leaves the journal naming a missing file;
@@ -960,13 +965,7 @@ fn write(
         let mut tmp = p.clone().into_os_string();
         tmp.push(".schemashift-new");
         let tmp = PathBuf::from(tmp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        std::io::Write::write_all(&mut file, u.contents.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        create(&tmp, &u.contents)?;
         std::fs::rename(&tmp, &p).map_err(|e| format!("cannot replace {}: {e}", p.display()))?;
         written.push(p);
     }

@@ -342,8 +342,6 @@ pub struct DrizzleState {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct DrizzleJournal {
     #[serde(default)]
-    pub version: Option<serde_json::Value>,
-    #[serde(default)]
     pub dialect: Option<String>,
     pub entries: Vec<DrizzleEntry>,
 }
@@ -352,7 +350,6 @@ pub struct DrizzleJournal {
 /// newest applied `created_at` is older than `when` (milliseconds).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct DrizzleEntry {
-    pub idx: u64,
     pub when: u64,
     pub tag: String,
 }

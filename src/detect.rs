@@ -322,6 +322,42 @@ pub struct DetectedTool {
     /// Every existing version (for ordering checks), oldest first.
     #[serde(skip)]
     pub existing_versions: Vec<String>,
+    /// Drizzle Kit's bookkeeping, which new migrations are appended to.
+    #[serde(skip)]
+    pub drizzle: Option<DrizzleState>,
+}
+
+/// What a Drizzle project's out folder holds besides its SQL files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrizzleState {
+    /// `meta/_journal.json` exactly as read; None when there is none yet.
+    pub journal: Option<String>,
+    /// The stems of the psql scripts in `<out>/manual/`, oldest first.
+    pub manual: Vec<String>,
+}
+
+/// Drizzle Kit's `meta/_journal.json`: the list of migrations drizzle's
+/// migrator runs, in order (it reads nothing else of the folder but the
+/// SQL files the entries name).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DrizzleJournal {
+    #[serde(default)]
+    pub dialect: Option<String>,
+    pub entries: Vec<DrizzleEntry>,
+}
+
+/// One migration of the journal: `<tag>.sql`, run when the database's
+/// newest applied `created_at` is older than `when` (milliseconds).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DrizzleEntry {
+    pub when: u64,
+    pub tag: String,
+}
+
+impl DrizzleJournal {
+    pub fn parse(text: &str) -> Result<DrizzleJournal, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
 }
 
 /// What detection found.
@@ -679,6 +715,7 @@ fn new_tool(tool: Tool, dir: &str) -> DetectedTool {
         warnings: Vec::new(),
         existing_names: Vec::new(),
         existing_versions: Vec::new(),
+        drizzle: None,
     }
 }
 
@@ -1203,7 +1240,9 @@ re!(
     DRIZZLE_DIALECT,
     r#"\b(?:dialect|driver)\s*["']?\s*:\s*["'`](\w[\w-]*)["'`]"#
 );
+re!(DRIZZLE_PREFIX, r#"\bprefix\s*["']?\s*:\s*["'`](\w+)["'`]"#);
 re!(DRIZZLE_FILE, r"^(\d{4})_([\w-]+)\.sql$");
+re!(DRIZZLE_TAG, r"^(\d{4})_([\w-]+)$");
 
 fn drizzle(tree: &Tree, out: &mut Vec<DetectedTool>) {
     for cfg in tree.named(&DRIZZLE_CONFIG) {
@@ -1223,23 +1262,88 @@ fn drizzle(tree: &Tree, out: &mut Vec<DetectedTool>) {
                 &format!("dialect {}", &c[1]),
             );
         }
+        if let Some(c) = DRIZZLE_PREFIX.captures(&text).filter(|c| &c[1] != "index") {
+            t.warnings.push(format!(
+                "{cfg} sets migrations.prefix \"{}\"; schemashift writes Drizzle Kit's default index prefix (0003_name.sql) only",
+                &c[1]
+            ));
+        }
+        let mut state = DrizzleState::default();
+        let mut found = Vec::new();
         let journal = join(&outdir, "meta/_journal.json");
         if tree.has_file(&journal) {
             t.evidence.push(format!("{journal} present"));
+            match tree.read(&journal).map(|j| (DrizzleJournal::parse(&j), j)) {
+                None => t.warnings.push(format!(
+                    "{journal} could not be read (larger than 512 KiB?)"
+                )),
+                Some((Err(e), _)) => t
+                    .warnings
+                    .push(format!("{journal} is not a Drizzle journal: {e}")),
+                Some((Ok(j), text)) => {
+                    if let Some(d) = &j.dialect {
+                        set_engine(&mut t, engine_word(d), &journal, &format!("dialect {d}"));
+                    }
+                    for e in &j.entries {
+                        let file = join(&outdir, &format!("{}.sql", e.tag));
+                        if !tree.has_file(&file) {
+                            // drizzle's migrator stops at an entry without its file.
+                            t.warnings.push(format!(
+                                "{journal} lists {}, but {file} does not exist",
+                                e.tag
+                            ));
+                        }
+                        match DRIZZLE_TAG.captures(&e.tag) {
+                            Some(c) => found.push((
+                                c[1].to_string(),
+                                c[2].to_string(),
+                                format!("{}.sql", e.tag),
+                                file,
+                            )),
+                            None => t.warnings.push(format!(
+                                "{journal} lists {}, which has no 4-digit index prefix; schemashift writes Drizzle Kit's default index prefix (0003_name.sql) only",
+                                e.tag
+                            )),
+                        }
+                    }
+                    state.journal = Some(text);
+                }
+            }
         }
-        let mut found = Vec::new();
         for (path, name) in tree.files_in(&outdir) {
-            if let Some(c) = DRIZZLE_FILE.captures(name) {
-                found.push((
-                    c[1].to_string(),
-                    c[2].to_string(),
-                    name.to_string(),
-                    path.to_string(),
+            let listed = found.iter().any(|f| f.2 == name);
+            if DRIZZLE_FILE.is_match(name) && !listed {
+                // The migrator never runs it, and its number may be the next one.
+                t.warnings.push(format!(
+                    "{path} is not listed in {journal}, so drizzle's migrator does not run it; add it to the journal (drizzle-kit generate) or remove it"
                 ));
             }
         }
-        fill_numeric(&mut t, found);
-        t.naming = Naming::Sequence { width: 4 };
+        let manual = join(&outdir, "manual");
+        let mut scripts: Vec<String> = tree
+            .files_in(&manual)
+            .filter(|(_, name)| DRIZZLE_FILE.is_match(name))
+            .map(|(_, name)| name.trim_end_matches(".sql").to_string())
+            .collect();
+        scripts.sort();
+        // Journal order is the run order; numbers alone could be out of it.
+        t.migrations = found.len();
+        t.existing_versions = found.iter().map(|f| f.0.clone()).collect();
+        t.existing_names = found.iter().map(|f| f.1.clone()).collect();
+        t.existing_names.extend(
+            scripts
+                .iter()
+                .filter_map(|s| s.split_once('_').map(|(_, n)| n.to_string())),
+        );
+        if let Some((v, _, name, path)) = found.last() {
+            t.latest = Some(LatestMigration {
+                name: name.clone(),
+                path: path.clone(),
+                version: v.clone(),
+            });
+        }
+        state.manual = scripts;
+        t.drizzle = Some(state);
         out.push(t);
     }
 }

@@ -193,10 +193,10 @@ struct PlanArgs {
     /// Pause between backfill batches, in milliseconds.
     #[arg(long, default_value_t = 50)]
     batch_pause_ms: u64,
-    /// Write the plan as migration files of the project in DIR (its detected tool), never overwriting.
+    /// Write the plan as migration files of the project in DIR (its detected tool), never overwriting (Drizzle's journal only gets entries appended).
     #[arg(long, value_name = "DIR")]
     emit: Option<PathBuf>,
-    /// With --emit: the migration tool (rails, django, alembic, prisma, knex, typeorm, sequelize, flyway, golang-migrate, dbmate, sqlx, diesel).
+    /// With --emit: the migration tool (rails, django, alembic, prisma, drizzle, knex, typeorm, sequelize, flyway, golang-migrate, dbmate, sqlx, diesel).
     #[arg(long, requires = "emit")]
     tool: Option<schemashift::detect::Tool>,
     /// With --emit: the migrations folder, relative to DIR (when there are several).
@@ -749,7 +749,7 @@ fn emit(
     dir: &std::path::Path,
     args: &PlanArgs,
 ) -> Result<(), UsageError> {
-    use schemashift::emit::{emit, write_new, EmitOptions};
+    use schemashift::emit::{emit, write_emission, EmitOptions};
     let detection = schemashift::detect::detect(dir).map_err(UsageError)?;
     let options = EmitOptions {
         tool: args.tool,
@@ -758,7 +758,7 @@ fn emit(
         now: None,
     };
     let emission = emit(plan, &detection, &options).map_err(|e| UsageError(e.to_string()))?;
-    write_new(dir, &emission.files).map_err(UsageError)?;
+    write_emission(dir, &emission).map_err(UsageError)?;
     if args.change.json {
         return print_json(&emission);
     }
@@ -768,6 +768,9 @@ fn emit(
     );
     for f in &emission.files {
         println!("  wrote {}", dir.join(&f.path).display());
+    }
+    for u in &emission.updates {
+        println!("  updated {}", dir.join(&u.path).display());
     }
     for n in &emission.notes {
         println!("note: {n}");

@@ -26,7 +26,7 @@ Call classify_change first, then build_plan for the phased SQL; review_plan revi
 the phases a plan needs and the questions whose answers would change it. Show SQL only as the tools return it. \
 render_template turns any of these results into the report people read (`plan`, `review`, `classification`, ...) or its short summary. \
 rehearse_plan proves a plan (or a migration as written) on a real PostgreSQL with old and new app versions running through every phase and rollback. \
-To put a plan into the project as migration files, call detect_stack with the project folder, then emit_migrations: it returns the files (paths and contents) in the project's own tool; write them as returned, never over an existing file, and only the stage it names. \
+To put a plan into the project as migration files, call detect_stack with the project folder, then emit_migrations: it returns the files (paths and contents) in the project's own tool; write them as returned, never over an existing file, and only the stage it names; replace each file in `updates` (Drizzle's journal) only while it still holds `previous` exactly. \
 Reference documents are resources under schemashift://references/, the templates under schemashift://templates/.";
 
 /// The stdio MCP server. The routers are built once and kept.
@@ -181,10 +181,12 @@ impl Server {
     /// its latest migration, with up and down in the tool's own form and
     /// non-transactional steps marked the tool's way, plus a runbook note.
     /// Returns the files WITHOUT writing them: create each `path` (relative
-    /// to `dir`) with `contents` exactly, and refuse if one exists. A plan
-    /// whose later steps wait for app releases has stages: `stage` 1 (the
-    /// default) is what may ship now; ask for the next stage only after the
-    /// releases in `notes`.
+    /// to `dir`) with `contents` exactly, and refuse if one exists; then
+    /// replace each file in `updates` (Drizzle's journal, entries appended)
+    /// with `contents`, only if it still holds `previous` exactly. A plan
+    /// whose later steps wait for app releases (or, for Drizzle, for a psql
+    /// script) has stages: `stage` 1 (the default) is what may ship now; ask
+    /// for the next stage only after what `notes` names.
     #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn emit_migrations(
         &self,

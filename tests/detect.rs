@@ -372,3 +372,108 @@ fn cli_detect_prints_text_and_json() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A Drizzle project whose config names another out folder: the journal
+/// there is read, the psql scripts beside it are counted, and what would
+/// make drizzle's migrator or the numbering go wrong is a warning.
+#[test]
+fn drizzle_reads_the_configured_out_folder_and_its_journal() {
+    let root = temp_project("drizzle-out");
+    write(
+        &root,
+        "drizzle.config.ts",
+        "import { defineConfig } from \"drizzle-kit\";\n\nexport default defineConfig({\n  schema: \"./src/db/schema.ts\",\n  out: \"./src/db/migrations\",\n  dialect: \"postgresql\",\n});\n",
+    );
+    let entry = |idx: u32, tag: &str| {
+        format!("{{\"idx\":{idx},\"version\":\"7\",\"when\":{},\"tag\":\"{tag}\",\"breakpoints\":true}}", 1_704_447_000_000u64 + idx as u64)
+    };
+    let journal = |entries: &[String]| {
+        format!(
+            "{{\"version\":\"7\",\"dialect\":\"postgresql\",\"entries\":[{}]}}",
+            entries.join(",")
+        )
+    };
+    write(
+        &root,
+        "src/db/migrations/meta/_journal.json",
+        &journal(&[entry(0, "0000_init"), entry(1, "0001_tidy_hulk")]),
+    );
+    write(
+        &root,
+        "src/db/migrations/0000_init.sql",
+        "CREATE TABLE \"t\" (\"id\" integer);\n",
+    );
+    write(
+        &root,
+        "src/db/migrations/0001_tidy_hulk.sql",
+        "ALTER TABLE \"t\" ADD COLUMN \"x\" text;\n",
+    );
+    write(
+        &root,
+        "src/db/migrations/manual/0000_build_index.sql",
+        "CREATE INDEX CONCURRENTLY i ON t (x);\n",
+    );
+    // The default folder holds nothing of drizzle's.
+    write(&root, "drizzle/README.md", "");
+    let d = detect(&root).unwrap();
+    assert_eq!(d.tools.len(), 1, "{:#?}", d.tools);
+    let t = &d.tools[0];
+    assert_eq!(t.tool, Tool::Drizzle);
+    assert_eq!(t.migrations_dir, "src/db/migrations");
+    assert_eq!(t.engine, DbEngine::Postgres);
+    assert_eq!(t.migrations, 2);
+    let latest = t.latest.as_ref().unwrap();
+    assert_eq!(
+        (latest.name.as_str(), latest.version.as_str()),
+        ("0001_tidy_hulk.sql", "0001")
+    );
+    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+    let state = t.drizzle.as_ref().unwrap();
+    assert_eq!(state.manual, ["0000_build_index"]);
+    assert!(state.journal.as_deref().unwrap().contains("0001_tidy_hulk"));
+
+    // An entry without its file, a file without its entry, another prefix.
+    write(
+        &root,
+        "src/db/migrations/meta/_journal.json",
+        &journal(&[
+            entry(0, "0000_init"),
+            entry(1, "0001_tidy_hulk"),
+            entry(2, "0002_gone"),
+        ]),
+    );
+    write(&root, "src/db/migrations/0003_stray.sql", "SELECT 1;\n");
+    write(
+        &root,
+        "drizzle.config.ts",
+        "export default { out: \"./src/db/migrations\", dialect: \"postgresql\", migrations: { prefix: \"timestamp\" } };\n",
+    );
+    let d = detect(&root).unwrap();
+    let w = d.tools[0].warnings.join("\n");
+    assert!(
+        w.contains("lists 0002_gone, but src/db/migrations/0002_gone.sql does not exist"),
+        "{w}"
+    );
+    assert!(
+        w.contains("src/db/migrations/0003_stray.sql is not listed"),
+        "{w}"
+    );
+    assert!(w.contains("migrations.prefix \"timestamp\""), "{w}");
+
+    // A journal that is not one.
+    write(
+        &root,
+        "src/db/migrations/meta/_journal.json",
+        "{\"entries\": 3}",
+    );
+    let d = detect(&root).unwrap();
+    assert!(
+        d.tools[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("is not a Drizzle journal")),
+        "{:?}",
+        d.tools[0].warnings
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -29,7 +29,10 @@ use std::process::Command;
 use emit_support::*;
 use schemashift::change::examples::EXAMPLES;
 use schemashift::detect::{cmp_flyway, cmp_numeric, detect, Tool};
-use schemashift::emit::{emit, write_new, Emission, EmitError, EmitOptions, EmittedFile};
+use schemashift::emit::{
+    emit, write_emission, write_new, Emission, EmitError, EmitOptions, EmittedFile, StageKeyword,
+    StageSelect,
+};
 use schemashift::plan::Plan;
 use serde_json::Value;
 
@@ -45,6 +48,12 @@ fn render(em: &Emission) -> String {
     }
     for f in &em.files {
         s.push_str(&format!("\n=== {} ===\n{}", f.path, f.contents));
+    }
+    for u in &em.updates {
+        s.push_str(&format!(
+            "\n=== {} (replaces it) ===\n{}",
+            u.path, u.contents
+        ));
     }
     s
 }
@@ -74,6 +83,20 @@ snapshots! {
     snapshot_dbmate: "dbmate",
     snapshot_sqlx: "sqlx",
     snapshot_diesel: "diesel",
+}
+
+/// Drizzle writes one stage per call: the snapshot holds every stage of a
+/// rollout in a copy of the fixture, each written after the one before.
+#[test]
+fn snapshot_drizzle() {
+    for (name, request) in PLANS {
+        let project = temp_dir(&format!("drizzle-snapshot-{name}"));
+        copy_tree(&fixture("drizzle"), &project);
+        let stages = drizzle_rollout(&project, &build(request), |_| Ok(())).unwrap();
+        let text: Vec<String> = stages.iter().map(|s| render(&s.emission)).collect();
+        insta::assert_snapshot!(format!("drizzle__{name}"), text.join("\n\n"));
+        std::fs::remove_dir_all(&project).unwrap();
+    }
 }
 
 /// The migration files of an emission (not the runbook note, not configs).
@@ -531,6 +554,230 @@ fn sql_files_hold_the_plan_and_isolate_nontransactional_steps() {
     }
 }
 
+/// Drizzle, every plan rolled out stage by stage as the notes say: what
+/// `drizzle-kit migrate` runs (each statement between breakpoints alone, in
+/// its one transaction) and what psql runs (one statement, in autocommit)
+/// are the plan's steps in order with their transactions; the rollback
+/// blocks, newest first, are its rollbacks.
+#[test]
+fn drizzle_rollouts_hold_the_plan_and_keep_nontransactional_steps_out() {
+    for (i, (name, plan)) in all_plans().into_iter().enumerate() {
+        let what = format!("drizzle: {name}");
+        let project = temp_dir(&format!("drizzle-plans-{i}"));
+        copy_tree(&fixture("drizzle"), &project);
+        let (want_up, want_down, irreversible) = expected(&plan);
+        let mut up: Steps = Vec::new();
+        // (file text) in run order, for the rollback.
+        let mut files: Vec<String> = Vec::new();
+        for stage in drizzle_rollout(&project, &plan, |_| Ok(())).unwrap() {
+            for step in stage.steps {
+                match step {
+                    DrizzleStep::Migrate(migrations) => {
+                        for m in migrations {
+                            for chunk in &m.chunks {
+                                let st = statements(chunk);
+                                assert_eq!(st.len(), 1, "{what}: {}: a chunk of {st:?}", m.tag);
+                                up.push((st[0].clone(), true));
+                            }
+                            files.push(m.text);
+                        }
+                    }
+                    DrizzleStep::Psql(path, text) => {
+                        let st = statements(&text);
+                        assert_eq!(st.len(), 1, "{what}: {path}: {st:?}");
+                        assert!(
+                            text.contains(&format!("-v ON_ERROR_STOP=1 -f {path}\n")),
+                            "{what}: {path} names its command"
+                        );
+                        up.push((st[0].clone(), false));
+                        files.push(text);
+                    }
+                }
+            }
+        }
+        assert_eq!(up, want_up, "{what}: up");
+        let mut down = Vec::new();
+        let mut stopped = false;
+        for text in files.iter().rev() {
+            if text.contains("Rollback: none. This migration is irreversible") {
+                stopped = true;
+                down.clear();
+            }
+            for b in rollback_blocks(text) {
+                for st in statements(&b.sql) {
+                    down.push((st, b.transaction));
+                }
+            }
+        }
+        assert_eq!(stopped, irreversible, "{what}: irreversible");
+        assert_eq!(down, want_down, "{what}: down");
+        std::fs::remove_dir_all(&project).unwrap();
+    }
+}
+
+/// The journal after each stage: valid JSON, the text before it kept byte
+/// for byte with the new entries inserted after the last old one, the old
+/// entries unchanged, the new ones in order (next index, `when` after every
+/// earlier entry's, tag = the new file). A journal changed after the files
+/// were computed is not overwritten, and nothing is written.
+#[test]
+fn drizzle_journal_keeps_its_entries_and_appends_in_order() {
+    let project = temp_dir("drizzle-journal");
+    copy_tree(&fixture("drizzle"), &project);
+    let path = project.join("drizzle/meta/_journal.json");
+    let plan = build("rename users.username to handle");
+    let mut old = std::fs::read_to_string(&path).unwrap();
+    let mut stage = 1;
+    loop {
+        let detection = detect(&project).unwrap();
+        let em = emit(
+            &plan,
+            &detection,
+            &EmitOptions {
+                stage: Some(StageSelect::Number(stage)),
+                now: Some(NOW),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let new_files: Vec<String> = em
+            .files
+            .iter()
+            .map(|f| f.path.clone())
+            .filter(|p| p.starts_with("drizzle/0") && p.ends_with(".sql"))
+            .collect();
+        assert!(!new_files.is_empty(), "stage {stage} adds migrations");
+        assert_eq!(em.updates.len(), 1);
+        assert_eq!(em.updates[0].previous, old);
+        write_emission(&project, &em).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+
+        // One insertion, right after the last old entry (`entries` is the
+        // last key: the text ends with its `]` and the object's `}`).
+        let cut = old
+            .trim_end()
+            .strip_suffix('}')
+            .and_then(|t| t.trim_end().strip_suffix(']'))
+            .unwrap()
+            .trim_end()
+            .len();
+        assert!(
+            new.starts_with(&old[..cut]),
+            "stage {stage}: the old text is kept"
+        );
+        assert!(
+            new.ends_with(&old[cut..]),
+            "stage {stage}: the old end is kept"
+        );
+        assert!(new[cut..new.len() - (old.len() - cut)].starts_with(",\n    {"));
+
+        let (before, after) = (entries_of(&old), entries_of(&new));
+        assert_eq!(after[..before.len()], before[..], "stage {stage}");
+        let added = &after[before.len()..];
+        assert_eq!(added.len(), new_files.len());
+        let mut last_when = before
+            .iter()
+            .map(|e| e["when"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        for (k, (e, file)) in added.iter().zip(&new_files).enumerate() {
+            assert_eq!(e["idx"], (before.len() + k) as u64, "{e}");
+            assert_eq!(format!("drizzle/{}.sql", e["tag"].as_str().unwrap()), *file);
+            let when = e["when"].as_u64().unwrap();
+            assert!(when > last_when, "{e} after {last_when}");
+            last_when = when;
+            assert_eq!(e["version"], "7");
+            assert_eq!(e["breakpoints"], true);
+            assert!(project.join(file).is_file());
+        }
+        if stage == em.stages.len() as u32 {
+            break;
+        }
+        old = new;
+        stage += 1;
+    }
+
+    // The journal changed under it: refused, nothing written.
+    let plan = build("change users.email from text to varchar(320)");
+    let em = emit(&plan, &detect(&project).unwrap(), &EmitOptions::default()).unwrap();
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"7\"", "\"7\" ");
+    std::fs::write(&path, &edited).unwrap();
+    let err = write_emission(&project, &em).unwrap_err();
+    assert!(err.contains("changed since"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+    for f in &em.files {
+        assert!(!project.join(&f.path).exists(), "{} written", f.path);
+    }
+    std::fs::remove_dir_all(&project).unwrap();
+}
+
+/// A Drizzle project with its out folder elsewhere and a psql script
+/// already there: new files go into that folder, the scripts' numbers go
+/// on after it. A project without a journal gets one, as a new file.
+#[test]
+fn drizzle_follows_the_out_folder_and_starts_a_journal() {
+    let project = temp_dir("drizzle-elsewhere");
+    copy_tree(&fixture("drizzle"), &project);
+    std::fs::rename(project.join("drizzle"), project.join("db")).unwrap();
+    let config = project.join("drizzle.config.ts");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"./drizzle\"", "\"./db\"")).unwrap();
+    std::fs::create_dir_all(project.join("db/manual")).unwrap();
+    std::fs::write(project.join("db/manual/0000_earlier.sql"), "SELECT 1;\n").unwrap();
+    let em = emit(
+        &build("add index on users(email)"),
+        &detect(&project).unwrap(),
+        &EmitOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(em.migrations_dir, "db");
+    assert_eq!(
+        em.files[0].path,
+        "db/manual/0001_build_index_users_email_idx_concurrently.sql"
+    );
+    assert!(em.updates.is_empty(), "no migration, no journal change");
+    std::fs::remove_dir_all(&project).unwrap();
+
+    let empty = temp_dir("drizzle-new");
+    let em = emit(
+        &build("rename users.username to handle"),
+        &detect(&empty).unwrap(),
+        &EmitOptions {
+            tool: Some(Tool::Drizzle),
+            now: Some(NOW),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let paths: Vec<&str> = em.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths[..4],
+        [
+            "drizzle/0000_add_users_handle.sql",
+            "drizzle/0001_backfill_users_handle_part1.sql",
+            "drizzle/meta/_journal.json",
+            "drizzle/manual/0000_backfill_users_handle_part2.sql",
+        ]
+    );
+    assert!(em.updates.is_empty());
+    let journal: Value = serde_json::from_str(&em.files[2].contents).unwrap();
+    assert_eq!(journal["dialect"], "postgresql");
+    let tags: Vec<&str> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tags,
+        ["0000_add_users_handle", "0001_backfill_users_handle_part1"]
+    );
+    write_emission(&empty, &em).unwrap();
+    std::fs::remove_dir_all(&empty).unwrap();
+}
+
 #[test]
 fn stages_wait_for_app_releases() {
     // Default: stage 1 only, with the rest named in the notes.
@@ -632,10 +879,19 @@ fn write_new_never_overwrites() {
 #[test]
 fn refuses_what_it_cannot_write_well() {
     let plan = build("add index on users(email)");
-    // Drizzle: the journal would need editing and everything runs in one transaction.
+    // Drizzle, all stages at once: one `drizzle-kit migrate` would run the
+    // later stages' migrations with the first's, before the psql script and
+    // the app releases between them.
     let d = detect(&fixture("drizzle")).unwrap();
-    let err = emit(&plan, &d, &EmitOptions::default()).unwrap_err();
-    assert!(matches!(err, EmitError::Unsupported(_)), "{err}");
+    let all = EmitOptions {
+        stage: Some(StageSelect::Keyword(StageKeyword::All)),
+        ..Default::default()
+    };
+    let err = emit(&build("rename users.username to handle"), &d, &all).unwrap_err();
+    assert!(matches!(err, EmitError::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("one stage at a time"), "{err}");
+    // Only psql scripts after the first stage: fine.
+    emit(&plan, &d, &all).unwrap();
     // No tool found and none named.
     let empty = temp_dir("empty");
     let d = detect(&empty).unwrap();
@@ -657,6 +913,51 @@ fn refuses_what_it_cannot_write_well() {
         "migrations/20260101000000_build_index_users_email_idx_concurrently.up.sql"
     );
     std::fs::remove_dir_all(&empty).unwrap();
+}
+
+#[test]
+fn cli_emit_appends_to_the_drizzle_journal() {
+    let dir = temp_dir("cli-drizzle");
+    copy_tree(&fixture("drizzle"), &dir);
+    let journal = dir.join("drizzle/meta/_journal.json");
+    let before = std::fs::read_to_string(&journal).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_schemashift"))
+        .args(["plan", "--emit"])
+        .arg(&dir)
+        .arg("rename users.username to handle")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("updated ") && text.contains("_journal.json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("run order: 1. `npx drizzle-kit migrate`"),
+        "{text}"
+    );
+    let after = std::fs::read_to_string(&journal).unwrap();
+    assert_eq!(entries_of(&after)[..2], entries_of(&before)[..]);
+    assert_eq!(entries_of(&after).len(), 4, "{after}");
+    let scripts: Vec<_> = std::fs::read_dir(dir.join("drizzle/manual"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(scripts.len(), 1);
+    // No temporary file left beside the journal.
+    assert_eq!(
+        std::fs::read_dir(dir.join("drizzle/meta")).unwrap().count(),
+        3
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn entries_of(journal: &str) -> Vec<Value> {
+    serde_json::from_str::<Value>(journal).unwrap()["entries"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 #[test]

@@ -14,6 +14,14 @@
 //!    blocks written as comments), restore the schema and the rows exactly;
 //! 3. the down of an irreversible migration refuses to run.
 //!
+//! Drizzle's output runs the way its runbook says, stage by stage in a copy
+//! of the fixture project: `drizzle-kit migrate` as drizzle's migrator does
+//! it (every journal entry newer than the newest applied, statement by
+//! statement as the breakpoints cut the files, all in one transaction) and
+//! the psql scripts with the psql command their header gives, for a rename,
+//! an index, a required column and a type change; then the rollback blocks,
+//! newest first, restore the schema and the rows.
+//!
 //! Without PostgreSQL the test fails with the install instructions.
 
 mod emit_support;
@@ -23,6 +31,7 @@ use postgres::{Client, NoTls, SimpleQueryMessage};
 use schemashift::cluster::Cluster;
 use schemashift::detect::Tool;
 use std::path::Path;
+use std::process::Command;
 
 fn pg_error(e: &postgres::Error) -> String {
     match e.as_db_error() {
@@ -157,6 +166,22 @@ fn irreversible(m: &SqlMigration) -> bool {
     }
 }
 
+/// The lines of a state that appeared (+) and went (-).
+fn diff(before: &[String], after: &[String]) -> String {
+    after
+        .iter()
+        .filter(|l| !before.contains(l))
+        .map(|l| format!("+ {l}"))
+        .chain(
+            before
+                .iter()
+                .filter(|l| !after.contains(l))
+                .map(|l| format!("- {l}")),
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 struct Pg<'a> {
     cluster: &'a Cluster,
     counter: usize,
@@ -254,41 +279,232 @@ fn case(pg: &mut Pg, tool_name: &str, plan_name: &str, request: &str) -> Result<
         }
         let after = state(&mut c)?;
         if after != before {
-            let diff: Vec<String> = after
-                .iter()
-                .filter(|l| !before.contains(l))
-                .map(|l| format!("+ {l}"))
-                .chain(
-                    before
-                        .iter()
-                        .filter(|l| !after.contains(l))
-                        .map(|l| format!("- {l}")),
-                )
-                .collect();
             return Err(format!(
                 "up 1..={k} then down did not restore the schema and rows:\n{}",
-                diff.join("\n")
+                diff(&before, &after)
             ));
         }
     }
     Ok(())
 }
 
-#[test]
-fn emitted_sql_migrations_run_forward_and_back_on_postgres() {
+/// Starts a cluster, runs every case on it, and fails with every failure.
+fn on_postgres<T>(
+    cases: &[T],
+    name: impl Fn(&T) -> String,
+    run: impl Fn(&mut Pg, &T) -> Result<(), String>,
+) {
     let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
     let mut pg = Pg {
         cluster: &cluster,
         counter: 0,
     };
     let mut failures = Vec::new();
-    for tool in SQL_TOOLS {
-        for (plan_name, request) in PLANS {
-            match case(&mut pg, tool, plan_name, request) {
-                Ok(()) => eprintln!("ok: {tool} {plan_name}"),
-                Err(e) => failures.push(format!("{tool} {plan_name}: {e}")),
-            }
+    for c in cases {
+        match run(&mut pg, c) {
+            Ok(()) => eprintln!("ok: {}", name(c)),
+            Err(e) => failures.push(format!("{}: {e}", name(c))),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn emitted_sql_migrations_run_forward_and_back_on_postgres() {
+    let cases: Vec<(&str, &str, &str)> = SQL_TOOLS
+        .iter()
+        .flat_map(|t| PLANS.iter().map(move |(n, r)| (*t, *n, *r)))
+        .collect();
+    on_postgres(
+        &cases,
+        |(tool, plan_name, _)| format!("{tool} {plan_name}"),
+        |pg, (tool, plan_name, request)| case(pg, tool, plan_name, request),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Drizzle
+// ---------------------------------------------------------------------------
+
+/// drizzle's migrator (`migrate()` in drizzle-orm's pg-core dialect): the
+/// newest applied `created_at`, then every journal entry newer than it,
+/// each piece between breakpoints sent alone through the extended protocol
+/// (as postgres.js does, so a piece holding two statements fails) and
+/// recorded, all in one transaction. Returns the tags it ran.
+fn drizzle_migrate(c: &mut Client, project: &Path) -> Result<Vec<String>, String> {
+    exec(
+        c,
+        "CREATE SCHEMA IF NOT EXISTS drizzle; CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)",
+    )?;
+    let last = values(
+        c,
+        "SELECT created_at FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1",
+    )?
+    .first()
+    .map(|v| v.parse::<u64>().unwrap());
+    let todo = pending(project, DRIZZLE_OUT, last);
+    let mut tx = c.transaction().map_err(|e| pg_error(&e))?;
+    for m in &todo {
+        for chunk in &m.chunks {
+            tx.execute(chunk.as_str(), &[])
+                .map_err(|e| format!("{}: {}", m.tag, pg_error(&e)))?;
+        }
+        tx.execute(
+            "INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES (md5($1), $2)",
+            &[&m.text, &(m.when as i64)],
+        )
+        .map_err(|e| pg_error(&e))?;
+    }
+    tx.commit().map_err(|e| pg_error(&e))?;
+    Ok(todo.into_iter().map(|m| m.tag).collect())
+}
+
+/// Runs the psql command a script's header gives, from the project folder,
+/// with DATABASE_URL pointing at `db`.
+fn drizzle_psql(pg: &Pg, db: &str, project: &Path, script: &str) -> Result<(), String> {
+    let command = script
+        .lines()
+        .find_map(|l| l.strip_prefix("--   psql "))
+        .ok_or("no psql command in the header")?;
+    let path = format!(
+        "{}:{}",
+        pg.cluster.bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("psql {command}"))
+        .current_dir(project)
+        .env("DATABASE_URL", pg.cluster.url_for(db))
+        .env("PATH", path)
+        .output()
+        .map_err(|e| format!("cannot run psql ({e}): install the PostgreSQL client"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "psql {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// The Drizzle plans and what must hold once every stage has run.
+const DRIZZLE_PLANS: [(&str, &str, &str); 4] = [
+    (
+        "rename users.username to handle",
+        "SELECT count(*) FILTER (WHERE handle IS DISTINCT FROM 'user' || id) || '/' || count(*) || '/' || (SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'username') FROM users",
+        "0/3000/0",
+    ),
+    (
+        "add index on users(email)",
+        "SELECT indisvalid::text || '/' || indisready::text FROM pg_index WHERE indexrelid = 'users_email_idx'::regclass",
+        "true/true",
+    ),
+    (
+        "add non-null users.email_lower text from lower(username)",
+        "SELECT count(*) FILTER (WHERE email_lower IS DISTINCT FROM lower(username)) || '/' || count(*) || '/' || (SELECT attnotnull::text FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_lower') FROM users",
+        "0/3000/true",
+    ),
+    (
+        "change users.email from text to varchar(320)",
+        "SELECT (SELECT data_type || '(' || character_maximum_length || ')' FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'email') || '/' || count(*) FILTER (WHERE email IS DISTINCT FROM CASE WHEN id % 3 = 0 THEN NULL ELSE 'u' || id || '@example.com' END) || '/' || count(*) FROM users",
+        "character varying(320)/0/3000",
+    ),
+];
+
+fn drizzle_case(pg: &mut Pg, request: &str, check: &str, want: &str) -> Result<(), String> {
+    let project = temp_dir(&format!("drizzle-pg-{}", pg.counter));
+    copy_tree(&fixture("drizzle"), &project);
+    // The project as it is: its migrations applied by the migrator, rows loaded.
+    let base = pg.database(None)?;
+    let (before, applied) = {
+        let mut c = pg.connect(&base)?;
+        let ran = drizzle_migrate(&mut c, &project)?;
+        exec(
+            &mut c,
+            "INSERT INTO users (username, email) SELECT 'user' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'u' || g || '@example.com' END FROM generate_series(1, 3000) AS g; ANALYZE",
+        )?;
+        (state(&mut c)?, ran.len())
+    };
+    // All stages on one copy; on another, the stages up to the first
+    // irreversible file, to roll back.
+    let (full, partial) = (pg.database(Some(&base))?, pg.database(Some(&base))?);
+    let mut c = pg.connect(&full)?;
+    let mut p = pg.connect(&partial)?;
+    let mut reversible = true;
+    let mut undo: Vec<String> = Vec::new();
+    let mut new = 0;
+    let pg_ref = &*pg;
+    drizzle_rollout(&project, &build(request), |stage| {
+        for f in &stage.emission.files {
+            reversible &= !f
+                .contents
+                .contains("Rollback: none. This migration is irreversible");
+        }
+        for step in &stage.steps {
+            match step {
+                DrizzleStep::Migrate(listed) => {
+                    let ran = drizzle_migrate(&mut c, &project)?;
+                    let want: Vec<&String> = listed.iter().map(|m| &m.tag).collect();
+                    if ran.iter().collect::<Vec<_>>() != want {
+                        return Err(format!("migrate ran {ran:?}, the stage lists {want:?}"));
+                    }
+                    new += ran.len();
+                    if reversible {
+                        drizzle_migrate(&mut p, &project)?;
+                        undo.extend(listed.iter().map(|m| m.text.clone()));
+                    }
+                }
+                DrizzleStep::Psql(path, text) => {
+                    drizzle_psql(pg_ref, &full, &project, text)
+                        .map_err(|e| format!("{path}: {e}"))?;
+                    if reversible {
+                        drizzle_psql(pg_ref, &partial, &project, text)
+                            .map_err(|e| format!("{path}: {e}"))?;
+                        undo.push(text.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let got = values(&mut c, check)?;
+    if got != [want] {
+        return Err(format!(
+            "after every stage: {check} gave {got:?}, expected {want}"
+        ));
+    }
+    let recorded = values(&mut c, "SELECT count(*) FROM drizzle.__drizzle_migrations")?;
+    if recorded != [(applied + new).to_string()] {
+        return Err(format!(
+            "drizzle.__drizzle_migrations holds {recorded:?} rows, expected {}",
+            applied + new
+        ));
+    }
+    if undo.is_empty() {
+        return Err("nothing reversible to roll back".into());
+    }
+    for text in undo.iter().rev() {
+        for b in rollback_blocks(text) {
+            run_file(&mut p, &b.sql, b.transaction).map_err(|e| format!("rollback: {e}"))?;
+        }
+    }
+    let after = state(&mut p)?;
+    if after != before {
+        return Err(format!(
+            "the rollback blocks did not restore the schema and rows:\n{}",
+            diff(&before, &after)
+        ));
+    }
+    std::fs::remove_dir_all(&project).unwrap();
+    Ok(())
+}
+
+#[test]
+fn drizzle_rollouts_run_stage_by_stage_on_postgres() {
+    on_postgres(
+        &DRIZZLE_PLANS,
+        |(request, _, _)| format!("drizzle {request}"),
+        |pg, (request, check, want)| drizzle_case(pg, request, check, want),
+    );
 }

@@ -105,6 +105,31 @@ async fn detect_stack_and_emit_migrations() {
     // Returned, not written.
     assert_eq!(listing(&format!("{dir}/migrations")), before);
 
+    // Drizzle: the journal comes back as an update of the file as it is.
+    let project = fixture("drizzle");
+    let journal_path = format!("{project}/drizzle/meta/_journal.json");
+    let journal = std::fs::read_to_string(&journal_path).unwrap();
+    let r = c
+        .call_tool(
+            CallToolRequestParams::new("emit_migrations").with_arguments(args(json!({
+                "request": "rename users.username to handle",
+                "dir": project,
+            }))),
+        )
+        .await
+        .unwrap();
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    let e = r.structured_content.expect("structured content");
+    assert_eq!(e["tool"], "drizzle");
+    assert_eq!(e["updates"][0]["path"], "drizzle/meta/_journal.json");
+    assert_eq!(e["updates"][0]["previous"], journal.as_str());
+    assert!(e["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["path"].as_str().unwrap().starts_with("drizzle/manual/")));
+    assert_eq!(std::fs::read_to_string(&journal_path).unwrap(), journal);
+
     // A project without a tool, and no tool named: a tool error saying what to do.
     let r = c
         .call_tool(

@@ -17,13 +17,18 @@
 //!   them send a file as one query string, which PostgreSQL runs as one
 //!   implicit transaction; so a phase is split: each step that must run
 //!   outside a transaction becomes a migration alone, and each run of
-//!   transactional steps one migration.
+//!   transactional steps one migration;
+//! - Drizzle, whose migrator runs all new migrations in one transaction,
+//!   gets the split layout too, with the steps that must run outside a
+//!   transaction as psql scripts beside the migrations (see `drizzle`).
 //!
 //! App releases between database steps split the rollout into stages: the
 //! migrations of stage 2 must not run before the release they wait for is
 //! everywhere, so one call writes one stage (the first by default), and the
 //! releases become comments in the next migration and in the runbook note.
 
+mod drizzle;
+mod journal;
 mod js;
 pub mod naming;
 mod python;
@@ -113,6 +118,16 @@ pub struct StageInfo {
     pub emitted: bool,
 }
 
+/// An existing file to replace (Drizzle's journal, with entries appended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileUpdate {
+    /// `/`-separated, relative to the project folder.
+    pub path: String,
+    /// What the file must still hold, exactly; replace it only then.
+    pub previous: String,
+    pub contents: String,
+}
+
 /// The files for a plan, and what to know before running them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Emission {
@@ -121,6 +136,9 @@ pub struct Emission {
     pub stages: Vec<StageInfo>,
     /// Files to create, in the order the tool runs them (the runbook note last).
     pub files: Vec<EmittedFile>,
+    /// Existing files to replace, after the files are created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<FileUpdate>,
     pub notes: Vec<String>,
 }
 
@@ -437,6 +455,10 @@ pub(crate) struct Ctx<'a> {
     /// Path of the runbook note.
     pub runbook: String,
     pub notes: Vec<String>,
+    pub updates: Vec<FileUpdate>,
+    /// How to run the files, step by step, when the tool does not run them
+    /// all itself (a section of the runbook note).
+    pub run_order: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -556,17 +578,14 @@ pub fn emit(
             tool.tool, tool.migrations_dir
         )));
     }
-    if tool.tool == Tool::Drizzle {
-        return Err(EmitError::Unsupported(
-            "Drizzle Kit migrations are listed in meta/_journal.json (an existing file schemashift does not edit) and drizzle's migrator runs every pending migration in one transaction, so CONCURRENTLY and per-batch commits cannot run in it; write the plan with --tool golang-migrate or dbmate, or run it from the runbook".into(),
-        ));
-    }
-
     let split = !matches!(
         tool.tool,
         Tool::Rails | Tool::Alembic | Tool::Knex | Tool::Typeorm | Tool::Sequelize
     );
     let mut all = units(plan, split);
+    if tool.tool == Tool::Drizzle {
+        drizzle::restage(&mut all);
+    }
     if all.is_empty() {
         return Err(EmitError::Invalid(
             "the plan has no SQL to write as migrations (its phases are app releases only); follow its runbook".into(),
@@ -585,6 +604,9 @@ pub fn emit(
     };
     let stage_infos = stage_infos(&all, &chosen);
     all.retain(|u| chosen.contains(&u.stage));
+    if tool.tool == Tool::Drizzle {
+        drizzle::check_stages(&all, &chosen)?;
+    }
 
     let now = options.now.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -604,9 +626,14 @@ pub fn emit(
             .to_string(),
     });
     let mut versions = Versioner::new(&naming, latest.as_deref(), now, &plan.summary);
+    if tool.tool == Tool::Drizzle {
+        drizzle::number(&tool, &mut all)?;
+    }
     let mut used: Vec<String> = tool.existing_names.clone();
     for u in &mut all {
-        u.version = versions.next_version();
+        if tool.tool != Tool::Drizzle {
+            u.version = versions.next_version();
+        }
         let mut s = u.slug.clone();
         let mut k = 2;
         while used.contains(&s) {
@@ -633,6 +660,8 @@ pub fn emit(
         stages,
         runbook,
         notes: Vec::new(),
+        updates: Vec::new(),
+        run_order: Vec::new(),
     };
     let mut files = match tool.tool {
         Tool::Rails => rails::render(&mut ctx, &mut all)?,
@@ -647,7 +676,7 @@ pub fn emit(
         | Tool::Sqlx
         | Tool::Diesel
         | Tool::Prisma => sql::render(&mut ctx, &mut all)?,
-        Tool::Drizzle => unreachable!("refused above"),
+        Tool::Drizzle => drizzle::render(&mut ctx, &mut all)?,
     };
     let mut notes = std::mem::take(&mut ctx.notes);
     let info = |s: u32| &stage_infos[(s - 1) as usize];
@@ -685,6 +714,7 @@ pub fn emit(
         migrations_dir: tool.migrations_dir.clone(),
         stages: stage_infos,
         files,
+        updates: std::mem::take(&mut ctx.updates),
         notes,
     })
 }
@@ -705,7 +735,7 @@ fn stage_infos(all: &[Unit], chosen: &[u32]) -> Vec<StageInfo> {
                 .map(|u| {
                     u.before
                         .iter()
-                        .filter(|b| b.contains("(app release)"))
+                        .filter(|b| b.contains("(app release)") || b.contains("(psql script)"))
                         .cloned()
                         .collect()
                 })
@@ -733,13 +763,21 @@ fn runbook_note(ctx: &Ctx, units: &[Unit], stages: &[StageInfo]) -> String {
         ctx.tool.tool,
         if ctx.dir.is_empty() { "." } else { &ctx.dir }
     ));
-    let file_of = |phase: &str| -> Vec<String> {
+    if !ctx.run_order.is_empty() {
+        s.push_str("## Run order\n\n");
+        for (i, step) in ctx.run_order.iter().enumerate() {
+            s.push_str(&format!("{}. {step}\n", i + 1));
+        }
+        s.push('\n');
+    }
+    let file_of = |phase: &str, stage: u32| -> Vec<String> {
         units
             .iter()
-            .filter(|u| u.phase_id == phase)
+            .filter(|u| u.phase_id == phase && u.stage == stage)
             .map(|u| format!("`{}`", u.name))
             .collect()
     };
+    let first_written = stages.iter().find(|st| st.emitted).map_or(0, |st| st.stage);
     let stage_of = |p: &Phase| {
         stages
             .iter()
@@ -766,6 +804,8 @@ fn runbook_note(ctx: &Ctx, units: &[Unit], stages: &[StageInfo]) -> String {
                     "## Stage {n}{}\n\n",
                     if emitted {
                         ""
+                    } else if n < first_written {
+                        " (written before these files)"
                     } else {
                         " (not written yet: write it with `--stage` once the releases before it are everywhere)"
                     }
@@ -786,11 +826,31 @@ fn runbook_note(ctx: &Ctx, units: &[Unit], stages: &[StageInfo]) -> String {
                 s.push_str("No migration: a gate. Run the checks below.\n\n");
             }
         } else {
-            let files = file_of(&p.id);
-            if files.is_empty() {
-                s.push_str("Migration: in another stage.\n\n");
-            } else {
-                s.push_str(&format!("Migration: {}.\n\n", files.join(", ")));
+            // A phase can span stages (Drizzle: the steps after a psql script).
+            let mut spans = stages.iter().filter(|st| st.phases.contains(&p.id));
+            if let Some(first) = spans.next() {
+                let files = file_of(&p.id, first.stage);
+                if files.is_empty() {
+                    s.push_str("Migration: in another stage.");
+                } else {
+                    s.push_str(&format!("Migration: {}.", files.join(", ")));
+                }
+                for later in spans {
+                    let files = file_of(&p.id, later.stage);
+                    s.push_str(&format!(
+                        " Then stage {}, once {}: {}.",
+                        later.stage,
+                        later.after.join("; "),
+                        if !files.is_empty() {
+                            files.join(", ")
+                        } else if later.stage < first_written {
+                            "written before these files".to_string()
+                        } else {
+                            format!("not written yet (`--stage {}`)", later.stage)
+                        }
+                    ));
+                }
+                s.push_str("\n\n");
             }
             if let Some(loss) = &p.data_loss {
                 s.push_str(&format!("**Irreversible**: {loss}.\n\n"));
@@ -819,19 +879,50 @@ fn runbook_note(ctx: &Ctx, units: &[Unit], stages: &[StageInfo]) -> String {
     s
 }
 
+/// `dir/path`, refusing paths that leave `dir`.
+fn target(dir: &Path, path: &str) -> Result<PathBuf, String> {
+    if path.split('/').any(|c| c == ".." || c.is_empty()) || path.starts_with('/') {
+        return Err(format!(
+            "refusing to write outside {}: {path}",
+            dir.display()
+        ));
+    }
+    Ok(dir.join(path))
+}
+
 /// Writes files under `dir`, refusing (before writing anything) when any
 /// already exists. Returns the paths written.
 pub fn write_new(dir: &Path, files: &[EmittedFile]) -> Result<Vec<PathBuf>, String> {
+    write(dir, files, &[])
+}
+
+/// Writes an emission under `dir`: creates its files and then replaces the
+/// files it updates. Refuses, before writing anything, when a file to create
+/// exists or a file to update no longer holds what it held when the
+/// emission was computed. Returns the paths written.
+pub fn write_emission(dir: &Path, emission: &Emission) -> Result<Vec<PathBuf>, String> {
+    write(dir, &emission.files, &emission.updates)
+}
+
+/// Creates `p` with `contents`, failing if it exists.
+fn create(p: &Path, contents: &str) -> Result<(), String> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p)
+        .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+    std::io::Write::write_all(&mut file, contents.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))
+}
+
+fn write(
+    dir: &Path,
+    files: &[EmittedFile],
+    updates: &[FileUpdate],
+) -> Result<Vec<PathBuf>, String> {
     let mut targets = Vec::new();
     for f in files {
-        if f.path.split('/').any(|c| c == ".." || c.is_empty()) || f.path.starts_with('/') {
-            return Err(format!(
-                "refusing to write outside {}: {}",
-                dir.display(),
-                f.path
-            ));
-        }
-        let p = dir.join(&f.path);
+        let p = target(dir, &f.path)?;
         if p.exists() {
             return Err(format!(
                 "{} already exists; nothing was written (schemashift never overwrites files)",
@@ -840,19 +931,42 @@ pub fn write_new(dir: &Path, files: &[EmittedFile]) -> Result<Vec<PathBuf>, Stri
         }
         targets.push(p);
     }
+    let mut replaced = Vec::new();
+    for u in updates {
+        let p = target(dir, &u.path)?;
+        match std::fs::read_to_string(&p) {
+            Ok(now) if now == u.previous => replaced.push(p),
+            Ok(_) => {
+                return Err(format!(
+                "{} changed since the migrations were computed; nothing was written (run again)",
+                p.display()
+            ))
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot read {}: {e}; nothing was written",
+                    p.display()
+                ))
+            }
+        }
+    }
     let mut written = Vec::new();
     for (f, p) in files.iter().zip(targets) {
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&p)
-            .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-        std::io::Write::write_all(&mut file, f.contents.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        create(&p, &f.contents)?;
+        written.push(p);
+    }
+    // Last, so that a failure never leaves the journal naming a missing file;
+    // through a rename, so that the file is never half written.
+    for (u, p) in updates.iter().zip(replaced) {
+        let mut tmp = p.clone().into_os_string();
+        tmp.push(".schemashift-new");
+        let tmp = PathBuf::from(tmp);
+        create(&tmp, &u.contents)?;
+        std::fs::rename(&tmp, &p).map_err(|e| format!("cannot replace {}: {e}", p.display()))?;
         written.push(p);
     }
     Ok(written)

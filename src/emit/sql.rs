@@ -65,7 +65,7 @@ pub(crate) fn comment(lines: &[String]) -> String {
     s
 }
 
-fn statement(sql: &str) -> String {
+pub(crate) fn statement(sql: &str) -> String {
     let t = sql.trim_end();
     if t.ends_with(';') {
         t.to_string()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use schemashift::change::ChangeInput;
 use schemashift::detect::{detect, Tool};
-use schemashift::emit::{emit, Emission, EmitOptions, StageKeyword, StageSelect};
+use schemashift::emit::{emit, write_emission, Emission, EmitOptions, StageKeyword, StageSelect};
 use schemashift::plan::{build_plan, Plan, PlanRequest};
 
 /// 2026-01-01 00:00:00 UTC: timestamps in snapshots start here.
@@ -20,8 +20,8 @@ pub const PLANS: [(&str, &str); 2] = [
     ("add_index", "add index on users(email)"),
 ];
 
-/// The fixture projects schemashift writes migrations for (Drizzle is
-/// detected but refused).
+/// The fixture projects schemashift writes migrations for in one call per
+/// plan (Drizzle writes a stage per call: see [`drizzle_rollout`]).
 pub const TOOLS: [&str; 12] = [
     "rails",
     "django",
@@ -265,4 +265,127 @@ pub fn statements(sql: &str) -> Vec<String> {
 /// A plan step's SQL in the same form as [`statements`].
 pub fn norm(sql: &str) -> String {
     sql.trim().trim_end_matches(';').trim().to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Drizzle
+// ---------------------------------------------------------------------------
+
+/// The Drizzle fixture's out folder.
+pub const DRIZZLE_OUT: &str = "drizzle";
+
+/// A migration as drizzle's migrator reads it (`readMigrationFiles`): the
+/// file named by a journal entry, cut at every `--> statement-breakpoint`.
+#[derive(Debug, Clone)]
+pub struct JournalMigration {
+    pub tag: String,
+    pub when: u64,
+    /// The file's text, whole (the migrator records its hash).
+    pub text: String,
+    pub chunks: Vec<String>,
+}
+
+/// Every migration of `<project>/<out>/meta/_journal.json`, in its order.
+pub fn journal_migrations(project: &Path, out: &str) -> Vec<JournalMigration> {
+    let dir = project.join(out);
+    let journal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta/_journal.json")).unwrap())
+            .unwrap();
+    journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let tag = e["tag"].as_str().unwrap().to_string();
+            let text = std::fs::read_to_string(dir.join(format!("{tag}.sql")))
+                .unwrap_or_else(|e| panic!("{tag}.sql: {e}"));
+            JournalMigration {
+                chunks: text
+                    .replace("\r\n", "\n")
+                    .split("--> statement-breakpoint")
+                    .map(str::to_string)
+                    .collect(),
+                when: e["when"].as_u64().unwrap(),
+                tag,
+                text,
+            }
+        })
+        .collect()
+}
+
+/// What the migrator runs when the newest migration the database has
+/// applied has `applied` as its `when` (None: a new database).
+pub fn pending(project: &Path, out: &str, applied: Option<u64>) -> Vec<JournalMigration> {
+    journal_migrations(project, out)
+        .into_iter()
+        .filter(|m| applied.is_none_or(|a| a < m.when))
+        .collect()
+}
+
+/// One step of a Drizzle rollout, as its runbook says to run it.
+#[derive(Debug, Clone)]
+pub enum DrizzleStep {
+    /// `drizzle-kit migrate`: the journal's new migrations, in one transaction.
+    Migrate(Vec<JournalMigration>),
+    /// `psql -f` of a script: its path in the project, and its text.
+    Psql(String, String),
+}
+
+/// One stage as written and run.
+pub struct DrizzleStage {
+    pub emission: Emission,
+    pub steps: Vec<DrizzleStep>,
+}
+
+/// Writes the stages of `plan` into `project` (a Drizzle project) one at a
+/// time, as a user does: detect, write the next stage, then `run` it (its
+/// steps are what the notes say to run, in their order; the next stage is
+/// written only once `run` returns). Returns every stage.
+pub fn drizzle_rollout(
+    project: &Path,
+    plan: &Plan,
+    mut run: impl FnMut(&DrizzleStage) -> Result<(), String>,
+) -> Result<Vec<DrizzleStage>, String> {
+    let mut out = Vec::new();
+    let mut applied = journal_migrations(project, DRIZZLE_OUT)
+        .iter()
+        .map(|m| m.when)
+        .max();
+    let mut stage = 1;
+    loop {
+        let detection = detect(project).unwrap();
+        let em = emit(
+            plan,
+            &detection,
+            &EmitOptions {
+                stage: Some(StageSelect::Number(stage)),
+                now: Some(NOW),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| format!("stage {stage}: {e}"))?;
+        write_emission(project, &em)?;
+        let mut steps = Vec::new();
+        let new = pending(project, DRIZZLE_OUT, applied);
+        if !new.is_empty() {
+            applied = new.iter().map(|m| m.when).max();
+            steps.push(DrizzleStep::Migrate(new));
+        }
+        for f in &em.files {
+            if f.path.starts_with(&format!("{DRIZZLE_OUT}/manual/")) {
+                steps.push(DrizzleStep::Psql(f.path.clone(), f.contents.clone()));
+            }
+        }
+        let last = em.stages.len() as u32;
+        let done = DrizzleStage {
+            emission: em,
+            steps,
+        };
+        run(&done).map_err(|e| format!("stage {stage}: {e}"))?;
+        out.push(done);
+        if stage == last {
+            return Ok(out);
+        }
+        stage += 1;
+    }
 }

@@ -224,19 +224,44 @@ impl Unit {
     }
 }
 
-fn chunks(steps: &[Step]) -> Vec<Chunk> {
+/// Consecutive transactional steps share a transaction, except that a scan
+/// never follows a lock that blocks the app in the same one (`lock_split`):
+/// that lock is held to the commit, so VALIDATE after ADD CONSTRAINT ...
+/// NOT VALID would block the app for the whole scan.
+fn chunks(steps: &[Step], lock_split: bool) -> Vec<Chunk> {
     let mut out: Vec<Chunk> = Vec::new();
+    let mut holds_blocking = false;
     for s in steps {
         let sql = s.sql.trim_end().to_string();
+        let long = s.scans_table || s.rewrites_table;
         match out.last_mut() {
-            Some(c) if c.transactional && s.transactional => c.sql.push(sql),
-            _ => out.push(Chunk {
-                transactional: s.transactional,
-                sql: vec![sql],
-            }),
+            Some(c)
+                if c.transactional
+                    && s.transactional
+                    && !(lock_split && long && holds_blocking) =>
+            {
+                c.sql.push(sql);
+                holds_blocking |= blocks_app(s.lock);
+            }
+            _ => {
+                out.push(Chunk {
+                    transactional: s.transactional,
+                    sql: vec![sql],
+                });
+                holds_blocking = blocks_app(s.lock);
+            }
         }
     }
     out
+}
+
+/// Locks that stop the app's reads or writes while held.
+fn blocks_app(lock: crate::engine::Lock) -> bool {
+    use crate::engine::Lock::*;
+    matches!(
+        lock,
+        Share | ShareRowExclusive | Exclusive | AccessExclusive | MdlSharedNoWrite
+    )
 }
 
 fn is_release(p: &Phase) -> bool {
@@ -308,8 +333,11 @@ pub(crate) fn units(plan: &Plan, split: bool) -> Vec<Unit> {
             stage += 1;
         }
         release_pending = false;
-        let fwd = chunks(&p.forward);
-        let back = chunks(&p.rollback);
+        let fwd = chunks(&p.forward, true);
+        // A split layout gives each rollback chunk a migration's down of its
+        // own, one per forward part: more chunks than parts would leave
+        // migrations with nothing to run.
+        let back = chunks(&p.rollback, !split);
         let no_down = || {
             if let Some(loss) = &p.data_loss {
                 Down::Irreversible(loss.clone())
@@ -970,4 +998,60 @@ fn write(
         written.push(p);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Lock;
+
+    fn step(sql: &str, lock: Lock, scans: bool) -> Step {
+        Step {
+            sql: sql.into(),
+            transactional: true,
+            lock,
+            rewrites_table: false,
+            scans_table: scans,
+            blocks: String::new(),
+            estimated_seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_scan_never_shares_a_transaction_with_a_lock_that_blocks_the_app() {
+        let steps = [
+            step(
+                "ALTER TABLE t ADD CONSTRAINT c CHECK (x IS NOT NULL) NOT VALID",
+                Lock::AccessExclusive,
+                false,
+            ),
+            step(
+                "ALTER TABLE t VALIDATE CONSTRAINT c",
+                Lock::ShareUpdateExclusive,
+                true,
+            ),
+            step(
+                "ALTER TABLE t ALTER COLUMN x SET NOT NULL",
+                Lock::AccessExclusive,
+                false,
+            ),
+        ];
+        let split: Vec<usize> = chunks(&steps, true).iter().map(|c| c.sql.len()).collect();
+        assert_eq!(split, [1, 2]);
+        assert_eq!(chunks(&steps, false).len(), 1);
+        // A scan under locks that let the app work stays with them.
+        let calm = [
+            step(
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+                Lock::None,
+                false,
+            ),
+            step(
+                "ALTER TABLE t VALIDATE CONSTRAINT c",
+                Lock::ShareUpdateExclusive,
+                true,
+            ),
+        ];
+        assert_eq!(chunks(&calm, true).len(), 1);
+    }
 }

@@ -175,6 +175,8 @@ pub struct Segment {
     pub checks: Vec<CheckRun>,
     pub passed: bool,
     pub failures: Vec<String>,
+    /// Wall time of the segment, checks included.
+    pub seconds: f64,
 }
 
 /// One statement of the plan as it ran.

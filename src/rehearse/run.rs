@@ -400,7 +400,9 @@ impl<'a> Runner<'a> {
             (_, "forward") => format!("phase {phase} ({id})"),
             (_, d) => format!("phase {phase} ({id}), {d}"),
         };
+        let began = Instant::now();
         let mut seg = Segment {
+            seconds: 0.0,
             phase,
             phase_id: id.to_string(),
             title: title.to_string(),
@@ -563,6 +565,7 @@ impl<'a> Runner<'a> {
             seg.checks.push(check);
         }
         self.note_backfill(&seg, steps);
+        seg.seconds = round2(began.elapsed().as_secs_f64());
         seg
     }
 

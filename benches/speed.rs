@@ -1,4 +1,5 @@
-//! Speed figures: spawn -> initialize of the MCP server, a classify call
+//! Speed figures: spawn -> initialize (and -> the first tools/list, which
+//! builds the tool schemas) of the MCP server, a classify call
 //! (in process and over stdio), plan generation per change type, and plan
 //! rendering. Run with `cargo bench`; the figures are medians over many runs.
 
@@ -13,10 +14,14 @@ use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_schemashift");
 
-fn stats(mut samples: Vec<Duration>) -> (Duration, Duration) {
+fn quantiles<const N: usize>(mut samples: Vec<Duration>, qs: [f64; N]) -> [Duration; N] {
     samples.sort_unstable();
-    let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    (p(0.5), p(0.99))
+    qs.map(|q| samples[((samples.len() as f64 - 1.0) * q).round() as usize])
+}
+
+fn stats(samples: Vec<Duration>) -> (Duration, Duration) {
+    let [p50, p99] = quantiles(samples, [0.5, 0.99]);
+    (p50, p99)
 }
 
 fn time<F: FnMut()>(runs: usize, mut f: F) -> (Duration, Duration) {
@@ -36,7 +41,9 @@ fn time<F: FnMut()>(runs: usize, mut f: F) -> (Duration, Duration) {
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
 
-fn spawn_initialize() -> Duration {
+/// Spawns the server and times the answer to `initialize`, then the answer to
+/// the first `tools/list` (what a client asks next), both from the spawn.
+fn spawn_initialize() -> (Duration, Duration) {
     let t = Instant::now();
     let mut child = Command::new(EXE)
         .arg("serve")
@@ -50,11 +57,21 @@ fn spawn_initialize() -> Duration {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    let elapsed = t.elapsed();
+    let initialized = t.elapsed();
     assert!(line.contains("\"result\""), "{line}");
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}
+{{"jsonrpc":"2.0","id":2,"method":"tools/list"}}"#
+    )
+    .unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let listed = t.elapsed();
+    assert!(line.contains("\"tools\""), "{line}");
     drop(stdin);
     let _ = child.wait();
-    elapsed
+    (initialized, listed)
 }
 
 fn stdio_classify_round_trips(n: usize) -> (Duration, Duration) {
@@ -100,12 +117,28 @@ fn main() {
         return;
     }
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let (p50, p99) = stats((0..200).map(|_| spawn_initialize()).collect());
-    println!(
-        "spawn -> initialize response        p50 {:8.0} us   p99 {:8.0} us   (200 runs)",
-        us(p50),
-        us(p99)
-    );
+    // Other processes skew wall times: say how busy the machine was.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average: {}", load.trim());
+    }
+    const SPAWNS: usize = 300;
+    // Warm-up: the first spawns also pay for loading the binary from disk.
+    for _ in 0..10 {
+        spawn_initialize();
+    }
+    let (initialized, listed): (Vec<_>, Vec<_>) = (0..SPAWNS).map(|_| spawn_initialize()).unzip();
+    for (what, samples) in [
+        ("spawn -> initialize response", initialized),
+        ("spawn -> first tools/list resp.", listed),
+    ] {
+        let [p50, p90, p99] = quantiles(samples, [0.5, 0.9, 0.99]);
+        println!(
+            "{what:<35}p50 {:8.0} us   p90 {:8.0} us   p99 {:8.0} us   ({SPAWNS} runs)",
+            us(p50),
+            us(p90),
+            us(p99)
+        );
+    }
     let (p50, p99) = stdio_classify_round_trips(2000);
     println!(
         "classify_change over stdio (round)  p50 {:8.1} us   p99 {:8.1} us   (2000 calls)",

@@ -18,6 +18,7 @@ use rmcp::{prompt, prompt_handler, prompt_router, tool, tool_handler, tool_route
 use rmcp::{ErrorData as McpError, Json, RoleServer, ServerHandler, ServiceExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use std::sync::OnceLock;
 
 const INSTRUCTIONS: &str = "schemashift plans zero-downtime database schema changes \
 (expand, dual write, backfill, cutover, contract) for PostgreSQL 10-18 and MySQL 8. \
@@ -29,28 +30,30 @@ rehearse_plan proves a plan (or a migration as written) on a real PostgreSQL wit
 To put a plan into the project as migration files, call detect_stack with the project folder, then emit_migrations: it returns the files (paths and contents) in the project's own tool; write them as returned, never over an existing file, and only the stage it names; replace each file in `updates` (Drizzle's journal) only while it still holds `previous` exactly. \
 Reference documents are resources under schemashift://references/, the templates under schemashift://templates/.";
 
-/// The stdio MCP server. The routers are built once and kept.
-#[derive(Clone)]
-pub struct Server {
-    tool_router: ToolRouter<Server>,
-    prompt_router: PromptRouter<Server>,
-}
+/// The stdio MCP server.
+#[derive(Clone, Default)]
+pub struct Server;
 
-impl Default for Server {
-    fn default() -> Self {
-        Self::new()
+// The routers (above all the tools' JSON Schemas) cost far more than the rest
+// of startup, so they are built on first use, after `initialize` is answered.
+impl Server {
+    pub fn new() -> Self {
+        Self
+    }
+
+    fn tools(&self) -> &'static ToolRouter<Server> {
+        static TOOLS: OnceLock<ToolRouter<Server>> = OnceLock::new();
+        TOOLS.get_or_init(Self::tool_router)
+    }
+
+    fn prompts(&self) -> &'static PromptRouter<Server> {
+        static PROMPTS: OnceLock<PromptRouter<Server>> = OnceLock::new();
+        PROMPTS.get_or_init(Self::prompt_router)
     }
 }
 
 #[tool_router]
 impl Server {
-    pub fn new() -> Self {
-        Self {
-            tool_router: Self::tool_router(),
-            prompt_router: Self::prompt_router(),
-        }
-    }
-
     /// Classify a schema change before planning it: change type id, backward
     /// compatibility, risk, complexity, rollout pattern and phases, the lock
     /// facts of the naive DDL for the engine and version, red flags,
@@ -383,8 +386,8 @@ impl Server {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
-#[prompt_handler(router = self.prompt_router)]
+#[tool_handler(router = self.tools())]
+#[prompt_handler(router = self.prompts())]
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(

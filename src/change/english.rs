@@ -1780,7 +1780,14 @@ fn merge_tables(c: &Captures<'_>) -> Result<Parsed, String> {
 
 fn move_column(c: &Captures<'_>) -> Result<Parsed, String> {
     let (from_table, column) = column_ref(req(c, "col"))?;
-    let to_table = req(c, "t").to_string();
+    let mut to_table = req(c, "t").to_string();
+    // "move users.bio to profiles.bio" names the target column too (a
+    // last part that is not the column is a schema-qualified table).
+    if let Some((table, target)) = to_table.rsplit_once('.') {
+        if target.eq_ignore_ascii_case(&column) {
+            to_table = table.to_string();
+        }
+    }
     let mut notes = Vec::new();
     let key = key_note(get(c, "k"), &to_table, &from_table, &mut notes);
     done(
@@ -2380,7 +2387,8 @@ mod tests {
             ("merge users.first_name and users.last_name into full_name", merge.clone()),
             ("combine first_name, last_name on users into full_name", merge),
             ("move preferences from users into user_settings", moved.clone()),
-            ("move users.preferences to user_settings", moved),
+            ("move users.preferences to user_settings", moved.clone()),
+            ("move users.preferences to user_settings.preferences", moved),
             ("split billing columns (card_last4, card_brand) out of users into user_billing", billing.clone()),
             ("move users columns card_last4, card_brand into a new table user_billing", billing.clone()),
             ("extract card_last4 and card_brand from users into user_billing", billing),

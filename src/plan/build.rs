@@ -46,6 +46,84 @@ struct Planner<'a> {
     backfill: Option<Backfill>,
 }
 
+/// The name of the function behind a same-row sync trigger, as SQL.
+fn sync_function_name(t: &T, label: &str) -> String {
+    let func = object_name(&["schemashift_sync", t.q.name.as_str(), label]);
+    match &t.q.schema {
+        Some(s) => format!("{}.{}", s.pg(), quote_pg(&func)),
+        None => quote_pg(&func),
+    }
+}
+
+/// `CREATE [OR REPLACE] FUNCTION` of a same-row sync: whichever side a
+/// writer set is copied to the other. PL/pgSQL finds `NEW.<column>` by
+/// name when it runs, so a rename of a synced column needs the function
+/// made again with the new names in the same transaction. With
+/// `lenient_old`, a value that does not fit the old side (an out-of-range
+/// number after a widening) leaves it NULL instead of failing the write.
+fn sync_function(
+    func_sql: &str,
+    create: &str,
+    old: &[Ident],
+    new: &[Ident],
+    to_new: &[String],
+    to_old: &[String],
+    lenient_old: bool,
+) -> String {
+    let all_null = |cols: &[Ident]| {
+        cols.iter()
+            .map(|c| format!("NEW.{} IS NULL", c.pg()))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let row = |prefix: &str, cols: &[Ident]| {
+        format!(
+            "ROW({})",
+            cols.iter()
+                .map(|c| format!("{prefix}.{}", c.pg()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let assign = |exprs: &[String], targets: &[Ident]| {
+        format!(
+            "SELECT {} INTO {} FROM (SELECT NEW.*) AS r;",
+            exprs.join(", "),
+            targets
+                .iter()
+                .map(|c| format!("NEW.{}", c.pg()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let fill_old = if lenient_old {
+        format!(
+            "BEGIN {} EXCEPTION WHEN data_exception THEN {} END;",
+            assign(to_old, old),
+            old.iter()
+                .map(|c| format!("NEW.{} := NULL;", c.pg()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    } else {
+        assign(to_old, old)
+    };
+    let body = format!(
+        "BEGIN\n  IF TG_OP = 'INSERT' THEN\n    IF {new_null} THEN\n      {fill_new}\n    ELSIF {old_null} THEN\n      {fill_old}\n    END IF;\n  ELSIF {old_new_row} IS DISTINCT FROM {old_old_row} AND {new_new_row} IS NOT DISTINCT FROM {new_old_row} THEN\n    {fill_new}\n  ELSIF {new_new_row} IS DISTINCT FROM {new_old_row} AND {old_new_row} IS NOT DISTINCT FROM {old_old_row} THEN\n    {fill_old}\n  END IF;\n  RETURN NEW;\nEND\n",
+        new_null = all_null(new),
+        old_null = all_null(old),
+        fill_new = assign(to_new, new),
+        old_new_row = row("NEW", old),
+        old_old_row = row("OLD", old),
+        new_new_row = row("NEW", new),
+        new_old_row = row("OLD", new),
+    );
+    let tag = sql::dollar_tag("sync", &body);
+    format!(
+        "{create} FUNCTION {func_sql}() RETURNS trigger LANGUAGE plpgsql AS {tag}\n{body}{tag};"
+    )
+}
+
 fn app(version: &str, reads: &[String], writes: &[String]) -> AppVersion {
     AppVersion {
         version: version.into(),
@@ -380,52 +458,10 @@ impl<'a> Planner<'a> {
         to_new: &[String],
         to_old: &[String],
     ) -> (Step, Step, Step) {
-        let func = object_name(&["schemashift_sync", t.q.name.as_str(), label]);
+        let func_sql = sync_function_name(t, label);
         let trig = object_name(&[t.q.name.as_str(), label, "sync"]);
-        let func_sql = match &t.q.schema {
-            Some(s) => format!("{}.{}", s.pg(), quote_pg(&func)),
-            None => quote_pg(&func),
-        };
-        let all_null = |cols: &[Ident]| {
-            cols.iter()
-                .map(|c| format!("NEW.{} IS NULL", c.pg()))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        };
-        let row = |prefix: &str, cols: &[Ident]| {
-            format!(
-                "ROW({})",
-                cols.iter()
-                    .map(|c| format!("{prefix}.{}", c.pg()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        let assign = |exprs: &[String], targets: &[Ident]| {
-            format!(
-                "SELECT {} INTO {} FROM (SELECT NEW.*) AS r;",
-                exprs.join(", "),
-                targets
-                    .iter()
-                    .map(|c| format!("NEW.{}", c.pg()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        let body = format!(
-            "BEGIN\n  IF TG_OP = 'INSERT' THEN\n    IF {new_null} THEN\n      {fill_new}\n    ELSIF {old_null} THEN\n      {fill_old}\n    END IF;\n  ELSIF {old_new_row} IS DISTINCT FROM {old_old_row} AND {new_new_row} IS NOT DISTINCT FROM {new_old_row} THEN\n    {fill_new}\n  ELSIF {new_new_row} IS DISTINCT FROM {new_old_row} AND {old_new_row} IS NOT DISTINCT FROM {old_old_row} THEN\n    {fill_old}\n  END IF;\n  RETURN NEW;\nEND\n",
-            new_null = all_null(new),
-            old_null = all_null(old),
-            fill_new = assign(to_new, new),
-            fill_old = assign(to_old, old),
-            old_new_row = row("NEW", old),
-            old_old_row = row("OLD", old),
-            new_new_row = row("NEW", new),
-            new_old_row = row("OLD", new),
-        );
-        let tag = sql::dollar_tag("sync", &body);
         let create_fn = self.step(
-            format!("CREATE FUNCTION {func_sql}() RETURNS trigger LANGUAGE plpgsql AS {tag}\n{body}{tag};"),
+            sync_function(&func_sql, "CREATE", old, new, to_new, to_old, false),
             true,
             Lock::None,
             Duration::Brief,
@@ -1231,6 +1267,8 @@ fn add_not_null_column(
     ex.advance_when.push("the column exists".into());
     ex.rollback_point = "drop the column; nothing reads it yet".into();
     let cname = c.to_string();
+    // App lists name columns with their table, as every other plan's do.
+    let written = format!("{}.{c}", t.q);
     let mut dep = phase(
         PhaseKind::Deploy,
         format!("Release v2, which writes {cname} on every insert and update"),
@@ -1238,7 +1276,7 @@ fn add_not_null_column(
     );
     dep.app = vec![
         app("v1", &[], &[]),
-        app("v2", &[], std::slice::from_ref(&cname)),
+        app("v2", &[], std::slice::from_ref(&written)),
     ];
     if default.is_some() {
         dep.goal = "the column default covers inserts by v1; v2 writes the value explicitly".into();
@@ -1261,7 +1299,7 @@ fn add_not_null_column(
         &kb,
         &remaining,
         &format!("Backfill {}.{}", t.q, c),
-        vec![app("v2", &[], std::slice::from_ref(&cname))],
+        vec![app("v2", &[], std::slice::from_ref(&written))],
     );
     bf.validation.push(check(
         format!("SELECT count(*) FROM {} WHERE {} IS NULL", t.sql, c.pg()),
@@ -1275,7 +1313,7 @@ fn add_not_null_column(
         format!("Enforce NOT NULL on {}.{}", t.q, c),
         "prove no NULL is left and make the column NOT NULL without a long lock",
     );
-    val.app = vec![app("v2", &[], std::slice::from_ref(&cname))];
+    val.app = vec![app("v2", &[], std::slice::from_ref(&written))];
     val.forward = fwd;
     val.rollback = rb;
     val.validation = vec![check(
@@ -1800,19 +1838,44 @@ fn merge_columns(
         }
     };
     let n = old.len();
-    let to_old: Vec<String> = (1..=n)
-        .map(|i| {
-            if i < n {
+    // A value with fewer words than columns leaves the last ones empty: a
+    // NOT NULL text column gets '' there, or the trigger would fail the
+    // write of a one-word value.
+    let required_text = |c: &Ident| {
+        t.col(c).is_some_and(|col| {
+            let ty = col.data_type.to_ascii_lowercase();
+            col.not_null
+                && ["text", "character", "varchar", "char", "citext"]
+                    .iter()
+                    .any(|p| ty.starts_with(p))
+        })
+    };
+    let to_old: Vec<String> = old
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let i = k + 1;
+            let part = if i < n {
                 format!("nullif(split_part({}, ' ', {i}), '')", new.pg())
             } else {
                 format!(
                     "nullif(array_to_string((string_to_array({}, ' '))[{i}:], ' '), '')",
                     new.pg()
                 )
+            };
+            if required_text(c) {
+                format!("coalesce({part}, '')")
+            } else {
+                part
             }
         })
         .collect();
     p.assume(format!("rows written with only {new} get the old columns back by splitting on spaces (the last one takes the rest)"));
+    if old.iter().any(required_text) {
+        p.assume(format!(
+            "a value of {new} with fewer words than columns leaves the NOT NULL ones empty ('')"
+        ));
+    }
     let label = format!("merge_{}", new.as_str());
     reshape_same_table(
         p,
@@ -2078,6 +2141,24 @@ fn change_type(
             old_name.pg()
         ));
     }
+    // The sync trigger names its columns: in the same transaction, make it
+    // sync the new names (a value that no longer fits the old type leaves
+    // the old column NULL, so the rollback's NOT NULL check stops a lossy
+    // rollback instead of failing the app's write), and back on rollback.
+    let func_sql = sync_function_name(&t, "retype");
+    let sync_between = |old: &Ident, new: &Ident, lenient: bool| {
+        sync_function(
+            &func_sql,
+            "CREATE OR REPLACE",
+            std::slice::from_ref(old),
+            std::slice::from_ref(new),
+            &[conv.replace(&c.pg(), &format!("r.{}", old.pg()))],
+            &[back.replace(&shadow.pg(), &format!("r.{}", new.pg()))],
+            lenient,
+        )
+    };
+    swap.push(sync_between(&old_name, &c, true));
+    unswap.push(sync_between(&c, &shadow, false));
     sw.forward = vec![p.brief(swap)];
     if col_info.as_ref().is_some_and(|ci| ci.not_null) {
         let (fwd, _) = p.enforce_not_null(&t, &old_name);
@@ -2097,7 +2178,7 @@ fn change_type(
     sw.advance_when.push("app error rates are normal; restart or re-prepare connections whose cached plans selected the column (\"cached plan must not change result type\")".into());
     sw.abort_when.push("the app fails on the new type: run the rollback (renames back); the trigger kept both columns in sync".into());
     sw.rollback_point =
-        "rename the columns back; the trigger keeps both in sync in either naming".into();
+        "rename the columns back; the same transaction points the sync trigger at the old names again".into();
     let mut con = phase(
         PhaseKind::Contract,
         format!("Drop {old_name} and the sync trigger"),
@@ -2469,7 +2550,7 @@ fn add_unique(
         "build the index the constraint will use, without blocking writes",
     );
     ex.app = vec![app("v1", &[], &[])];
-    ex.forward = vec![create];
+    ex.forward = vec![create.clone()];
     ex.rollback = vec![drop];
     ex.validation.push(check(
         format!(
@@ -2532,6 +2613,9 @@ fn add_unique(
         quote_pg(&name)
     )])];
     rollback.extend(rb);
+    // Dropping the constraint drops its index too: build it again, so the
+    // rollback ends where phase 1 did and the attach can be retried.
+    rollback.push(create);
     val.rollback = rollback;
     val.validation.push(check(
         format!("SELECT count(*) FROM pg_constraint WHERE conrelid = {} AND conname = {} AND contype = '{}'", sql::regclass(&t.sql), literal_pg(&name), if primary { "p" } else { "u" }),
@@ -2540,7 +2624,9 @@ fn add_unique(
     ));
     val.advance_when.push("the constraint exists".into());
     val.abort_when.push("the statement gives up after its retries: find the blocking transaction in pg_stat_activity".into());
-    val.rollback_point = "drop the constraint (its index goes with it)".into();
+    val.rollback_point =
+        "drop the constraint (its index goes with it), then build the index again concurrently"
+            .into();
     Ok(vec![ex, val])
 }
 
@@ -3498,6 +3584,10 @@ fn backfill_only(
         _ => String::new(),
     };
     let (body, remaining, strategy) = fill_body(&t, &c, fill, &local_default)?;
+    // The app already sets the column on the rows it writes (that is why
+    // only existing rows need the backfill, and what the validate phase
+    // relies on): its lists say so.
+    let written = [format!("{}.{c}", t.q)];
     let (body, remaining): (BatchBody, String) = match predicate {
         Some(pr) => {
             let pr = pr.to_string();
@@ -3525,9 +3615,7 @@ fn backfill_only(
         &kb,
         &remaining,
         &format!("Backfill {}.{}", t.q, c),
-        // A backfill presumes the app already keeps the column right on the
-        // rows it writes (the validation and abort criteria say so).
-        vec![app("v1", &[], &[format!("{}.{c}", t.q)])],
+        vec![app("v1", &[], &written)],
     );
     bf.forward.insert(
         0,
@@ -3582,7 +3670,7 @@ fn backfill_only(
         format!("Prove {}.{} is filled", t.q, c),
         "no row is left to do, and app writes keep it so",
     );
-    val.app = vec![app("v1", &[], &[format!("{}.{c}", t.q)])];
+    val.app = vec![app("v1", &[], &written)];
     val.validation.push(check(
         format!("SELECT ({remaining})"),
         "0",
@@ -3600,7 +3688,7 @@ fn backfill_only(
         format!("Drop the backup table {backup}"),
         "release the space once the new values are trusted",
     );
-    con.app = vec![app("v1", &[], &[])];
+    con.app = vec![app("v1", &[], &written)];
     con.forward = vec![p.step(
         format!("DROP TABLE {backup_q};"),
         true,

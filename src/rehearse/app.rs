@@ -8,8 +8,8 @@
 //! other's columns. Values are generated per type in their text form, so the
 //! same value serves a literal, a prepared parameter and the read-back check.
 
-use crate::change::Change;
-use crate::ident::{literal_pg, quote_pg, split_dotted};
+use crate::change::{Change, Fill};
+use crate::ident::{literal_pg, quote_pg, split_dotted, QualifiedName};
 use crate::plan::Plan;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::Client;
@@ -144,6 +144,7 @@ fn change_columns(change: &Change) -> Vec<(String, String)> {
         } => vec![e(table, column), e(table, new_name)],
         Change::AddColumn { table, column, .. }
         | Change::AddNotNullColumn { table, column, .. }
+        | Change::BackfillOnly { table, column, .. }
         | Change::DropColumn { table, column } => vec![e(table, column)],
         Change::SplitColumn {
             table,
@@ -191,31 +192,6 @@ pub fn logical(change: Option<&Change>, table: &str, column: &str) -> (String, S
             (Entry::parse(t).table, column.to_string())
         }
         _ => (table.to_string(), column.to_string()),
-    }
-}
-
-/// Columns whose value the change defines by an expression over the row
-/// (table, column, expression): an app that writes them writes that value,
-/// as the real app would, not an arbitrary one.
-pub fn derived(change: Option<&Change>) -> Vec<(String, String, String)> {
-    match change {
-        Some(Change::BackfillOnly {
-            table,
-            column,
-            fill: crate::change::Fill::Expression { expression },
-            ..
-        })
-        | Some(Change::AddNotNullColumn {
-            table,
-            column,
-            fill: Some(crate::change::Fill::Expression { expression }),
-            ..
-        }) => vec![(
-            Entry::parse(table).table,
-            unquote(column),
-            expression.clone(),
-        )],
-        _ => Vec::new(),
     }
 }
 
@@ -378,9 +354,6 @@ pub struct TableOps {
     pub reads: Vec<Column>,
     /// Columns it writes on update (empty: a no-op update of `touch`).
     pub writes: Vec<Column>,
-    /// Written columns whose value is an expression over the row (name,
-    /// expression): set by expression, after the insert for new rows.
-    pub derived: Vec<(String, String)>,
     /// A column set to itself when the version writes nothing here: still a
     /// row lock and a trigger firing, as a real write would be.
     pub touch: Column,
@@ -388,9 +361,34 @@ pub struct TableOps {
     pub insert_required: Vec<Column>,
     /// Whether the key must be given on insert (no default).
     pub insert_key: bool,
+    /// Whether the version inserts here: not into a table whose rows are
+    /// one-to-one with a parent's (a new row would need a new parent row).
+    pub inserts: bool,
+    /// Keys of existing parent rows, for columns that reference another
+    /// table: a made-up value would break the foreign key.
+    pub refs: BTreeMap<String, Vec<String>>,
+    /// Columns the change derives from the row (a fill expression or
+    /// lookup): the app writes the same value the backfill computes.
+    pub derived: BTreeMap<String, String>,
+}
+
+/// A prepared single-row update: `$1` the key, then one parameter per
+/// column in `values` (derived columns are computed by the SQL).
+#[derive(Debug, Clone)]
+pub struct PreparedUpdate {
+    pub sql: String,
+    pub values: Vec<Column>,
 }
 
 impl TableOps {
+    /// A value for a column: a parent's key for a reference, else made up.
+    pub fn value(&self, c: &Column, n: u64) -> Option<String> {
+        match self.refs.get(&c.name) {
+            Some(keys) if !keys.is_empty() => Some(keys[(n % keys.len() as u64) as usize].clone()),
+            _ => value_text(c, n),
+        }
+    }
+
     pub fn select_sql(&self, key: &str) -> String {
         format!(
             "SELECT {} FROM {} WHERE {} = {}",
@@ -414,9 +412,9 @@ impl TableOps {
         let mut sets = Vec::new();
         let mut written = Vec::new();
         for c in &self.writes {
-            if let Some((_, expr)) = self.derived.iter().find(|(d, _)| d == &c.name) {
-                sets.push(format!("{} = ({expr})", quote_pg(&c.name)));
-            } else if let Some(v) = value_text(c, n) {
+            if let Some(e) = self.derived.get(&c.name) {
+                sets.push(format!("{} = {e}", quote_pg(&c.name)));
+            } else if let Some(v) = self.value(c, n) {
                 sets.push(format!("{} = {}", quote_pg(&c.name), literal(c, &v)));
                 written.push((c.name.clone(), v));
             }
@@ -446,12 +444,18 @@ impl TableOps {
             cols.push(quote_pg(&self.key.name));
             vals.push(literal(&self.key, &key_text(&self.key, n)));
         }
+        let mut derived = Vec::new();
         for c in self.insert_required.iter().chain(&self.writes) {
-            let derived = self.derived.iter().any(|(d, _)| d == &c.name);
-            if cols.contains(&quote_pg(&c.name)) || c.generated || (derived && !c.not_null) {
+            if cols.contains(&quote_pg(&c.name)) || c.generated {
                 continue;
             }
-            if let Some(v) = value_text(c, n) {
+            if let Some(e) = self.derived.get(&c.name) {
+                if !derived.iter().any(|(d, _): &(String, String)| d == &c.name) {
+                    derived.push((c.name.clone(), e.clone()));
+                }
+                continue;
+            }
+            if let Some(v) = self.value(c, n) {
                 cols.push(quote_pg(&c.name));
                 vals.push(literal(c, &v));
                 if self.writes.iter().any(|w| w.name == c.name) {
@@ -459,47 +463,54 @@ impl TableOps {
                 }
             }
         }
-        let sql = if cols.is_empty() {
+        let returning = format!("RETURNING {}::text", quote_pg(&self.key.name));
+        let sql = if !derived.is_empty() {
+            // Derived values are computed from the row being inserted: the
+            // values go through a subquery named like the table, so the
+            // change's expression reads them by their column names. Columns
+            // not inserted are NULL there, as they are in the new row.
+            let mut inner: Vec<String> = cols
+                .iter()
+                .zip(&vals)
+                .map(|(c, v)| format!("{v} AS {c}"))
+                .collect();
+            for c in &self.reads {
+                let q = quote_pg(&c.name);
+                if !cols.contains(&q) && !self.derived.contains_key(&c.name) {
+                    inner.push(format!("NULL::{} AS {q}", c.data_type));
+                }
+            }
+            let mut outer: Vec<String> = cols
+                .iter()
+                .map(|c| format!("{}.{c}", self.table_sql))
+                .collect();
+            for (name, e) in &derived {
+                cols.push(quote_pg(name));
+                outer.push(e.clone());
+            }
             format!(
-                "INSERT INTO {} DEFAULT VALUES RETURNING {}::text",
-                self.table_sql,
-                quote_pg(&self.key.name)
+                "INSERT INTO {t} ({}) SELECT {} FROM (SELECT {}) AS {t} {returning}",
+                cols.join(", "),
+                outer.join(", "),
+                inner.join(", "),
+                t = self.table_sql
             )
+        } else if cols.is_empty() {
+            format!("INSERT INTO {} DEFAULT VALUES {returning}", self.table_sql)
         } else {
             format!(
-                "INSERT INTO {} ({}) VALUES ({}) RETURNING {}::text",
+                "INSERT INTO {} ({}) VALUES ({}) {returning}",
                 self.table_sql,
                 cols.join(", "),
-                vals.join(", "),
-                quote_pg(&self.key.name)
+                vals.join(", ")
             )
         };
         (sql, written)
     }
 
-    /// What sets the derived columns of a row just inserted (`None` when there
-    /// are none).
-    pub fn derive_sql(&self, key: &str) -> Option<String> {
-        if self.derived.is_empty() {
-            return None;
-        }
-        let sets: Vec<String> = self
-            .derived
-            .iter()
-            .map(|(c, e)| format!("{} = ({e})", quote_pg(c)))
-            .collect();
-        Some(format!(
-            "UPDATE {} SET {} WHERE {} = {}",
-            self.table_sql,
-            sets.join(", "),
-            quote_pg(&self.key.name),
-            literal(&self.key, key)
-        ))
-    }
-
     /// The prepared forms: select and update by key (`$1` the key as text,
     /// `$2` the value as text), the way a driver caching its plans issues them.
-    pub fn prepared_sql(&self) -> (String, Option<String>) {
+    pub fn prepared_sql(&self) -> (String, Option<PreparedUpdate>) {
         let key = format!("$1::text::{}", self.key.data_type);
         let select = format!(
             "SELECT {} FROM {} WHERE {} = {key}",
@@ -507,26 +518,36 @@ impl TableOps {
             self.table_sql,
             quote_pg(&self.key.name)
         );
-        let update = self.prepared_write().map(|c| {
-            format!(
-                "UPDATE {} SET {} = $2::text::{} WHERE {} = {key}",
-                self.table_sql,
-                quote_pg(&c.name),
-                c.data_type,
-                quote_pg(&self.key.name)
-            )
+        // Every column the version writes, as its own updates do: a version
+        // that writes two shapes keeps both in step in every statement.
+        let update = (!self.writes.is_empty()).then(|| {
+            let mut sets = Vec::new();
+            let mut values = Vec::new();
+            for c in &self.writes {
+                match self.derived.get(&c.name) {
+                    Some(e) => sets.push(format!("{} = {e}", quote_pg(&c.name))),
+                    None => {
+                        values.push(c.clone());
+                        sets.push(format!(
+                            "{} = ${}::text::{}",
+                            quote_pg(&c.name),
+                            values.len() + 1,
+                            c.data_type
+                        ));
+                    }
+                }
+            }
+            PreparedUpdate {
+                sql: format!(
+                    "UPDATE {} SET {} WHERE {} = {key}",
+                    self.table_sql,
+                    sets.join(", "),
+                    quote_pg(&self.key.name)
+                ),
+                values,
+            }
         });
         (select, update)
-    }
-}
-
-impl TableOps {
-    /// The column the prepared update sets: the first written one whose
-    /// value is not an expression.
-    pub fn prepared_write(&self) -> Option<&Column> {
-        self.writes
-            .iter()
-            .find(|c| !self.derived.iter().any(|(d, _)| d == &c.name))
     }
 }
 
@@ -534,12 +555,13 @@ impl TableOps {
 pub fn key_text(key: &Column, n: u64) -> String {
     let t = key.data_type.to_lowercase();
     if matches!(t.as_str(), "integer" | "bigint" | "smallint") || t.starts_with("numeric") {
-        let base = if t == "smallint" {
-            20_000
+        // Far above the generated keys, and distinct per n where the type
+        // has room (a wrapped key would collide with an earlier insert).
+        if t == "smallint" {
+            (20_000 + n % 10_000).to_string()
         } else {
-            1_000_000_000
-        };
-        (base + n % 10_000).to_string()
+            (1_000_000_000 + n).to_string()
+        }
     } else {
         value_text(key, n + 1_000_000_000).unwrap_or_else(|| format!("k{n}"))
     }
@@ -555,47 +577,32 @@ pub struct AppVersion {
 /// Why the app model cannot be built.
 pub type ModelError = String;
 
+/// What every version is built from, besides its own lists.
+pub struct Model<'a> {
+    /// The columns the change is about, per table (see [`affected`]).
+    pub affected: &'a BTreeMap<String, BTreeSet<String>>,
+    /// Each starting table's column names: columns added later by the plan
+    /// are unknown to every version that does not name them.
+    pub start: &'a BTreeMap<String, Vec<String>>,
+    pub change: Option<&'a Change>,
+}
+
 /// Builds a version's statements against the catalog as it is now (the
-/// moment the version is deployed). `start` holds each starting table's
-/// column names: columns added later by the plan are unknown to every
-/// version that does not name them.
+/// moment the version is deployed).
 pub async fn build_version(
     db: &Client,
     spec: &VersionSpec,
-    all: &[VersionSpec],
-    affected: &BTreeMap<String, BTreeSet<String>>,
-    start: &BTreeMap<String, Vec<String>>,
-    change_tables: &[String],
-    derived: &[(String, String, String)],
+    m: &Model<'_>,
 ) -> Result<AppVersion, ModelError> {
-    let mut tables = spec.own_tables();
+    let mut tables: Vec<String> = spec.own_tables().into_iter().collect();
     if tables.is_empty() {
-        // A version that names nothing (it stopped using the changed column,
-        // or the change is invisible to it) still works on the tables the
-        // change is about.
-        tables = all
-            .iter()
-            .flat_map(|v| v.reads.iter().chain(&v.writes))
-            .filter(|e| e.column.is_some())
-            .map(|e| e.table.clone())
-            .collect();
-    }
-    if tables.is_empty() {
-        tables = change_tables
-            .iter()
-            .filter(|t| start.contains_key(*t))
-            .cloned()
-            .collect();
+        tables = unnamed_tables(db, m)
+            .await
+            .map_err(|e| format!("reading the catalog: {e}"))?;
     }
     let mut out = Vec::new();
     for table in tables {
-        let mut ops = build_table(db, spec, &table, affected, start).await?;
-        ops.derived = derived
-            .iter()
-            .filter(|(t, c, _)| *t == table && ops.writes.iter().any(|w| &w.name == c))
-            .map(|(_, c, e)| (c.clone(), e.clone()))
-            .collect();
-        out.push(ops);
+        out.push(build_table(db, spec, &table, m).await?);
     }
     Ok(AppVersion {
         name: spec.name.clone(),
@@ -603,12 +610,269 @@ pub async fn build_version(
     })
 }
 
+/// The tables a version that names none works on: the tables the change is
+/// about (it stopped using a column, or never used one, but still uses the
+/// table), except one the change drops; when that leaves none (the version
+/// stopped using the dropped table), the rest of the starting schema.
+async fn unnamed_tables(db: &Client, m: &Model<'_>) -> Result<Vec<String>, tokio_postgres::Error> {
+    let dropped = match m.change {
+        Some(Change::DropTable { table }) => Some(Entry::parse(table).table),
+        _ => None,
+    };
+    let mut out: Vec<String> = Vec::new();
+    let named = m.change.map(super::data::change_tables).unwrap_or_default();
+    for t in named.iter().map(|t| Entry::parse(t).table) {
+        if Some(&t) != dropped.as_ref() && !out.contains(&t) && is_relation(db, &t).await? {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        for t in m.start.keys() {
+            if Some(t) != dropped.as_ref() && is_relation(db, t).await? {
+                out.push(t.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a table or view of that name exists.
+async fn is_relation(db: &Client, name: &str) -> Result<bool, tokio_postgres::Error> {
+    let row = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relkind IN ('r', 'p', 'v'))",
+            &[&quote_pg(name)],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Entries that name a type rather than a table (an enum change lists the
+/// enum) stand for the columns of that type.
+pub async fn resolve_types(
+    db: &Client,
+    specs: &mut [VersionSpec],
+) -> Result<(), tokio_postgres::Error> {
+    for spec in specs.iter_mut() {
+        for set in [&mut spec.reads, &mut spec.writes] {
+            let mut out = BTreeSet::new();
+            for e in std::mem::take(set) {
+                if e.column.is_some() || is_relation(db, &e.table).await? {
+                    out.insert(e);
+                    continue;
+                }
+                let rows = db
+                    .query(
+                        "SELECT c.relname::text, a.attname::text FROM pg_attribute a
+                           JOIN pg_class c ON c.oid = a.attrelid
+                          WHERE a.atttypid = to_regtype($1) AND a.attnum > 0 AND NOT a.attisdropped
+                            AND c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid)",
+                        &[&quote_pg(&e.table)],
+                    )
+                    .await?;
+                if rows.is_empty() {
+                    // Neither a table nor a type: kept, so the version fails
+                    // to start and says which name it cannot find.
+                    out.insert(e);
+                }
+                for r in rows {
+                    out.insert(Entry {
+                        table: r.get(0),
+                        column: Some(r.get(1)),
+                    });
+                }
+            }
+            *set = out;
+        }
+    }
+    Ok(())
+}
+
+/// The column rows are read and updated by: the single-column primary key,
+/// else a single-column unique index on a NOT NULL column, else the column
+/// the change makes the key, else `id`.
+pub async fn row_key(
+    db: &Client,
+    table: &str,
+    change: Option<&Change>,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    if let Some(k) = primary_key(db, table).await? {
+        return Ok(Some(k));
+    }
+    let unique = db
+        .query(
+            "SELECT a.attname::text FROM pg_index i
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+              WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid
+                AND i.indnatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attnotnull
+              ORDER BY i.indexrelid LIMIT 1",
+            &[&quote_pg(table)],
+        )
+        .await?;
+    if let Some(r) = unique.first() {
+        return Ok(Some(r.get(0)));
+    }
+    let columns = catalog_columns(db, table).await?;
+    let exists = |c: &str| columns.iter().any(|col| col.name == c);
+    if let Some(
+        Change::AddPrimaryKey {
+            table: t, columns, ..
+        }
+        | Change::AddUniqueConstraint {
+            table: t, columns, ..
+        },
+    ) = change
+    {
+        if let [c] = columns.as_slice() {
+            let c = unquote(c);
+            if Entry::parse(t).table == table && exists(&c) {
+                return Ok(Some(c));
+            }
+        }
+    }
+    Ok(exists("id").then(|| "id".to_string()))
+}
+
+/// A single-column reference from one of the table's columns.
+struct Reference {
+    column: String,
+    parent: String,
+    parent_column: String,
+    /// The column is the key or unique: one child row per parent row.
+    one_to_one: bool,
+}
+
+/// The table's single-column foreign keys, and the one the change adds.
+async fn references(
+    db: &Client,
+    table: &str,
+    key: &str,
+    change: Option<&Change>,
+) -> Result<Vec<Reference>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "SELECT a.attname::text, p.relname::text, pa.attname::text,
+                    EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = k.conrelid AND i.indisunique
+                              AND i.indnatts = 1 AND i.indkey[0] = k.conkey[1])
+               FROM pg_constraint k
+               JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+               JOIN pg_class p ON p.oid = k.confrelid
+               JOIN pg_attribute pa ON pa.attrelid = k.confrelid AND pa.attnum = k.confkey[1]
+              WHERE k.contype = 'f' AND k.conrelid = to_regclass($1) AND cardinality(k.conkey) = 1",
+            &[&quote_pg(table)],
+        )
+        .await?;
+    let mut out: Vec<Reference> = rows
+        .iter()
+        .map(|r| {
+            let column: String = r.get(0);
+            Reference {
+                one_to_one: r.get::<_, bool>(3) || column == key,
+                column,
+                parent: r.get(1),
+                parent_column: r.get(2),
+            }
+        })
+        .collect();
+    if let Some(Change::AddForeignKey {
+        table: t,
+        columns,
+        references_table,
+        references_columns,
+        ..
+    }) = change
+    {
+        if let [c] = columns.as_slice() {
+            let column = unquote(c);
+            if Entry::parse(t).table == table && !out.iter().any(|r| r.column == column) {
+                out.push(Reference {
+                    one_to_one: column == key,
+                    column,
+                    parent: Entry::parse(references_table).table,
+                    parent_column: references_columns
+                        .first()
+                        .map_or_else(|| "id".to_string(), |c| unquote(c)),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Tables with a unique single-column reference to this one.
+async fn one_to_one_children(
+    db: &Client,
+    table: &str,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "SELECT c.relname::text FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+              WHERE k.contype = 'f' AND k.confrelid = to_regclass($1) AND k.conrelid <> k.confrelid
+                AND cardinality(k.conkey) = 1
+                AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = k.conrelid AND i.indisunique
+                              AND i.indnatts = 1 AND i.indkey[0] = k.conkey[1])",
+            &[&quote_pg(table)],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Columns the change derives from the rest of the row, with the SQL that
+/// computes each (the backfill's own expression or lookup).
+fn derived_columns(change: Option<&Change>, table: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let (t, column, fill) = match change {
+        Some(Change::AddNotNullColumn {
+            table,
+            column,
+            fill: Some(fill),
+            ..
+        })
+        | Some(Change::BackfillOnly {
+            table,
+            column,
+            fill,
+            ..
+        }) => (table, column, fill),
+        _ => return out,
+    };
+    if Entry::parse(t).table != table {
+        return out;
+    }
+    let expr = match fill {
+        Fill::Expression { expression } => format!("({expression})"),
+        Fill::Lookup {
+            table: source,
+            column: source_column,
+            local_key,
+            remote_key,
+        } => {
+            // The planner's defaults: `<singular source>_id` = source.id.
+            let local = local_key
+                .clone()
+                .unwrap_or_else(|| format!("{}_id", crate::change::singular(source)));
+            let remote = remote_key.clone().unwrap_or_else(|| "id".into());
+            let source_sql = QualifiedName::parse("table", source)
+                .map(|q| q.pg())
+                .unwrap_or_else(|_| source.clone());
+            format!(
+                "(SELECT s.{} FROM {source_sql} AS s WHERE s.{} = {}.{})",
+                quote_pg(&unquote(source_column)),
+                quote_pg(&unquote(&remote)),
+                quote_pg(table),
+                quote_pg(&unquote(&local))
+            )
+        }
+    };
+    out.insert(unquote(column), expr);
+    out
+}
+
 async fn build_table(
     db: &Client,
     spec: &VersionSpec,
     table: &str,
-    affected: &BTreeMap<String, BTreeSet<String>>,
-    start: &BTreeMap<String, Vec<String>>,
+    m: &Model<'_>,
 ) -> Result<TableOps, ModelError> {
     let db_err = |e: tokio_postgres::Error| format!("reading the catalog for {table}: {e}");
     let catalog = catalog_columns(db, table).await.map_err(db_err)?;
@@ -619,23 +883,19 @@ async fn build_table(
         ));
     }
     let none = BTreeSet::new();
-    let changed = affected.get(table).unwrap_or(&none);
+    let changed = m.affected.get(table).unwrap_or(&none);
     let own_reads = spec.columns_on(table, &spec.reads);
     let own_writes = spec.columns_on(table, &spec.writes);
-    let starting = start.get(table);
+    let starting = m.start.get(table);
     let known = |c: &Column| {
         let own = own_reads.contains(&c.name) || own_writes.contains(&c.name);
         let existed = starting.is_none_or(|s| s.contains(&c.name));
         own || (existed && !changed.contains(&c.name))
     };
-    let key_name = match primary_key(db, table).await.map_err(db_err)? {
-        Some(k) => k,
-        None if catalog.iter().any(|c| c.name == "id") => "id".into(),
-        None => {
-            return Err(format!(
-                "table {table} has no single-column primary key (nor an `id` column): the rehearsal reads and updates rows by key"
-            ))
-        }
+    let Some(key_name) = row_key(db, table, m.change).await.map_err(db_err)? else {
+        return Err(format!(
+            "table {table} has no single-column primary key or unique NOT NULL column (nor an `id` column): the rehearsal reads and updates rows by key"
+        ));
     };
     let key = catalog
         .iter()
@@ -658,12 +918,16 @@ async fn build_table(
                 enum_label: None,
             })
     };
+    let read =
+        |c: &Column| known(c) && (own_reads.contains(&c.name) || !own_writes.contains(&c.name));
     let mut reads: Vec<Column> = catalog
         .iter()
-        .filter(|c| c.name != key.name && known(c))
+        .filter(|c| c.name != key.name && read(c))
         .cloned()
         .collect();
-    for r in own_reads.iter().chain(&own_writes) {
+    // What it reads: a column it only writes is not read back (the old
+    // reader of a column it writes is checked for that).
+    for r in &own_reads {
         if r != &key.name && !reads.iter().any(|c| &c.name == r) {
             reads.push(named(r));
         }
@@ -692,6 +956,34 @@ async fn build_table(
         .find(|c| c.name != key.name && known(c) && !c.generated && !changed.contains(&c.name))
         .cloned()
         .unwrap_or_else(|| key.clone());
+    let mut refs = BTreeMap::new();
+    // A table whose rows pair one-to-one with another starting table's (a
+    // profile per user) gets its rows in pairs made by the app in one
+    // transaction, which the model does not make: it inserts into neither.
+    let mut inserts = one_to_one_children(db, table)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .all(|child| !m.start.contains_key(child));
+    for r in references(db, table, &key.name, m.change)
+        .await
+        .map_err(db_err)?
+    {
+        inserts &= !r.one_to_one;
+        let sql = format!(
+            "SELECT {c}::text FROM {p} WHERE {c} IS NOT NULL LIMIT 200",
+            c = quote_pg(&r.parent_column),
+            p = quote_pg(&r.parent)
+        );
+        let keys: Vec<String> = db
+            .query(&sql, &[])
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        refs.insert(r.column, keys);
+    }
     Ok(TableOps {
         table_sql: quote_pg(table),
         table: table.to_string(),
@@ -699,9 +991,11 @@ async fn build_table(
         key,
         reads,
         writes,
-        derived: Vec::new(),
         touch,
         insert_required,
+        inserts,
+        refs,
+        derived: derived_columns(m.change, table),
     })
 }
 
@@ -765,10 +1059,12 @@ mod tests {
             key: col("id", "bigint"),
             reads: vec![col("name", "text")],
             writes: vec![col("name", "text")],
-            derived: vec![],
             touch: col("name", "text"),
             insert_required: vec![],
             insert_key: true,
+            inserts: true,
+            refs: BTreeMap::new(),
+            derived: BTreeMap::new(),
         };
         assert_eq!(
             ops.select_sql("5"),

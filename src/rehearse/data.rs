@@ -217,10 +217,13 @@ fn synthesize(change: Option<&Change>) -> Result<StartSchema, RehearseError> {
 
 /// Runs the schema, fills every table with `rows` generated rows (parents
 /// before the tables that reference them) and returns each table's columns.
+/// The `unfilled` (table, column) pairs, when nullable, are NULL on every
+/// other row.
 pub async fn load(
     db: &Client,
     schema: &StartSchema,
     rows: u64,
+    unfilled: &[(String, String)],
 ) -> Result<BTreeMap<String, Vec<String>>, RehearseError> {
     for (i, stmt) in schema.statements.iter().enumerate() {
         db.batch_execute(stmt).await.map_err(|e| {
@@ -247,7 +250,13 @@ pub async fn load(
             match generated_sql(c) {
                 Some(e) => {
                     names.push(quote_pg(&c.name));
-                    exprs.push(e);
+                    let sparse = !c.not_null
+                        && unfilled.iter().any(|(t, col)| *t == table && *col == c.name);
+                    exprs.push(if sparse {
+                        format!("CASE WHEN g % 2 = 0 THEN NULL ELSE {e} END")
+                    } else {
+                        e
+                    });
                 }
                 None if !c.not_null => {}
                 None => {

@@ -54,6 +54,9 @@ pub struct ScriptPhase {
     pub rollback: Vec<ScriptStep>,
     pub validation: Vec<Check>,
     pub data_loss: bool,
+    /// The phase tells the operator to re-prepare statements whose result
+    /// type it changes (see [`Runner::segment`]).
+    pub announces_reprepare: bool,
 }
 
 /// What is rehearsed: a plan's phases, or SQL as written (one phase).
@@ -86,6 +89,10 @@ impl Script {
                 rollback: steps(&p.rollback),
                 validation: p.validation.clone(),
                 data_loss: p.data_loss.is_some(),
+                announces_reprepare: p
+                    .advance_when
+                    .iter()
+                    .any(|a| a.to_ascii_lowercase().contains("re-prepare")),
             })
             .collect();
         Script {
@@ -125,6 +132,7 @@ impl Script {
                 rollback: Vec::new(),
                 validation: Vec::new(),
                 data_loss: false,
+                announces_reprepare: false,
             }],
         })
     }
@@ -201,7 +209,9 @@ impl<'a> Runner<'a> {
             migration,
             monitor,
             migration_pid,
-            counters: Arc::new(Counters::new()),
+            // App values start past the generated rows' so they never
+            // collide with them in a unique column.
+            counters: Arc::new(Counters::starting_at(settings.rows + 1)),
             specs: Vec::new(),
             affected: BTreeMap::new(),
             start: BTreeMap::new(),
@@ -215,7 +225,16 @@ impl<'a> Runner<'a> {
     }
 
     pub async fn run(mut self) -> Result<Rehearsal, RehearseError> {
-        self.start = data::load(&self.db, &self.schema, self.settings.rows).await?;
+        // A backfill-only change fills a column that is not filled yet: it
+        // starts NULL on every other row, so the backfill has work to do.
+        let unfilled: Vec<(String, String)> = match self.script.change() {
+            Some(Change::BackfillOnly { table, column, .. }) => {
+                let e = Entry::parse(&format!("{table}.{column}"));
+                e.column.map(|c| (e.table, c)).into_iter().collect()
+            }
+            _ => Vec::new(),
+        };
+        self.start = data::load(&self.db, &self.schema, self.settings.rows, &unfilled).await?;
         self.specs = match &self.script.plan {
             Some(plan) => app::versions(plan),
             None => vec![whole_tables("v1", &self.schema.tables)],
@@ -223,18 +242,34 @@ impl<'a> Runner<'a> {
         if self.specs.is_empty() {
             self.specs.push(whole_tables("v1", &self.schema.tables));
         }
+        app::resolve_types(&self.db, &mut self.specs)
+            .await
+            .map_err(db_err("reading the catalog"))?;
+        // A phase that names no app version runs the versions of the phase
+        // before it (the first, the app running today): the app does not
+        // stop while a statement runs.
+        let mut previous = vec![self.specs[0].name.clone()];
+        for phase in &mut self.script.phases {
+            if phase.app.is_empty() {
+                phase.app = previous.clone();
+            }
+            previous = phase.app.clone();
+        }
         self.affected = app::affected(&self.specs, self.script.change());
         self.built = vec![None; self.specs.len()];
         self.fingerprints = self.fingerprint_all().await?;
 
         // The app before any change: if it fails here, the model (not the
         // plan) is wrong, and nothing after would mean anything.
-        let first_app = self
+        // That is the first version the first phase names (the others it
+        // names are released during it).
+        let first_app: Vec<String> = self
             .script
             .phases
             .first()
-            .map(|p| p.app.clone())
-            .unwrap_or_default();
+            .and_then(|p| p.app.first().cloned())
+            .into_iter()
+            .collect();
         let baseline = self
             .segment(
                 0,
@@ -242,8 +277,10 @@ impl<'a> Runner<'a> {
                 "The app before any change",
                 "baseline",
                 &first_app,
+                &first_app,
                 &[],
                 &[],
+                false,
                 false,
             )
             .await;
@@ -255,6 +292,10 @@ impl<'a> Runner<'a> {
         let phases = self.script.phases.clone();
         'phases: for (i, phase) in phases.iter().enumerate() {
             let n = i + 1;
+            let before = match i {
+                0 => first_app.clone(),
+                _ => phases[i - 1].app.clone(),
+            };
             let forward = self
                 .segment(
                     n,
@@ -262,9 +303,11 @@ impl<'a> Runner<'a> {
                     &phase.title,
                     "forward",
                     &phase.app,
+                    &before,
                     &phase.forward,
                     &phase.validation,
                     self.settings.long_transaction,
+                    phase.announces_reprepare,
                 )
                 .await;
             let ok = forward.passed;
@@ -279,11 +322,18 @@ impl<'a> Runner<'a> {
                 0 => (phase.app.clone(), Vec::new()),
                 _ => (phases[i - 1].app.clone(), phases[i - 1].validation.clone()),
             };
-            for (direction, app, steps, checks) in [
-                ("rollback", &prev_app, &phase.rollback, &prev_checks),
+            for (direction, app, running, steps, checks) in [
+                (
+                    "rollback",
+                    &prev_app,
+                    &phase.app,
+                    &phase.rollback,
+                    &prev_checks,
+                ),
                 (
                     "forward again",
                     &phase.app,
+                    &prev_app,
                     &phase.forward,
                     &phase.validation,
                 ),
@@ -295,9 +345,11 @@ impl<'a> Runner<'a> {
                         &phase.title,
                         direction,
                         app,
+                        running,
                         steps,
                         checks,
                         false,
+                        phase.announces_reprepare,
                     )
                     .await;
                 let ok = s.passed;
@@ -391,9 +443,11 @@ impl<'a> Runner<'a> {
         title: &str,
         direction: &str,
         app_versions: &[String],
+        running_before: &[String],
         steps: &[ScriptStep],
         checks: &[Check],
         long_transaction: bool,
+        reprepare_announced: bool,
     ) -> Segment {
         let label = match (phase, direction) {
             (0, _) => "the baseline".to_string(),
@@ -419,56 +473,28 @@ impl<'a> Runner<'a> {
             seg.failures.push(format!("{label}: {reason}"));
         };
 
-        // The versions live now, built the first time they are deployed.
-        let mut live: Vec<(usize, AppVersion)> = Vec::new();
-        for name in app_versions {
-            let Some(i) = self.version_index(name) else {
-                continue;
-            };
-            if self.built[i].is_none() {
-                let change_tables: Vec<String> = self
-                    .script
-                    .change()
-                    .map(data::change_tables)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|t| Entry::parse(t).table)
-                    .collect();
-                match app::build_version(
-                    &self.db,
-                    &self.specs[i],
-                    &self.specs,
-                    &self.affected,
-                    &self.start,
-                    &change_tables,
-                    &app::derived(self.script.change()),
-                )
-                .await
-                {
-                    Ok(v) => self.built[i] = Some(v),
-                    Err(e) => {
-                        fail(&mut seg, format!("app {name} cannot start: {e}"));
-                        return seg;
-                    }
-                }
+        // The versions that keep running while the SQL applies; the others
+        // of this segment are deployed once it has applied (a release
+        // follows the SQL it needs), and versions not listed any more were
+        // retired before it.
+        let (during, joining): (Vec<String>, Vec<String>) = app_versions
+            .iter()
+            .cloned()
+            .partition(|v| running_before.contains(v));
+        let mut live = match self.deploy(&during).await {
+            Ok(l) => l,
+            Err(e) => {
+                fail(&mut seg, e);
+                return seg;
             }
-            if let Some(v) = &self.built[i] {
-                live.push((i, v.clone()));
-            }
-        }
-        let keys = self.sample_keys(&live).await;
-        let load = Load {
-            plain_clients: 2,
-            rate: self.settings.rate,
         };
-        let traffic =
-            match traffic::start(&self.target.config, &live, &keys, load, &self.counters).await {
-                Ok(t) => t,
-                Err(e) => {
-                    fail(&mut seg, e);
-                    return seg;
-                }
-            };
+        let traffic = match self.start_traffic(&live).await {
+            Ok(t) => t,
+            Err(e) => {
+                fail(&mut seg, e);
+                return seg;
+            }
+        };
         tokio::time::sleep(SETTLE).await;
         let app_tables: BTreeSet<String> = live
             .iter()
@@ -490,8 +516,24 @@ impl<'a> Runner<'a> {
                 break;
             }
         }
+        let mut joined = None;
+        if !step_failed && !joining.is_empty() {
+            match self.deploy(&joining).await {
+                Ok(new) => match self.start_traffic(&new).await {
+                    Ok(t) => {
+                        joined = Some(t);
+                        live.extend(new);
+                    }
+                    Err(e) => fail(&mut seg, e),
+                },
+                Err(e) => fail(&mut seg, e),
+            }
+        }
         tokio::time::sleep(SETTLE).await;
-        let rec = traffic.stop().await;
+        let mut rec = traffic.stop().await;
+        if let Some(t) = joined {
+            rec.absorb(t.stop().await);
+        }
         self.inserted.extend(rec.inserted.iter().cloned());
 
         // Per statement: app latency while it ran, and what it made the app wait.
@@ -502,13 +544,22 @@ impl<'a> Runner<'a> {
                     .filter(|s| s.start_us < to && s.start_us + s.dur_us > from),
             );
         }
+        // A prepared statement whose result type the phase changes fails
+        // once per connection until re-prepared, whatever the plan does: a
+        // column's type cannot change under a cached plan. That is accepted
+        // where the phase tells the operator so (drivers that do not retry
+        // show the error once); elsewhere it is a failed statement.
+        let failed =
+            |s: &traffic::Sample| s.error.is_some() && !(s.reprepared && reprepare_announced);
         for (i, v) in &live {
             let mine: Vec<_> = rec.samples.iter().filter(|s| s.version == *i).collect();
             let first_error = mine
                 .iter()
-                .find_map(|s| s.error.as_ref())
+                .find(|s| failed(s))
+                .and_then(|s| s.error.as_ref())
                 .map(|(sql, msg)| format!("{sql} -> {msg}"));
-            let l = latency(mine.iter().copied());
+            let mut l = latency(mine.iter().copied());
+            l.errors = mine.iter().filter(|s| failed(s)).count();
             if let Some(e) = &first_error {
                 fail(
                     &mut seg,
@@ -522,6 +573,19 @@ impl<'a> Runner<'a> {
                 version: v.name.clone(),
                 latency: l,
                 first_error,
+            });
+        }
+        let reprepared = rec.samples.iter().filter(|s| s.reprepared).count();
+        if reprepared > 0 {
+            seg.checks.push(CheckRun {
+                kind: "prepared".into(),
+                meaning: "prepared statements whose result type changed are prepared again (\"cached plan must not change result type\"); a driver that does not retry shows that error once per statement and connection".into(),
+                expect: "the phase tells the operator to re-prepare".into(),
+                got: format!(
+                    "{reprepared} re-prepared; {}",
+                    if reprepare_announced { "the phase says so" } else { "the phase does not say so" }
+                ),
+                passed: reprepare_announced,
             });
         }
         for reason in self.stalls(&seg, steps, &windows, &rec) {
@@ -567,6 +631,43 @@ impl<'a> Runner<'a> {
         self.note_backfill(&seg, steps);
         seg.seconds = round2(began.elapsed().as_secs_f64());
         seg
+    }
+
+    /// The named versions, each built the first time it is deployed.
+    async fn deploy(&mut self, names: &[String]) -> Result<Vec<(usize, AppVersion)>, String> {
+        let mut live = Vec::new();
+        for name in names {
+            let Some(i) = self.version_index(name) else {
+                continue;
+            };
+            if self.built[i].is_none() {
+                let model = app::Model {
+                    affected: &self.affected,
+                    start: &self.start,
+                    change: self.script.change(),
+                };
+                let v = app::build_version(&self.db, &self.specs[i], &model)
+                    .await
+                    .map_err(|e| format!("app {name} cannot start: {e}"))?;
+                self.built[i] = Some(v);
+            }
+            if let Some(v) = &self.built[i] {
+                live.push((i, v.clone()));
+            }
+        }
+        Ok(live)
+    }
+
+    async fn start_traffic(
+        &self,
+        live: &[(usize, AppVersion)],
+    ) -> Result<traffic::Traffic, String> {
+        let keys = self.sample_keys(live).await;
+        let load = Load {
+            plain_clients: 2,
+            rate: self.settings.rate,
+        };
+        traffic::start(&self.target.config, live, &keys, load, &self.counters).await
     }
 
     /// Applies one statement, sampling the locks it holds and waits for;
@@ -855,10 +956,9 @@ impl<'a> Runner<'a> {
     async fn fingerprint_all(&self) -> Result<Vec<Fingerprint>, RehearseError> {
         let mut out = Vec::new();
         for (table, cols) in &self.start {
-            let Some(key) = app::primary_key(&self.db, table)
+            let Some(key) = app::row_key(&self.db, table, self.script.change())
                 .await
                 .map_err(db_err("reading keys"))?
-                .or_else(|| cols.iter().find(|c| *c == "id").cloned())
             else {
                 continue;
             };
@@ -894,7 +994,11 @@ impl<'a> Runner<'a> {
         let inserted: Vec<String> = self
             .inserted
             .iter()
-            .filter(|(t, _)| app::logical(self.script.change(), t, "").0 == table)
+            .filter(|(t, _)| {
+                // Rows inserted under either name of a renamed table.
+                let change = self.script.change();
+                app::logical(change, t, "").0 == app::logical(change, table, "").0
+            })
             .map(|(_, k)| k.clone())
             .collect();
         let sql = format!(
@@ -1060,28 +1164,34 @@ fn whole_tables(name: &str, tables: &[String]) -> VersionSpec {
 }
 
 /// Whether a statement takes a lock that conflicts with app writes (and so
-/// is the one to meet a long app transaction): from the plan when it says,
-/// else from the statement's leading words.
+/// is the one to meet a long app transaction): when the plan says so, or
+/// when the statement's leading words do (an edited plan's SQL may take a
+/// stronger lock than its `lock` says), unless the plan says it locks no
+/// app table at all.
 fn blocks_writes(step: &ScriptStep) -> bool {
-    match step.lock {
-        Some(l) => matches!(
+    if step.lock == Some(Lock::None) {
+        return false;
+    }
+    let planned = step.lock.is_some_and(|l| {
+        matches!(
             l,
             Lock::Share | Lock::ShareRowExclusive | Lock::Exclusive | Lock::AccessExclusive
-        ),
-        None => {
-            let upper = step.sql.trim_start().to_ascii_uppercase();
-            let words: Vec<&str> = upper.split_whitespace().take(4).collect();
-            let concurrent = upper.contains("CONCURRENTLY");
-            match words.as_slice() {
-                ["ALTER", "TABLE", ..] | ["LOCK", ..] | ["TRUNCATE", ..] | ["CLUSTER", ..] => true,
-                ["CREATE", "INDEX", ..] | ["CREATE", "UNIQUE", "INDEX", ..] => !concurrent,
-                ["DROP", "INDEX", ..] | ["REINDEX", ..] | ["REFRESH", ..] => !concurrent,
-                ["DROP", "TABLE", ..] | ["CREATE", "TRIGGER", ..] => true,
-                ["VACUUM", "FULL", ..] | ["VACUUM", "(FULL", ..] => true,
-                _ => false,
-            }
-        }
-    }
+        )
+    });
+    let upper = step.sql.trim_start().to_ascii_uppercase();
+    let words: Vec<&str> = upper.split_whitespace().take(4).collect();
+    let concurrent = upper.contains("CONCURRENTLY");
+    let written = match words.as_slice() {
+        // VALIDATE CONSTRAINT takes SHARE UPDATE EXCLUSIVE: writes go on.
+        ["ALTER", "TABLE", ..] => !upper.contains("VALIDATE CONSTRAINT"),
+        ["LOCK", ..] | ["TRUNCATE", ..] | ["CLUSTER", ..] => true,
+        ["CREATE", "INDEX", ..] | ["CREATE", "UNIQUE", "INDEX", ..] => !concurrent,
+        ["DROP", "INDEX", ..] | ["REINDEX", ..] | ["REFRESH", ..] => !concurrent,
+        ["DROP", "TABLE", ..] | ["CREATE", "TRIGGER", ..] => true,
+        ["VACUUM", "FULL", ..] | ["VACUUM", "(FULL", ..] => true,
+        _ => false,
+    };
+    planned || written
 }
 
 static LOCK_TIMEOUT: LazyLock<regex::Regex> = LazyLock::new(|| {
@@ -1253,6 +1363,11 @@ mod tests {
         }));
         assert!(!blocks_writes(&ScriptStep {
             sql: "ALTER TABLE t VALIDATE CONSTRAINT c".into(),
+            lock: Some(Lock::ShareUpdateExclusive)
+        }));
+        // The SQL wins over a plan whose lock was not edited with it.
+        assert!(blocks_writes(&ScriptStep {
+            sql: "CREATE INDEX i ON t (c)".into(),
             lock: Some(Lock::ShareUpdateExclusive)
         }));
     }

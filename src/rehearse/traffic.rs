@@ -22,6 +22,9 @@ pub struct Sample {
     pub dur_us: u64,
     /// The failing statement and the server's message.
     pub error: Option<(String, String)>,
+    /// The error was "cached plan must not change result type" on a
+    /// prepared statement, which the client then prepared again.
+    pub reprepared: bool,
 }
 
 /// A value an app version wrote (and committed).
@@ -99,8 +102,13 @@ pub struct Counters {
 
 impl Counters {
     pub fn new() -> Counters {
+        Counters::starting_at(1)
+    }
+
+    /// Counters whose generated values start at `first`.
+    pub fn starting_at(first: u64) -> Counters {
         Counters {
-            value: AtomicU64::new(1),
+            value: AtomicU64::new(first),
             seq: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -183,6 +191,15 @@ impl Traffic {
     }
 }
 
+impl Recording {
+    /// Adds what other clients of the same segment recorded.
+    pub fn absorb(&mut self, other: Recording) {
+        self.samples.extend(other.samples);
+        self.writes.extend(other.writes);
+        self.inserted.extend(other.inserted);
+    }
+}
+
 fn take<T>(m: &Mutex<Vec<T>>) -> Vec<T> {
     std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()))
 }
@@ -222,11 +239,16 @@ impl ClientLoop {
     }
 
     fn record(&self, start: u64, error: Option<(String, String)>) {
+        self.push(start, error, false);
+    }
+
+    fn push(&self, start: u64, error: Option<(String, String)>, reprepared: bool) {
         let s = Sample {
             version: self.version,
             start_us: start,
             dur_us: self.counters.now_us().saturating_sub(start),
             error,
+            reprepared,
         };
         self.shared
             .samples
@@ -266,7 +288,12 @@ impl ClientLoop {
             let n = self.counters.value.fetch_add(1, Ordering::Relaxed);
             let start = self.counters.now_us();
             let ops = &self.tables[t];
-            match i % 20 {
+            // Where the version makes no new rows, it reads instead.
+            let slot = match i % 20 {
+                17.. if !ops.inserts => 0,
+                s => s,
+            };
+            match slot {
                 0..=11 => {
                     let sql = ops.select_sql(&key);
                     let r = self.client.simple_query(&sql).await;
@@ -290,13 +317,6 @@ impl ClientLoop {
                             self.record(start, None);
                             let new_key: Option<String> = row.and_then(|r| r.get(0));
                             if let Some(k) = new_key {
-                                // The app fills derived columns right after.
-                                if let Some(sql) = ops.derive_sql(&k) {
-                                    let start = self.counters.now_us();
-                                    let r = self.client.simple_query(&sql).await;
-                                    self.record(start, r.err().map(|e| (sql, message(&e))));
-                                }
-                                let ops = &self.tables[t];
                                 let table = ops.table.clone();
                                 self.shared
                                     .inserted
@@ -316,8 +336,11 @@ impl ClientLoop {
         }
     }
 
-    /// Prepares each table's read and update once, then reuses them: the
-    /// client that meets "cached plan must not change result type".
+    /// Prepares each table's read and update once, then reuses them, as
+    /// drivers that cache plans do. When a statement's result type changes
+    /// under it ("cached plan must not change result type"), the client
+    /// prepares it again and retries, as those drivers do; the failed
+    /// attempt is recorded as such.
     async fn run_prepared(mut self) {
         let mut prepared = Vec::new();
         for ops in &self.tables {
@@ -331,10 +354,10 @@ impl ClientLoop {
                 }
             };
             let u = match &update {
-                Some(sql) => match self.client.prepare(sql).await {
+                Some(pu) => match self.client.prepare(&pu.sql).await {
                     Ok(u) => Some(u),
                     Err(e) => {
-                        self.record(start, Some((sql.clone(), message(&e))));
+                        self.record(start, Some((pu.sql.clone(), message(&e))));
                         None
                     }
                 },
@@ -353,35 +376,74 @@ impl ClientLoop {
             };
             let n = self.counters.value.fetch_add(1, Ordering::Relaxed);
             let start = self.counters.now_us();
-            let (s, u, select_sql, update_sql) = &prepared[t];
             if i.is_multiple_of(3) {
-                if let (Some(u), Some(sql)) = (u, update_sql) {
-                    let Some(col) = self.tables[t].prepared_write() else {
+                if let (Some(u), Some(pu)) = (prepared[t].1.clone(), prepared[t].3.clone()) {
+                    let Some(values) = pu
+                        .values
+                        .iter()
+                        .map(|c| self.tables[t].value(c, n))
+                        .collect::<Option<Vec<String>>>()
+                    else {
                         continue;
                     };
-                    let Some(value) = super::app::value_text(col, n) else {
-                        continue;
-                    };
-                    match self.client.execute(u, &[&key, &value]).await {
+                    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&key];
+                    params.extend(
+                        values
+                            .iter()
+                            .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)),
+                    );
+                    match self.client.execute(&u, &params).await {
                         Ok(_) => {
                             self.record(start, None);
-                            let (table, column) = (self.tables[t].table.clone(), col.name.clone());
-                            self.wrote(&table, &key, vec![(column, value)]);
+                            let table = self.tables[t].table.clone();
+                            let written = pu
+                                .values
+                                .iter()
+                                .map(|c| c.name.clone())
+                                .zip(values)
+                                .collect();
+                            self.wrote(&table, &key, written);
                         }
-                        Err(e) => self.record(start, Some((sql.clone(), message(&e)))),
+                        Err(e) => self.record(start, Some((pu.sql.clone(), message(&e)))),
                     }
                     continue;
                 }
             }
-            if let Some(s) = s {
-                let r = self.client.query(s, &[&key]).await;
-                self.record(start, r.err().map(|e| (select_sql.clone(), message(&e))));
+            if let Some(s) = prepared[t].0.clone() {
+                match self.client.query(&s, &[&key]).await {
+                    Ok(_) => self.record(start, None),
+                    Err(e) if result_type_changed(&e) => {
+                        let sql = prepared[t].2.clone();
+                        self.push(start, Some((sql.clone(), message(&e))), true);
+                        let again = self.counters.now_us();
+                        match self.client.prepare(&sql).await {
+                            Ok(s) => {
+                                let r = self.client.query(&s, &[&key]).await;
+                                self.record(again, r.err().map(|e| (sql.clone(), message(&e))));
+                                prepared[t].0 = Some(s);
+                            }
+                            Err(e) => self.record(again, Some((sql, message(&e)))),
+                        }
+                    }
+                    Err(e) => self.record(start, Some((prepared[t].2.clone(), message(&e)))),
+                }
             }
             if self.client.is_closed() {
                 break;
             }
         }
     }
+}
+
+/// PostgreSQL's refusal to run a prepared statement whose result columns
+/// changed type since it was prepared.
+fn result_type_changed(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        db.code() == &tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED
+            && db
+                .message()
+                .contains("cached plan must not change result type")
+    })
 }
 
 /// Latency figures in milliseconds.
@@ -438,6 +500,7 @@ mod tests {
             start_us: 0,
             dur_us: dur_ms * 1000,
             error: err.then(|| ("x".into(), "y".into())),
+            reprepared: false,
         }
     }
 

@@ -2584,6 +2584,27 @@ fn add_unique(
         "turn the prebuilt index into the constraint under a brief lock",
     );
     val.app = vec![app("v1", &[], &[])];
+    // Dropping the constraint drops its index, so the rollback builds it
+    // again to return to the state after the first phase; the forward makes
+    // sure it exists (a no-op after the first phase), so the phase can run
+    // again after its own rollback.
+    let ensure_sql = ex.forward[0].sql.replacen(
+        "INDEX CONCURRENTLY ",
+        "INDEX CONCURRENTLY IF NOT EXISTS ",
+        1,
+    );
+    val.forward.push(p.step(
+        ensure_sql.clone(),
+        false,
+        Lock::ShareUpdateExclusive,
+        Duration::Brief,
+    ));
+    let rebuild = p.step(
+        ensure_sql,
+        false,
+        Lock::ShareUpdateExclusive,
+        Duration::IndexBuild,
+    );
     let mut rb = Vec::new();
     if primary {
         for c in &cols {
@@ -2613,6 +2634,7 @@ fn add_unique(
         quote_pg(&name)
     )])];
     rollback.extend(rb);
+    rollback.push(rebuild);
     val.rollback = rollback;
     val.validation.push(check(
         format!("SELECT count(*) FROM pg_constraint WHERE conrelid = {} AND conname = {} AND contype = '{}'", sql::regclass(&t.sql), literal_pg(&name), if primary { "p" } else { "u" }),
@@ -2621,7 +2643,8 @@ fn add_unique(
     ));
     val.advance_when.push("the constraint exists".into());
     val.abort_when.push("the statement gives up after its retries: find the blocking transaction in pg_stat_activity".into());
-    val.rollback_point = "drop the constraint (its index goes with it)".into();
+    val.rollback_point =
+        "drop the constraint (its index goes with it), then build the index again concurrently: the state after the first phase".into();
     Ok(vec![ex, val])
 }
 

@@ -719,6 +719,17 @@ fn a_database_url_rehearsal_stays_in_its_scratch_schema() {
     let left = scratch_schemas(&mut db);
     assert_eq!(left, 0, "the scratch schema was left behind");
 
+    // The plan's index checks look where unqualified names resolve (the
+    // scratch schema here), not in public.
+    let mut req = request(
+        json!({"change_type": "add_index", "table": "users", "columns": ["username"]}),
+        Some(SMALL_USERS),
+    );
+    req.rehearsal.database_url = Some(url.clone());
+    let r = rehearse(&req);
+    assert_eq!(r.verdict, Verdict::Proven, "{}", explain(&r));
+    assert_eq!(snapshot(&mut db), before, "public changed");
+
     // A schema-qualified table would reach outside the scratch schema.
     let mut req = request(
         rename_change(),

@@ -31,8 +31,9 @@ impl T {
     fn col(&self, c: &Ident) -> Option<&Column> {
         self.info.as_ref().and_then(|t| t.column(c))
     }
-    fn schema(&self) -> &str {
-        self.q.schema_or_public()
+    /// The schema when the name gave one.
+    fn schema(&self) -> Option<&str> {
+        self.q.schema.as_ref().map(|s| s.as_str())
     }
 }
 
@@ -2463,7 +2464,11 @@ fn add_index(
 
 fn drop_index(p: &mut Planner, name: &str, table: Option<&str>) -> R<Vec<Phase>> {
     let q = QualifiedName::parse("name", name).map_err(|e| invalid(e.to_string()))?;
-    let schema = q.schema_or_public().to_string();
+    // Unqualified names resolve in current_schema(), as the DROP will.
+    let schema = q.schema.as_ref().map_or_else(
+        || "current_schema()".to_string(),
+        |s| literal_pg(s.as_str()),
+    );
     let known = table
         .and_then(|tb| QualifiedName::parse("table", tb).ok())
         .and_then(|tq| p.schema.and_then(|s| s.table(&tq)).cloned());
@@ -2485,7 +2490,7 @@ fn drop_index(p: &mut Planner, name: &str, table: Option<&str>) -> R<Vec<Phase>>
         Duration::Brief,
     )];
     con.validation.push(check(
-        sql::index_valid(&schema, q.name.as_str()),
+        sql::index_valid(q.schema.as_ref().map(|s| s.as_str()), q.name.as_str()),
         "0",
         "the index is gone",
     ));
@@ -2516,7 +2521,7 @@ fn drop_index(p: &mut Planner, name: &str, table: Option<&str>) -> R<Vec<Phase>>
     con.abort_when.push("the drop fails because a constraint uses the index: drop the constraint instead (that is a different change)".into());
     p.risks.push(format!(
         "check the index is unused first: SELECT idx_scan FROM pg_stat_user_indexes WHERE schemaname = {} AND indexrelname = {}; (on every replica too)",
-        literal_pg(&schema),
+        schema,
         literal_pg(q.name.as_str())
     ));
     Ok(vec![con])

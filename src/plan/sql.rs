@@ -84,10 +84,12 @@ pub fn constraint_validated(table_sql: &str, name: &str) -> String {
 }
 
 /// A query returning 1 when a valid index of that name exists on the table.
-pub fn index_valid(schema: &str, name: &str) -> String {
+/// An unqualified name lives in the schema unqualified names resolve to
+/// (`current_schema()`, `public` by default), not always `public`.
+pub fn index_valid(schema: Option<&str>, name: &str) -> String {
+    let nsp = schema.map_or_else(|| "current_schema()".to_string(), literal_pg);
     format!(
-        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {} AND i.indisvalid",
-        literal_pg(schema),
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {nsp} AND c.relname = {} AND i.indisvalid",
         literal_pg(name)
     )
 }

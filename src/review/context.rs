@@ -9,8 +9,11 @@ use crate::change::ddl::split_statements;
 use crate::context::Engine;
 use sqlparser::ast::{ObjectName, ObjectNamePart, Statement, TableFactor, TableObject};
 use sqlparser::parser::Parser;
+use std::any::{Any, TypeId};
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// One statement in its context.
 #[derive(Debug, Clone)]
@@ -224,8 +227,32 @@ pub struct Ctx {
     pub stmts: Vec<Stmt>,
     /// Statement indexes by the table they change or fill ([`subject_table`]).
     on_table: HashMap<String, Vec<usize>>,
-    /// Indexes of the statements sqlparser could not parse.
-    unparsed: Vec<usize>,
+    memo: Memo,
+}
+
+/// Facts about the whole file that rules work out on first use, keyed by
+/// their type (see [`Ctx::memo`]).
+#[derive(Default)]
+struct Memo(Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl Memo {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TypeId, Arc<dyn Any + Send + Sync>>> {
+        // A rule that panicked while building a fact inserted nothing: the
+        // map is still sound.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo(Mutex::new(self.map().clone()))
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Memo({} facts)", self.map().len())
+    }
 }
 
 impl Ctx {
@@ -306,19 +333,13 @@ impl Ctx {
         }
         let created = Arc::new(created);
         let mut on_table: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut unparsed = Vec::new();
         for s in &mut stmts {
             s.new_tables = NewTables {
                 created: Arc::clone(&created),
                 before: s.index,
             };
-            match &s.ast {
-                None => unparsed.push(s.index),
-                Some(ast) => {
-                    if let Some(t) = subject_table(ast) {
-                        on_table.entry(t).or_default().push(s.index);
-                    }
-                }
+            if let Some(t) = s.ast.as_ref().and_then(subject_table) {
+                on_table.entry(t).or_default().push(s.index);
             }
         }
         Ctx {
@@ -326,58 +347,159 @@ impl Ctx {
             pg_version: opts.pg_version,
             stmts,
             on_table,
-            unparsed,
+            memo: Memo::default(),
         }
     }
 
-    /// The earlier statements that may concern `table` (a name as
-    /// [`last_part`] gives it), in file order: the parsed `ALTER TABLE`,
-    /// `CREATE TABLE`, `CREATE INDEX`, `UPDATE` and `INSERT` on it, and every
-    /// statement sqlparser could not parse. For a rule looking back at what
-    /// the file did to one table, this is [`Ctx::earlier`] without the
-    /// statements on other tables: a file of n statements then costs about n
-    /// look-ups, not n squared.
-    pub fn earlier_on<'a>(&'a self, stmt: &Stmt, table: &str) -> Vec<&'a Stmt> {
+    /// The earlier parsed `ALTER TABLE`, `CREATE TABLE`, `CREATE INDEX`,
+    /// `UPDATE` and `INSERT` on `table` (a name as [`last_part`] gives it), in
+    /// file order. Rules look back at what the file did to one table through
+    /// this (or through a [`Ctx::memo`]), never over every earlier statement:
+    /// a file of n statements then costs about n look-ups, not n squared.
+    pub fn earlier_on<'a>(&'a self, stmt: &Stmt, table: &str) -> impl Iterator<Item = &'a Stmt> {
         let on = self.on_table.get(table).map_or(&[][..], Vec::as_slice);
-        let before = |v: &[usize]| v.partition_point(|&i| i < stmt.index);
-        let (mut a, mut b) = (on[..before(on)].iter().peekable(), {
-            let u = &self.unparsed;
-            u[..before(u)].iter().peekable()
-        });
-        let mut out = Vec::new();
-        // Merge the two ascending index lists, keeping file order.
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(&&x), Some(&&y)) if x < y => a.next(),
-                (Some(_), Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => break,
-            };
-            if let Some(&i) = next {
-                out.push(&self.stmts[i]);
-            }
+        on[..on.partition_point(|&i| i < stmt.index)]
+            .iter()
+            .map(|&i| &self.stmts[i])
+    }
+
+    /// The statements of this statement's transaction (none when it runs in
+    /// autocommit). Transaction numbers only grow through the file, so they
+    /// are one run of statements.
+    fn txn_stmts(&self, stmt: &Stmt) -> &[Stmt] {
+        if !stmt.in_transaction {
+            return &[];
         }
-        out
+        let start = self.stmts.partition_point(|s| s.txn < stmt.txn);
+        let end = self.stmts.partition_point(|s| s.txn <= stmt.txn);
+        &self.stmts[start..end]
     }
 
     /// Statements of the same transaction before this one.
-    pub fn earlier_in_txn<'a>(&'a self, stmt: &'a Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
-        self.stmts[..stmt.index]
+    pub fn earlier_in_txn<'a>(&'a self, stmt: &Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
+        let index = stmt.index;
+        self.txn_stmts(stmt)
             .iter()
-            .filter(move |s| s.txn == stmt.txn && stmt.in_transaction)
+            .take_while(move |s| s.index < index)
     }
 
     /// Statements of the same transaction after this one.
-    pub fn later_in_txn<'a>(&'a self, stmt: &'a Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
-        self.stmts[stmt.index + 1..]
-            .iter()
-            .filter(move |s| s.txn == stmt.txn && stmt.in_transaction)
+    pub fn later_in_txn<'a>(&'a self, stmt: &Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
+        let index = stmt.index;
+        self.txn_stmts(stmt).iter().filter(move |s| s.index > index)
     }
 
-    /// Every statement before this one in the file.
-    pub fn earlier<'a>(&'a self, stmt: &'a Stmt) -> &'a [Stmt] {
-        &self.stmts[..stmt.index]
+    /// A fact about the whole file, built by `build` on first use and shared
+    /// by every later call asking for the same type `T` (each fact has a type
+    /// of its own). What a rule would otherwise find by looking back over
+    /// every earlier statement, for every statement, it builds here once:
+    /// an index of the names the file creates, the first statement that
+    /// needs something.
+    pub fn memo<T: Any + Send + Sync>(&self, build: impl FnOnce(&Ctx) -> T) -> Arc<T> {
+        let key = TypeId::of::<T>();
+        let known = self.memo.map().get(&key).cloned();
+        // Built without the lock held, so that one fact may use another.
+        let fact = known.unwrap_or_else(|| {
+            let built: Arc<dyn Any + Send + Sync> = Arc::new(build(self));
+            Arc::clone(self.memo.map().entry(key).or_insert(built))
+        });
+        match fact.downcast::<T>() {
+            Ok(t) => t,
+            Err(_) => unreachable!("facts are keyed by their own type"),
+        }
+    }
+}
+
+/// For each key, the first statement having it: what "was X created earlier
+/// in the file" asks, answered once for the whole file.
+#[derive(Debug)]
+pub struct FirstByKey<K = String>(HashMap<K, usize>);
+
+impl<K: Eq + Hash> FirstByKey<K> {
+    /// The keys of each statement, as `keys` gives them.
+    pub fn build<I: IntoIterator<Item = K>>(
+        ctx: &Ctx,
+        mut keys: impl FnMut(&Stmt) -> I,
+    ) -> FirstByKey<K> {
+        let mut first = HashMap::new();
+        for s in &ctx.stmts {
+            for k in keys(s) {
+                first.entry(k).or_insert(s.index);
+            }
+        }
+        FirstByKey(first)
+    }
+
+    /// Whether a statement before `stmt` has the key.
+    pub fn before<Q: Eq + Hash + ?Sized>(&self, key: &Q, stmt: &Stmt) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.0.get(key).is_some_and(|&i| i < stmt.index)
+    }
+}
+
+/// The statements having each key, in file order: what a rule looks back at
+/// for one name, found without looking at the others.
+#[derive(Debug)]
+pub struct ByKey<K = String>(HashMap<K, Vec<usize>>);
+
+impl<K: Eq + Hash> ByKey<K> {
+    /// The keys of each statement, as `keys` gives them.
+    pub fn build<I: IntoIterator<Item = K>>(
+        ctx: &Ctx,
+        mut keys: impl FnMut(&Stmt) -> I,
+    ) -> ByKey<K> {
+        let mut by: HashMap<K, Vec<usize>> = HashMap::new();
+        for s in &ctx.stmts {
+            for k in keys(s) {
+                let v = by.entry(k).or_default();
+                // One entry per statement, however often it has the key.
+                if v.last() != Some(&s.index) {
+                    v.push(s.index);
+                }
+            }
+        }
+        ByKey(by)
+    }
+
+    /// The statements before `stmt` having the key, in file order.
+    pub fn before<'a, Q: Eq + Hash + ?Sized>(
+        &'a self,
+        ctx: &'a Ctx,
+        key: &Q,
+        stmt: &Stmt,
+    ) -> impl Iterator<Item = &'a Stmt> + 'a
+    where
+        K: Borrow<Q>,
+    {
+        let all = self.0.get(key).map_or(&[][..], Vec::as_slice);
+        all[..all.partition_point(|&i| i < stmt.index)]
+            .iter()
+            .map(|&i| &ctx.stmts[i])
+    }
+}
+
+/// A setting as the file changes it: each statement that sets it, with the
+/// value, in file order.
+#[derive(Debug)]
+pub struct Settings<V>(Vec<(usize, V)>);
+
+impl<V> Settings<V> {
+    /// `value` gives what a statement sets the setting to, if it does.
+    pub fn build(ctx: &Ctx, mut value: impl FnMut(&Stmt) -> Option<V>) -> Settings<V> {
+        Settings(
+            ctx.stmts
+                .iter()
+                .filter_map(|s| Some((s.index, value(s)?)))
+                .collect(),
+        )
+    }
+
+    /// What the last statement before `stmt` that sets it set it to.
+    pub fn before(&self, stmt: &Stmt) -> Option<&V> {
+        let n = self.0.partition_point(|&(i, _)| i < stmt.index);
+        n.checked_sub(1).map(|last| &self.0[last].1)
     }
 }
 
@@ -531,22 +653,61 @@ mod tests {
     }
 
     #[test]
-    fn earlier_on_gives_the_table_s_statements_and_the_unparsed_in_order() {
+    fn earlier_on_gives_the_table_s_parsed_statements_in_order() {
         let c = ctx("ALTER TABLE users ADD a int;\nALTER TABLE orders ADD b int;\nDO $$ BEGIN END $$;\nCREATE INDEX i ON public.Users (a);\nUPDATE users SET a = 1;\nALTER TABLE users DROP a;");
-        let last = &c.stmts[5];
-        let got: Vec<usize> = c
-            .earlier_on(last, "users")
-            .iter()
+        let on = |i: usize, t: &str| -> Vec<usize> {
+            c.earlier_on(&c.stmts[i], t).map(|s| s.index).collect()
+        };
+        assert_eq!(on(5, "users"), [0, 3, 4]);
+        assert_eq!(on(5, "orders"), [1]);
+        assert_eq!(on(4, "users"), [0, 3]);
+        assert!(on(0, "users").is_empty());
+    }
+
+    #[test]
+    fn transactions_are_runs_of_statements() {
+        let c = ctx("ALTER TABLE a ADD x int;\nBEGIN;\nALTER TABLE a ADD y int;\nUPDATE a SET y = 1;\nCOMMIT;\nALTER TABLE a ADD z int;\nBEGIN;\nUPDATE a SET z = 1;\nALTER TABLE a ADD w int;\nCOMMIT;");
+        let earlier =
+            |i: usize| -> Vec<usize> { c.earlier_in_txn(&c.stmts[i]).map(|s| s.index).collect() };
+        let later =
+            |i: usize| -> Vec<usize> { c.later_in_txn(&c.stmts[i]).map(|s| s.index).collect() };
+        assert_eq!(
+            earlier(3),
+            [1, 2],
+            "BEGIN counts among the transaction's statements"
+        );
+        assert_eq!(later(2), [3, 4]);
+        assert_eq!(earlier(8), [6, 7]);
+        assert!(earlier(5).is_empty() && later(5).is_empty(), "autocommit");
+        assert!(earlier(0).is_empty() && later(0).is_empty());
+        let wrapped = Ctx::new(
+            "ALTER TABLE a ADD x int;\nALTER TABLE a ADD y int;\nALTER TABLE a ADD z int;",
+            0,
+            &ReviewOptions::default(),
+            true,
+        );
+        let all: Vec<usize> = wrapped
+            .later_in_txn(&wrapped.stmts[0])
             .map(|s| s.index)
             .collect();
-        assert_eq!(got, [0, 2, 3, 4]);
-        assert_eq!(
-            c.earlier_on(last, "orders")
-                .iter()
-                .map(|s| s.index)
-                .collect::<Vec<_>>(),
-            [1, 2]
-        );
-        assert!(c.earlier_on(&c.stmts[0], "users").is_empty());
+        assert_eq!(all, [1, 2]);
+    }
+
+    #[test]
+    fn a_fact_is_built_once_per_file() {
+        struct Count(usize);
+        let c = ctx("ALTER TABLE a ADD x int;\nALTER TABLE b ADD y int;");
+        let built = std::cell::Cell::new(0);
+        for _ in 0..3 {
+            let n = c.memo(|c| {
+                built.set(built.get() + 1);
+                Count(c.stmts.len())
+            });
+            assert_eq!(n.0, 2);
+        }
+        assert_eq!(built.get(), 1);
+        let first = c.memo(|c| FirstByKey::build(c, |s| s.words.get(2).cloned()));
+        assert!(first.before("A", &c.stmts[1]) && !first.before("A", &c.stmts[0]));
+        assert!(!first.before("B", &c.stmts[1]));
     }
 }

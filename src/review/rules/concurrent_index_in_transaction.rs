@@ -20,6 +20,7 @@
 
 use super::tokens::{options_at, tokens};
 use super::{Rule, PG};
+use crate::review::context::FirstByKey;
 use crate::review::{Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::Statement;
 
@@ -40,9 +41,12 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some((what, table)) = concurrent_kind(stmt) else {
         return;
     };
-    let explicit = ctx
-        .earlier_in_txn(stmt)
-        .any(|s| s.starts_with(&["BEGIN"]) || s.starts_with(&["START"]));
+    let begins = ctx.memo(|ctx| {
+        Begins(FirstByKey::build(ctx, |s| {
+            (s.starts_with(&["BEGIN"]) || s.starts_with(&["START"])).then_some(s.txn)
+        }))
+    });
+    let explicit = begins.0.before(&stmt.txn, stmt);
     let (inside, how) = if explicit {
         (
             "after BEGIN",
@@ -65,6 +69,10 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     f.table = table;
     out.push(f);
 }
+
+/// The first statement of each transaction (the BEGIN opening it counts)
+/// that starts with BEGIN or START, by transaction number.
+struct Begins(FirstByKey<usize>);
 
 /// Which concurrent statement this is, and the table when it is named.
 fn concurrent_kind(stmt: &Stmt) -> Option<(&'static str, Option<String>)> {

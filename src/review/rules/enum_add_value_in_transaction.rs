@@ -19,7 +19,9 @@
 //! `atomic = False`, Alembic `autocommit_block()`, dbmate
 //! `transaction:false`), and use the new value in a later migration.
 
+use super::missing_lock_timeout::norm_table;
 use super::{Rule, PG};
+use crate::review::context::FirstByKey;
 use crate::review::{Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{AlterTypeAddValuePosition, AlterTypeOperation, Statement};
 
@@ -32,16 +34,21 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-fn same_type(a: &str, b: &str) -> bool {
-    super::missing_lock_timeout::norm_table(a) == super::missing_lock_timeout::norm_table(b)
-}
+/// The types each transaction creates, by transaction and name as
+/// [`norm_table`] gives it.
+struct CreatedTypes(FirstByKey<(usize, String)>);
 
 /// Whether the enum type was created earlier in the same transaction.
 fn created_in_txn(ctx: &Ctx, stmt: &Stmt, type_name: &str) -> bool {
-    ctx.earlier_in_txn(stmt).any(|s| match &s.ast {
-        Some(Statement::CreateType { name, .. }) => same_type(&name.to_string(), type_name),
-        _ => false,
-    })
+    let created = ctx.memo(|ctx| {
+        CreatedTypes(FirstByKey::build(ctx, |s| match &s.ast {
+            Some(Statement::CreateType { name, .. }) => {
+                Some((s.txn, norm_table(&name.to_string())))
+            }
+            _ => None,
+        }))
+    });
+    stmt.in_transaction && created.0.before(&(stmt.txn, norm_table(type_name)), stmt)
 }
 
 /// Whether a statement names the label as a string literal. Adding values

@@ -20,6 +20,7 @@
 use super::missing_lock_timeout::{alter_table_target, created_in_file, raw_words};
 use super::{Rule, MYSQL};
 use crate::engine::Lock;
+use crate::review::context::Settings;
 use crate::review::{Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{ObjectType, Statement};
 
@@ -110,26 +111,27 @@ fn unguarded(ctx: &Ctx, stmt: &Stmt) -> Option<String> {
         return None;
     }
     let table = ddl_table(ctx, stmt)?;
-    let mut set = false;
-    for s in ctx.earlier(stmt) {
-        if let Some(v) = sets_timeout(s) {
-            set = v;
-        }
-    }
+    let timeouts = ctx.memo(|ctx| Timeouts(Settings::build(ctx, sets_timeout)));
+    let set = timeouts.0.before(stmt).copied().unwrap_or(false);
     (!set).then_some(table)
 }
 
+/// Where the file sets lock_wait_timeout (to a value that guards or not).
+struct Timeouts(Settings<bool>);
+
+/// The first statement that needs a lock_wait_timeout it does not have: the
+/// one reported.
+struct FirstUnguarded(Option<usize>);
+
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
+    let first =
+        ctx.memo(|ctx| FirstUnguarded(ctx.stmts.iter().position(|s| unguarded(ctx, s).is_some())));
+    if first.0 != Some(stmt.index) {
+        return;
+    }
     let Some(table) = unguarded(ctx, stmt) else {
         return;
     };
-    if ctx
-        .earlier(stmt)
-        .iter()
-        .any(|s| unguarded(ctx, s).is_some())
-    {
-        return;
-    }
     out.push(
         RULE.finding(
             stmt,

@@ -4,7 +4,7 @@
 //! spelling and quotes, so fixes can repeat them exactly. Also the names
 //! PostgreSQL gives unnamed constraints, so rewritten fixes keep them.
 
-use crate::review::context::last_part;
+use crate::review::context::{last_part, FirstByKey};
 use crate::review::{Ctx, Stmt};
 use sqlparser::ast::{AlterTable, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
@@ -23,6 +23,18 @@ impl Tok {
     pub fn is(&self, word: &str) -> bool {
         self.upper == word
     }
+}
+
+/// Whether `text` may hold `word` (lower-case ASCII), in any case: false
+/// only when it surely does not, so that a rule can skip tokenizing the many
+/// statements that cannot be the one it looks for. Text beyond ASCII always
+/// may, since a few other letters change case into ASCII ones.
+pub(crate) fn may_contain(text: &str, word: &str) -> bool {
+    !text.is_ascii()
+        || text
+            .as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 /// The tokens of a statement; empty when it does not tokenize.
@@ -122,16 +134,24 @@ pub(crate) fn fold(name: &str) -> String {
 
 /// Whether an index of this name was created earlier in the file.
 pub(crate) fn index_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &str) -> bool {
-    let want = fold(name);
-    ctx.earlier(stmt).iter().any(|s| match &s.ast {
-        Some(Statement::CreateIndex(ci)) => ci.name.as_ref().is_some_and(|n| last_part(n) == want),
-        _ => created_name(s, &["INDEX"]).is_some_and(|n| fold(&n) == want),
-    })
+    let created = ctx.memo(|ctx| {
+        CreatedIndexes(FirstByKey::build(ctx, |s| match &s.ast {
+            Some(Statement::CreateIndex(ci)) => ci.name.as_ref().map(last_part),
+            _ => created_name(s, &["INDEX"]).map(|n| fold(&n)),
+        }))
+    });
+    created.0.before(&fold(name), stmt)
 }
+
+/// The indexes the file creates, by name as [`fold`] gives it.
+struct CreatedIndexes(FirstByKey);
 
 /// The name a `CREATE [UNIQUE] <kind...> [CONCURRENTLY] [IF NOT EXISTS] name`
 /// statement creates, read from its tokens.
 pub(crate) fn created_name(s: &Stmt, kind: &[&str]) -> Option<String> {
+    if !may_contain(&s.text, "create") {
+        return None;
+    }
     let toks = tokens(&s.text);
     let mut i = 0;
     if !toks.get(i)?.is("CREATE") {
@@ -163,11 +183,17 @@ pub(crate) fn relation_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &str) -> bo
     if stmt.new_tables.contains(&want) {
         return true;
     }
-    ctx.earlier(stmt).iter().any(|s| match &s.ast {
-        Some(Statement::CreateView(cv)) => cv.materialized && last_part(&cv.name) == want,
-        _ => created_name(s, &["MATERIALIZED", "VIEW"]).is_some_and(|n| fold(&n) == want),
-    })
+    let created = ctx.memo(|ctx| {
+        CreatedMatviews(FirstByKey::build(ctx, |s| match &s.ast {
+            Some(Statement::CreateView(cv)) => cv.materialized.then(|| last_part(&cv.name)),
+            _ => created_name(s, &["MATERIALIZED", "VIEW"]).map(|n| fold(&n)),
+        }))
+    });
+    created.0.before(&want, stmt)
 }
+
+/// The materialized views the file creates, by name as [`fold`] gives it.
+struct CreatedMatviews(FirstByKey);
 
 /// `ALTER TABLE [IF EXISTS] [ONLY] name` of a parsed statement.
 pub(crate) fn alter_head(at: &AlterTable) -> String {

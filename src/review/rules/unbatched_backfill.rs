@@ -27,10 +27,12 @@
 //! then `10001 AND 20000`, ...) inside one transaction are reported too: their
 //! row locks add up until COMMIT, as one statement's would.
 
+use super::missing_lock_timeout::norm_table;
 use super::{planned_fix, Rule};
 use crate::change::{Change, Fill};
 use crate::context::Engine;
 use crate::engine::Lock;
+use crate::review::context::ByKey;
 use crate::review::{Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     BinaryOperator, Delete, Expr, FromTable, FunctionArg, FunctionArgExpr, FunctionArguments,
@@ -69,7 +71,7 @@ const BOOKKEEPING: &[&str] = &[
 ];
 
 pub(crate) fn is_bookkeeping(table: &str) -> bool {
-    let t = super::missing_lock_timeout::norm_table(table).to_lowercase();
+    let t = norm_table(table).to_lowercase();
     BOOKKEEPING.contains(&t.as_str())
 }
 
@@ -610,6 +612,10 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     });
 }
 
+/// The batches of DML (see [`Scope::Batch`]) of each transaction, by
+/// transaction and table.
+struct Batches(ByKey<(usize, String)>);
+
 /// A second batch of the same loop in the same transaction: the row locks
 /// of every batch last until COMMIT, as if it were one statement.
 fn batches_in_one_transaction(
@@ -622,18 +628,18 @@ fn batches_in_one_transaction(
     if !stmt.in_transaction {
         return;
     }
-    let want = super::missing_lock_timeout::norm_table(table);
-    let batches: Vec<&Stmt> = ctx
-        .earlier_in_txn(stmt)
-        .filter(|s| {
-            s.ast.as_ref().and_then(Dml::of).is_some_and(|d| {
-                d.scope() == Scope::Batch
-                    && d.table().is_some_and(|(n, _)| {
-                        super::missing_lock_timeout::norm_table(&n.to_string()) == want
-                    })
-            })
-        })
-        .collect();
+    let all = ctx.memo(|ctx| {
+        Batches(ByKey::build(ctx, |s| {
+            let d = s.ast.as_ref().and_then(Dml::of)?;
+            if d.scope() != Scope::Batch {
+                return None;
+            }
+            let (n, _) = d.table()?;
+            Some((s.txn, norm_table(&n.to_string())))
+        }))
+    });
+    let key = (stmt.txn, norm_table(table));
+    let batches: Vec<&Stmt> = all.0.before(ctx, &key, stmt).take(2).collect();
     // Reported once, at the second batch.
     let [first] = batches.as_slice() else {
         return;

@@ -6,7 +6,7 @@
 
 use crate::review::context::{last_part, FirstByKey};
 use crate::review::{Ctx, Stmt};
-use sqlparser::ast::{AlterTable, Statement};
+use sqlparser::ast::{AlterTable, AlterTableOperation, ColumnOption, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
@@ -194,6 +194,72 @@ pub(crate) fn relation_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &str) -> bo
 
 /// The materialized views the file creates, by name as [`fold`] gives it.
 struct CreatedMatviews(FirstByKey);
+
+/// What becomes of one operation when a rule takes its constraints out of an
+/// `ALTER TABLE` (see [`take_ops`]).
+pub(crate) enum Kept {
+    /// Kept as it is.
+    Whole,
+    /// Taken out entirely.
+    Dropped,
+    /// Kept with the constraints taken out of it (an inline one of ADD COLUMN).
+    Changed(AlterTableOperation),
+}
+
+/// Takes the constraints a rule is about out of an `ALTER TABLE`: `take`
+/// pushes what it finds in one operation and says what is left of it. Gives
+/// what was found and the statement without it, or None when nothing was.
+/// The rest is built only when something was found: cloning every ALTER
+/// TABLE of a file to find the few adding such a constraint cost more than
+/// the rules themselves.
+pub(crate) fn take_ops<T>(
+    at: &AlterTable,
+    mut take: impl FnMut(&AlterTableOperation, &mut Vec<T>) -> Kept,
+) -> Option<(Vec<T>, AlterTable)> {
+    let mut found = Vec::new();
+    let kept: Vec<Kept> = at
+        .operations
+        .iter()
+        .map(|op| take(op, &mut found))
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let operations = at
+        .operations
+        .iter()
+        .zip(kept)
+        .filter_map(|(op, k)| match k {
+            Kept::Whole => Some(op.clone()),
+            Kept::Dropped => None,
+            Kept::Changed(changed) => Some(changed),
+        })
+        .collect();
+    let rest = AlterTable {
+        operations,
+        ..at.clone()
+    };
+    Some((found, rest))
+}
+
+/// An ADD COLUMN operation without the column options `taken` matches.
+pub(crate) fn without_options(
+    op: &AlterTableOperation,
+    taken: impl Fn(&ColumnOption) -> bool,
+) -> Kept {
+    match op {
+        AlterTableOperation::AddColumn { column_def, .. }
+            if column_def.options.iter().any(|o| taken(&o.option)) =>
+        {
+            let mut kept = op.clone();
+            if let AlterTableOperation::AddColumn { column_def: cd, .. } = &mut kept {
+                cd.options.retain(|o| !taken(&o.option));
+            }
+            Kept::Changed(kept)
+        }
+        _ => Kept::Whole,
+    }
+}
 
 /// `ALTER TABLE [IF EXISTS] [ONLY] name` of a parsed statement.
 pub(crate) fn alter_head(at: &AlterTable) -> String {

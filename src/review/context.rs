@@ -7,7 +7,9 @@
 use super::ReviewOptions;
 use crate::change::ddl::split_statements;
 use crate::context::Engine;
-use sqlparser::ast::{ObjectName, ObjectNamePart, Statement, TableFactor, TableObject};
+use sqlparser::ast::{
+    AlterTable, CreateIndex, Delete, Insert, ObjectName, ObjectNamePart, Statement, Update,
+};
 use sqlparser::parser::Parser;
 use std::any::{Any, TypeId};
 use std::borrow::Borrow;
@@ -25,10 +27,12 @@ pub struct Stmt {
     pub line: usize,
     pub column: usize,
     /// The parsed statement; `None` when sqlparser cannot parse it.
-    pub ast: Option<Statement>,
-    /// The first words, upper-cased, quotes and punctuation kept apart:
-    /// how statements sqlparser cannot parse are recognised.
-    pub words: Vec<String>,
+    pub ast: Option<Ast>,
+    /// The first words, upper-cased, quotes and punctuation kept apart,
+    /// joined by spaces (one string rather than a vector of them: a fifth of
+    /// the memory): how statements sqlparser cannot parse are recognised.
+    /// See [`Stmt::words`].
+    words: String,
     /// Inside an explicit BEGIN ... COMMIT, or in a file the migration tool
     /// wraps in a transaction.
     pub in_transaction: bool,
@@ -42,6 +46,84 @@ pub struct Stmt {
     pub ignored: Vec<String>,
     /// `-- schemashift-ignore` with no ids: every rule.
     pub ignored_all: bool,
+}
+
+/// A parsed statement, kept compactly. sqlparser's `Statement` takes 3.4 kB
+/// whatever its kind (its largest variant is stored inline), and the vectors
+/// the parser grows hold up to four times what they use: kept as parsed, the
+/// statements of a 2 MB file held 120 MB. Each kind is boxed at its own size,
+/// after a copy that sizes every vector and string to fit, and the kinds no
+/// rule reads are kept only as parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ast {
+    AlterTable(Box<AlterTable>),
+    CreateIndex(Box<CreateIndex>),
+    Update(Box<Update>),
+    Insert(Box<Insert>),
+    Delete(Box<Delete>),
+    /// Another kind a rule reads ([`Ast::read_whole`]), whole.
+    Other(Box<Statement>),
+    /// A kind no rule reads (SET, COMMENT, BEGIN ...): only that it parsed.
+    Unread,
+}
+
+impl Ast {
+    pub fn new(parsed: Statement) -> Ast {
+        // `clone` allocates every vector and string at its length: the copy
+        // is the compact one, the parser's is dropped.
+        match parsed {
+            Statement::AlterTable(x) => Ast::AlterTable(Box::new(x.clone())),
+            Statement::CreateIndex(x) => Ast::CreateIndex(Box::new(x.clone())),
+            Statement::Update(x) => Ast::Update(Box::new(x.clone())),
+            Statement::Insert(x) => Ast::Insert(Box::new(x.clone())),
+            Statement::Delete(x) => Ast::Delete(Box::new(x.clone())),
+            other if Ast::read_whole(&other) => Ast::Other(Box::new(other.clone())),
+            _ => Ast::Unread,
+        }
+    }
+
+    /// The other kinds some rule reads. A rule reading a kind not listed
+    /// here would see it as [`Ast::Unread`]: add the kind here.
+    fn read_whole(s: &Statement) -> bool {
+        matches!(
+            s,
+            Statement::CreateTable(_)
+                | Statement::Drop { .. }
+                | Statement::Truncate(_)
+                | Statement::Lock(_)
+                | Statement::RenameTable(_)
+                | Statement::Query(_)
+                | Statement::CreateTrigger(_)
+                | Statement::DropTrigger(_)
+                | Statement::AlterType(_)
+                | Statement::CreateType { .. }
+                | Statement::CreateView(_)
+                | Statement::Vacuum(_)
+                | Statement::Copy { .. }
+        )
+    }
+
+    /// The statement of a kind kept whole ([`Ast::Other`]).
+    pub fn other(&self) -> Option<&Statement> {
+        match self {
+            Ast::Other(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The statement as sqlparser's type again (none for a kind no rule
+    /// reads), to be changed and printed.
+    pub fn to_statement(&self) -> Option<Statement> {
+        Some(match self {
+            Ast::AlterTable(x) => Statement::AlterTable((**x).clone()),
+            Ast::CreateIndex(x) => Statement::CreateIndex((**x).clone()),
+            Ast::Update(x) => Statement::Update((**x).clone()),
+            Ast::Insert(x) => Statement::Insert((**x).clone()),
+            Ast::Delete(x) => Statement::Delete((**x).clone()),
+            Ast::Other(s) => (**s).clone(),
+            Ast::Unread => return None,
+        })
+    }
 }
 
 /// The tables created before one statement: a view into one map shared by
@@ -81,7 +163,14 @@ impl Stmt {
 
     /// Whether the statement starts with these words (upper-case).
     pub fn starts_with(&self, words: &[&str]) -> bool {
-        words.len() <= self.words.len() && words.iter().zip(&self.words).all(|(a, b)| a == b)
+        let mut have = self.words();
+        words.iter().all(|w| have.next() == Some(*w))
+    }
+
+    /// The first words, upper-cased, quotes and punctuation kept apart
+    /// ([`leading_words`]; words never hold a space).
+    pub fn words(&self) -> impl Iterator<Item = &str> + '_ {
+        self.words.split(' ').filter(|w| !w.is_empty())
     }
 
     /// Whether a table (any qualification) was created earlier in this file.
@@ -131,24 +220,6 @@ pub fn last_part(name: &ObjectName) -> String {
                 s.to_lowercase()
             }
         }
-    }
-}
-
-/// The table a parsed statement changes or fills, as [`last_part`] gives it.
-fn subject_table(ast: &Statement) -> Option<String> {
-    match ast {
-        Statement::AlterTable(at) => Some(last_part(&at.name)),
-        Statement::CreateTable(ct) => Some(last_part(&ct.name)),
-        Statement::CreateIndex(ci) => Some(last_part(&ci.table_name)),
-        Statement::Update(u) => match &u.table.relation {
-            TableFactor::Table { name, .. } => Some(last_part(name)),
-            _ => None,
-        },
-        Statement::Insert(i) => match &i.table {
-            TableObject::TableName(name) => Some(last_part(name)),
-            _ => None,
-        },
-        _ => None,
     }
 }
 
@@ -215,7 +286,7 @@ fn parse_run(run: &mut [Stmt], engine: Engine) {
     for s in run {
         s.ast = Parser::parse_sql(dialect.as_ref(), &s.text)
             .ok()
-            .and_then(|mut v| (v.len() == 1).then(|| v.remove(0)));
+            .and_then(|mut v| (v.len() == 1).then(|| Ast::new(v.remove(0))));
     }
 }
 
@@ -225,8 +296,6 @@ pub struct Ctx {
     pub engine: Engine,
     pub pg_version: u32,
     pub stmts: Vec<Stmt>,
-    /// Statement indexes by the table they change or fill ([`subject_table`]).
-    on_table: HashMap<String, Vec<usize>>,
     memo: Memo,
 }
 
@@ -308,7 +377,7 @@ impl Ctx {
                 column: p.column,
                 text: p.text,
                 ast: None,
-                words,
+                words: words.join(" "),
                 in_transaction: in_transaction && !begins && !ends,
                 txn,
                 lock_timeout_set,
@@ -327,40 +396,23 @@ impl Ctx {
         parse_into(&mut stmts, opts.engine);
         let mut created: HashMap<String, usize> = HashMap::new();
         for s in &stmts {
-            if let Some(Statement::CreateTable(ct)) = &s.ast {
+            if let Some(Statement::CreateTable(ct)) = s.ast.as_ref().and_then(Ast::other) {
                 created.entry(last_part(&ct.name)).or_insert(s.index);
             }
         }
         let created = Arc::new(created);
-        let mut on_table: HashMap<String, Vec<usize>> = HashMap::new();
         for s in &mut stmts {
             s.new_tables = NewTables {
                 created: Arc::clone(&created),
                 before: s.index,
             };
-            if let Some(t) = s.ast.as_ref().and_then(subject_table) {
-                on_table.entry(t).or_default().push(s.index);
-            }
         }
         Ctx {
             engine: opts.engine,
             pg_version: opts.pg_version,
             stmts,
-            on_table,
             memo: Memo::default(),
         }
-    }
-
-    /// The earlier parsed `ALTER TABLE`, `CREATE TABLE`, `CREATE INDEX`,
-    /// `UPDATE` and `INSERT` on `table` (a name as [`last_part`] gives it), in
-    /// file order. Rules look back at what the file did to one table through
-    /// this (or through a [`Ctx::memo`]), never over every earlier statement:
-    /// a file of n statements then costs about n look-ups, not n squared.
-    pub fn earlier_on<'a>(&'a self, stmt: &Stmt, table: &str) -> impl Iterator<Item = &'a Stmt> {
-        let on = self.on_table.get(table).map_or(&[][..], Vec::as_slice);
-        on[..on.partition_point(|&i| i < stmt.index)]
-            .iter()
-            .map(|&i| &self.stmts[i])
     }
 
     /// The statements of this statement's transaction (none when it runs in
@@ -653,18 +705,6 @@ mod tests {
     }
 
     #[test]
-    fn earlier_on_gives_the_table_s_parsed_statements_in_order() {
-        let c = ctx("ALTER TABLE users ADD a int;\nALTER TABLE orders ADD b int;\nDO $$ BEGIN END $$;\nCREATE INDEX i ON public.Users (a);\nUPDATE users SET a = 1;\nALTER TABLE users DROP a;");
-        let on = |i: usize, t: &str| -> Vec<usize> {
-            c.earlier_on(&c.stmts[i], t).map(|s| s.index).collect()
-        };
-        assert_eq!(on(5, "users"), [0, 3, 4]);
-        assert_eq!(on(5, "orders"), [1]);
-        assert_eq!(on(4, "users"), [0, 3]);
-        assert!(on(0, "users").is_empty());
-    }
-
-    #[test]
     fn transactions_are_runs_of_statements() {
         let c = ctx("ALTER TABLE a ADD x int;\nBEGIN;\nALTER TABLE a ADD y int;\nUPDATE a SET y = 1;\nCOMMIT;\nALTER TABLE a ADD z int;\nBEGIN;\nUPDATE a SET z = 1;\nALTER TABLE a ADD w int;\nCOMMIT;");
         let earlier =
@@ -706,7 +746,7 @@ mod tests {
             assert_eq!(n.0, 2);
         }
         assert_eq!(built.get(), 1);
-        let first = c.memo(|c| FirstByKey::build(c, |s| s.words.get(2).cloned()));
+        let first = c.memo(|c| FirstByKey::build(c, |s| s.words().nth(2).map(str::to_string)));
         assert!(first.before("A", &c.stmts[1]) && !first.before("A", &c.stmts[0]));
         assert!(!first.before("B", &c.stmts[1]));
     }

@@ -25,10 +25,8 @@ use super::{Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{
-    AlterTableOperation, CheckConstraint, ColumnOption, Ident, Statement, TableConstraint,
-};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableOperation, CheckConstraint, ColumnOption, Ident, TableConstraint};
 
 pub static RULE: Rule = Rule {
     id: "add-check-validating",
@@ -40,7 +38,7 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(_ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {

@@ -21,7 +21,7 @@ use super::missing_lock_timeout::{alter_table_target, created_in_file, norm_tabl
 use super::{Rule, PG};
 use crate::engine::Lock;
 use crate::review::context::{ByKey, FirstByKey};
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     AlterTableOperation, ColumnOption, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
     Statement, TableConstraint,
@@ -163,8 +163,11 @@ struct TableStmts(ByKey);
 fn table_stmts(ctx: &Ctx) -> std::sync::Arc<TableStmts> {
     ctx.memo(|ctx| {
         TableStmts(ByKey::build(ctx, |s| match &s.ast {
-            Some(Statement::CreateTable(ct)) => Some(norm_table(&ct.name.to_string())),
-            Some(Statement::AlterTable(at)) => Some(norm_table(&at.name.to_string())),
+            Some(Ast::Other(o)) => match &**o {
+                Statement::CreateTable(ct) => Some(norm_table(&ct.name.to_string())),
+                _ => None,
+            },
+            Some(Ast::AlterTable(at)) => Some(norm_table(&at.name.to_string())),
             _ => None,
         }))
     })
@@ -174,21 +177,23 @@ fn table_stmts(ctx: &Ctx) -> std::sync::Arc<TableStmts> {
 fn partition_key(ctx: &Ctx, stmt: &Stmt, parent: &str) -> Option<String> {
     let want = norm_table(parent);
     let on = table_stmts(ctx);
-    let key = on.0.before(ctx, &want, stmt).find_map(|s| match &s.ast {
-        Some(Statement::CreateTable(ct)) => match ct.partition_by.as_deref()? {
-            Expr::Function(f) => match &f.args {
-                FunctionArguments::List(l) => match l.args.as_slice() {
-                    [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i)))] => {
-                        Some(i.to_string())
-                    }
+    let key =
+        on.0.before(ctx, &want, stmt)
+            .find_map(|s| match s.ast.as_ref()?.other() {
+                Some(Statement::CreateTable(ct)) => match ct.partition_by.as_deref()? {
+                    Expr::Function(f) => match &f.args {
+                        FunctionArguments::List(l) => match l.args.as_slice() {
+                            [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i)))] => {
+                                Some(i.to_string())
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    },
                     _ => None,
                 },
                 _ => None,
-            },
-            _ => None,
-        },
-        _ => None,
-    });
+            });
     key
 }
 
@@ -206,7 +211,7 @@ fn has_matching_check(ctx: &Ctx, stmt: &Stmt, part: &str, lits: &[String]) -> bo
     let validated = |name: &str| {
         earlier.iter().any(|s| {
             match &s.ast {
-            Some(Statement::AlterTable(at)) => at.operations.iter().any(|op| {
+            Some(Ast::AlterTable(at)) => at.operations.iter().any(|op| {
                 matches!(op, AlterTableOperation::ValidateConstraint { name: n } if n.value == name)
             }),
             _ => false,
@@ -214,7 +219,7 @@ fn has_matching_check(ctx: &Ctx, stmt: &Stmt, part: &str, lits: &[String]) -> bo
         })
     };
     earlier.iter().any(|s| match &s.ast {
-        Some(Statement::AlterTable(at)) => at.operations.iter().any(|op| match op {
+        Some(Ast::AlterTable(at)) => at.operations.iter().any(|op| match op {
             AlterTableOperation::AddConstraint {
                 constraint: TableConstraint::Check(c),
                 not_valid,
@@ -224,17 +229,20 @@ fn has_matching_check(ctx: &Ctx, stmt: &Stmt, part: &str, lits: &[String]) -> bo
             }
             _ => false,
         }),
-        Some(Statement::CreateTable(ct)) => {
-            ct.constraints.iter().any(|c| match c {
-                TableConstraint::Check(c) => matches(&c.expr),
-                _ => false,
-            }) || ct.columns.iter().any(|col| {
-                col.options.iter().any(|o| match &o.option {
-                    ColumnOption::Check(c) => matches(&c.expr),
+        Some(Ast::Other(o)) => match &**o {
+            Statement::CreateTable(ct) => {
+                ct.constraints.iter().any(|c| match c {
+                    TableConstraint::Check(c) => matches(&c.expr),
                     _ => false,
+                }) || ct.columns.iter().any(|col| {
+                    col.options.iter().any(|o| match &o.option {
+                        ColumnOption::Check(c) => matches(&c.expr),
+                        _ => false,
+                    })
                 })
-            })
-        }
+            }
+            _ => false,
+        },
         _ => false,
     })
 }
@@ -247,8 +255,10 @@ struct Filled(FirstByKey);
 fn filled_in_file(ctx: &Ctx, stmt: &Stmt, table: &str) -> bool {
     let filled = ctx.memo(|ctx| {
         Filled(FirstByKey::build(ctx, |s| match &s.ast {
-            Some(Statement::Insert(i)) => Some(norm_table(&i.table.to_string())),
-            Some(Statement::Copy { .. }) => raw_words(&s.text, 3).get(1).map(|n| norm_table(n)),
+            Some(Ast::Insert(i)) => Some(norm_table(&i.table.to_string())),
+            Some(Ast::Other(o)) if matches!(**o, Statement::Copy { .. }) => {
+                raw_words(&s.text, 3).get(1).map(|n| norm_table(n))
+            }
             _ => None,
         }))
     });

@@ -22,8 +22,8 @@
 use super::missing_lock_timeout::{created_in_file, norm_table, table_locks, TableLock};
 use super::unbatched_backfill::{batched_fix, is_bookkeeping, Dml};
 use super::{Rule, PG};
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{SetExpr, Statement, TableFactor, TableWithJoins};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{SetExpr, TableFactor, TableWithJoins};
 use std::collections::HashMap;
 
 pub static RULE: Rule = Rule {
@@ -48,7 +48,7 @@ fn table_names(from: &[TableWithJoins], out: &mut Vec<String>) {
 /// The tables a long data-changing statement keeps locked while it runs,
 /// each with how the statement uses it: the one it changes and, for
 /// `INSERT ... SELECT`, the ones it reads.
-fn backfilled_tables(ast: &Statement) -> Vec<(String, String)> {
+fn backfilled_tables(ast: &Ast) -> Vec<(String, String)> {
     if let Some(dml) = Dml::of(ast) {
         if dml.is_narrow() {
             return Vec::new();
@@ -64,7 +64,7 @@ fn backfilled_tables(ast: &Statement) -> Vec<(String, String)> {
             })
             .unwrap_or_default();
     }
-    let Statement::Insert(i) = ast else {
+    let Ast::Insert(i) = ast else {
         return Vec::new();
     };
     let Some(SetExpr::Select(select)) = i.source.as_ref().map(|q| q.body.as_ref()) else {

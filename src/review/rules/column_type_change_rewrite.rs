@@ -44,10 +44,9 @@ use crate::change::Change;
 use crate::engine::postgres::{normalise_type, type_change, TypeChange};
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, DataType, Expr, Ident, ObjectName, Statement,
-    TimezoneInfo,
+    AlterColumnOperation, AlterTableOperation, DataType, Expr, Ident, ObjectName, TimezoneInfo,
 };
 use std::collections::HashMap;
 
@@ -104,7 +103,7 @@ enum Alt {
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
@@ -229,7 +228,7 @@ fn earlier_type(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> Opti
     let types = ctx.memo(TypeSetters::build);
     let setters = types.0.get(&(last_part(table), folded(col)))?;
     let &(index, op) = setters[..setters.partition_point(|&(i, _)| i < stmt.index)].last()?;
-    let Some(Statement::AlterTable(at)) = &ctx.stmts[index].ast else {
+    let Some(Ast::AlterTable(at)) = &ctx.stmts[index].ast else {
         return None;
     };
     match &at.operations[op] {
@@ -252,7 +251,7 @@ impl TypeSetters {
     fn build(ctx: &Ctx) -> TypeSetters {
         let mut setters: HashMap<(String, String), Vec<(usize, usize)>> = HashMap::new();
         for s in &ctx.stmts {
-            let Some(Statement::AlterTable(at)) = &s.ast else {
+            let Some(Ast::AlterTable(at)) = &s.ast else {
                 continue;
             };
             for (i, op) in at.operations.iter().enumerate() {

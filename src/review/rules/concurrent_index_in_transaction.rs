@@ -21,8 +21,7 @@
 use super::tokens::{options_at, tokens};
 use super::{Rule, PG};
 use crate::review::context::FirstByKey;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::Statement;
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 
 pub static RULE: Rule = Rule {
     id: "concurrent-index-in-transaction",
@@ -76,7 +75,7 @@ struct Begins(FirstByKey<usize>);
 
 /// Which concurrent statement this is, and the table when it is named.
 fn concurrent_kind(stmt: &Stmt) -> Option<(&'static str, Option<String>)> {
-    if let Some(Statement::CreateIndex(ci)) = &stmt.ast {
+    if let Some(Ast::CreateIndex(ci)) = &stmt.ast {
         return ci
             .concurrently
             .then(|| ("CREATE INDEX CONCURRENTLY", Some(ci.table_name.to_string())));

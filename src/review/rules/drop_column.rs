@@ -24,8 +24,8 @@ use crate::change::Change;
 use crate::context::Engine;
 use crate::engine::Lock;
 use crate::review::context::{last_part, FirstByKey};
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{AlterTableOperation, DropBehavior, Ident, ObjectName, Statement};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableOperation, DropBehavior, Ident, ObjectName};
 
 pub static RULE: Rule = Rule {
     id: "drop-column",
@@ -37,7 +37,7 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
@@ -103,7 +103,7 @@ struct Added(FirstByKey<(String, String)>);
 fn added_earlier(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> bool {
     let added = ctx.memo(|ctx| {
         Added(FirstByKey::build(ctx, |s| match &s.ast {
-            Some(Statement::AlterTable(at)) => at
+            Some(Ast::AlterTable(at)) => at
                 .operations
                 .iter()
                 .filter_map(|op| match op {

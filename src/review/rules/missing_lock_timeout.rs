@@ -27,7 +27,7 @@ use super::{Rule, PG};
 use crate::context::Engine;
 use crate::engine::Lock;
 use crate::review::context::FirstByKey;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{AlterTableOperation, LockTableMode, ObjectType, Statement, TableConstraint};
 use std::collections::HashMap;
 
@@ -186,7 +186,7 @@ fn table_of_index(ctx: &Ctx, stmt: &Stmt, index: &str) -> Option<String> {
     let created = ctx.memo(|ctx| {
         let mut first = HashMap::new();
         for s in &ctx.stmts {
-            if let Some(Statement::CreateIndex(ci)) = &s.ast {
+            if let Some(Ast::CreateIndex(ci)) = &s.ast {
                 if let Some(n) = &ci.name {
                     first
                         .entry(norm_table(&n.to_string()))
@@ -235,9 +235,9 @@ pub(crate) fn table_locks(ctx: &Ctx, stmt: &Stmt) -> Vec<TableLock> {
     }
 }
 
-fn parsed_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
+fn parsed_locks(ctx: &Ctx, stmt: &Stmt, ast: &Ast) -> Vec<TableLock> {
     match ast {
-        Statement::AlterTable(at) => {
+        Ast::AlterTable(at) => {
             let table = at.name.to_string();
             let mut out = Vec::new();
             if let Some(l) = at.operations.iter().map(alter_op_lock).max() {
@@ -259,6 +259,22 @@ fn parsed_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
             }
             out
         }
+        Ast::CreateIndex(ci) => {
+            let l = if ci.concurrently {
+                Lock::ShareUpdateExclusive
+            } else {
+                Lock::Share
+            };
+            vec![lock(ci.table_name.to_string(), l, "CREATE INDEX")]
+        }
+        Ast::Other(o) => other_locks(ctx, stmt, o),
+        _ => Vec::new(),
+    }
+}
+
+/// [`parsed_locks`] of the kinds kept whole.
+fn other_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
+    match ast {
         // A new partition locks its parent: ACCESS EXCLUSIVE, on every version.
         Statement::CreateTable(ct) => ct
             .partition_of
@@ -271,14 +287,6 @@ fn parsed_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
                 )
             })
             .collect(),
-        Statement::CreateIndex(ci) => {
-            let l = if ci.concurrently {
-                Lock::ShareUpdateExclusive
-            } else {
-                Lock::Share
-            };
-            vec![lock(ci.table_name.to_string(), l, "CREATE INDEX")]
-        }
         Statement::Drop {
             object_type, names, ..
         } => match object_type {
@@ -547,7 +555,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         "-- on SQLSTATE 55P03 (lock_not_available): wait a few seconds and run it again"
     };
     let mut fix = format!("{set}\n{};\n{retry}", stmt.text.trim());
-    if let Some(Statement::CreateTable(ct)) = &stmt.ast {
+    if let Some(Statement::CreateTable(ct)) = stmt.ast.as_ref().and_then(Ast::other) {
         if let (Some(parent), Some(bounds)) = (&ct.partition_of, &ct.for_values) {
             if ctx.pg_version >= 12 {
                 let part = &ct.name;

@@ -30,9 +30,9 @@ use super::missing_lock_timeout::{alter_table_target, created_in_file, raw_words
 use super::{Rule, MYSQL};
 use crate::engine::Lock;
 use crate::review::context::Settings;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterTableAlgorithm, AlterTableOperation, ColumnOption, DataType, Statement, TableConstraint,
+    AlterTableAlgorithm, AlterTableOperation, ColumnOption, DataType, TableConstraint,
 };
 
 pub static RULE: Rule = Rule {
@@ -111,8 +111,8 @@ fn tool_fix(table: &str, alter: &str) -> String {
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     match &stmt.ast {
-        Some(Statement::AlterTable(at)) => alter_table(ctx, stmt, at, out),
-        Some(Statement::CreateIndex(ci)) => {
+        Some(Ast::AlterTable(at)) => alter_table(ctx, stmt, at, out),
+        Some(Ast::CreateIndex(ci)) => {
             let copy = ci.alter_options.iter().any(|o| {
                 matches!(
                     o,

@@ -26,9 +26,9 @@ use super::{planned_fix, Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, Expr, Ident, ObjectName, Statement, TableConstraint,
+    AlterColumnOperation, AlterTableOperation, Expr, Ident, ObjectName, TableConstraint,
     UnaryOperator,
 };
 use sqlparser::dialect::PostgreSqlDialect;
@@ -78,7 +78,7 @@ pub(super) fn not_null_steps(table: &str, short: &str, col: &Ident, version: u32
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
@@ -179,7 +179,7 @@ impl ConstraintEvents {
         let mut on: HashMap<String, Vec<Event>> = HashMap::new();
         for s in &ctx.stmts {
             match &s.ast {
-                Some(Statement::AlterTable(at))
+                Some(Ast::AlterTable(at))
                     if at.operations.iter().any(|op| {
                         matches!(
                             op,
@@ -222,7 +222,7 @@ fn proof_timeline(ctx: &Ctx, table: &str, col: &str) -> Timeline {
     for event in events.0.get(table).map_or(&[][..], Vec::as_slice) {
         let index = match event {
             Event::Parsed(index) => {
-                let Some(Statement::AlterTable(at)) = &ctx.stmts[*index].ast else {
+                let Some(Ast::AlterTable(at)) = &ctx.stmts[*index].ast else {
                     continue;
                 };
                 for op in &at.operations {

@@ -5,7 +5,7 @@
 //! PostgreSQL gives unnamed constraints, so rewritten fixes keep them.
 
 use crate::review::context::{last_part, FirstByKey};
-use crate::review::{Ctx, Stmt};
+use crate::review::{Ast, Ctx, Stmt};
 use sqlparser::ast::{AlterTable, AlterTableOperation, ColumnOption, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
@@ -136,7 +136,7 @@ pub(crate) fn fold(name: &str) -> String {
 pub(crate) fn index_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &str) -> bool {
     let created = ctx.memo(|ctx| {
         CreatedIndexes(FirstByKey::build(ctx, |s| match &s.ast {
-            Some(Statement::CreateIndex(ci)) => ci.name.as_ref().map(last_part),
+            Some(Ast::CreateIndex(ci)) => ci.name.as_ref().map(last_part),
             _ => created_name(s, &["INDEX"]).map(|n| fold(&n)),
         }))
     });
@@ -184,9 +184,11 @@ pub(crate) fn relation_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &str) -> bo
         return true;
     }
     let created = ctx.memo(|ctx| {
-        CreatedMatviews(FirstByKey::build(ctx, |s| match &s.ast {
-            Some(Statement::CreateView(cv)) => cv.materialized.then(|| last_part(&cv.name)),
-            _ => created_name(s, &["MATERIALIZED", "VIEW"]).map(|n| fold(&n)),
+        CreatedMatviews(FirstByKey::build(ctx, |s| {
+            match s.ast.as_ref().and_then(Ast::other) {
+                Some(Statement::CreateView(cv)) => cv.materialized.then(|| last_part(&cv.name)),
+                _ => created_name(s, &["MATERIALIZED", "VIEW"]).map(|n| fold(&n)),
+            }
         }))
     });
     created.0.before(&want, stmt)
@@ -203,7 +205,7 @@ pub(crate) enum Kept {
     /// Taken out entirely.
     Dropped,
     /// Kept with the constraints taken out of it (an inline one of ADD COLUMN).
-    Changed(AlterTableOperation),
+    Changed(Box<AlterTableOperation>),
 }
 
 /// Takes the constraints a rule is about out of an `ALTER TABLE`: `take`
@@ -232,7 +234,7 @@ pub(crate) fn take_ops<T>(
         .filter_map(|(op, k)| match k {
             Kept::Whole => Some(op.clone()),
             Kept::Dropped => None,
-            Kept::Changed(changed) => Some(changed),
+            Kept::Changed(changed) => Some(*changed),
         })
         .collect();
     let rest = AlterTable {
@@ -255,7 +257,7 @@ pub(crate) fn without_options(
             if let AlterTableOperation::AddColumn { column_def: cd, .. } = &mut kept {
                 cd.options.retain(|o| !taken(&o.option));
             }
-            Kept::Changed(kept)
+            Kept::Changed(Box::new(kept))
         }
         _ => Kept::Whole,
     }

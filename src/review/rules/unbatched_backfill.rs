@@ -33,7 +33,7 @@ use crate::change::{Change, Fill};
 use crate::context::Engine;
 use crate::engine::Lock;
 use crate::review::context::ByKey;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     BinaryOperator, Delete, Expr, FromTable, FunctionArg, FunctionArgExpr, FunctionArguments,
     ObjectName, Query, SetExpr, Statement, TableFactor, Update, UpdateTableFromKind, Value,
@@ -82,13 +82,16 @@ pub(crate) enum Dml<'a> {
 }
 
 impl<'a> Dml<'a> {
-    pub(crate) fn of(ast: &'a Statement) -> Option<Dml<'a>> {
+    pub(crate) fn of(ast: &'a Ast) -> Option<Dml<'a>> {
         match ast {
-            Statement::Update(u) => Some(Dml::Update(u, None)),
-            Statement::Delete(d) => Some(Dml::Delete(d, None)),
-            Statement::Query(q) => match q.body.as_ref() {
-                SetExpr::Update(Statement::Update(u)) => Some(Dml::Update(u, Some(q))),
-                SetExpr::Delete(Statement::Delete(d)) => Some(Dml::Delete(d, Some(q))),
+            Ast::Update(u) => Some(Dml::Update(u, None)),
+            Ast::Delete(d) => Some(Dml::Delete(d, None)),
+            Ast::Other(s) => match &**s {
+                Statement::Query(q) => match q.body.as_ref() {
+                    SetExpr::Update(Statement::Update(u)) => Some(Dml::Update(u, Some(q))),
+                    SetExpr::Delete(Statement::Delete(d)) => Some(Dml::Delete(d, Some(q))),
+                    _ => None,
+                },
                 _ => None,
             },
             _ => None,
@@ -470,7 +473,7 @@ const BATCH: u32 = 1000;
 
 /// The statement with `extra AND (its own WHERE)` as its condition; `None`
 /// when it cannot be rewritten.
-fn with_condition(ast: &Statement, extra: &str, engine: Engine) -> Option<String> {
+fn with_condition(ast: &Ast, extra: &str, engine: Engine) -> Option<String> {
     let add = |sel: &Option<Expr>| -> Option<Expr> {
         let text = match sel {
             Some(w) => format!("{extra} AND ({w})"),
@@ -478,7 +481,7 @@ fn with_condition(ast: &Statement, extra: &str, engine: Engine) -> Option<String
         };
         crate::sqltext::parse_expr("condition", &text, engine).ok()
     };
-    let mut ast = ast.clone();
+    let mut ast = ast.to_statement()?;
     match &mut ast {
         Statement::Update(u) => {
             u.selection = add(&u.selection);

@@ -24,8 +24,8 @@ use super::tokens::{alter_head, fold, may_contain, name_at, tokens};
 use super::{Rule, PG};
 use crate::engine::Lock;
 use crate::review::context::{last_part, ByKey};
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{AlterTableOperation, Statement, TableConstraint};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableOperation, TableConstraint};
 
 pub static RULE: Rule = Rule {
     id: "validate-in-same-transaction",
@@ -45,7 +45,7 @@ struct Held {
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     let names: Vec<String> = at
@@ -159,7 +159,7 @@ fn ops_lock<'a>(
 /// The lock an earlier statement took on `table` (folded last name part).
 fn lock_on(s: &Stmt, table: &str) -> Option<(Lock, Option<String>)> {
     match &s.ast {
-        Some(Statement::AlterTable(at)) => {
+        Some(Ast::AlterTable(at)) => {
             if last_part(&at.name) == table {
                 return ops_lock(at.operations.iter());
             }
@@ -174,9 +174,7 @@ fn lock_on(s: &Stmt, table: &str) -> Option<(Lock, Option<String>)> {
                 _ => None,
             })
         }
-        Some(Statement::CreateIndex(ci))
-            if !ci.concurrently && last_part(&ci.table_name) == table =>
-        {
+        Some(Ast::CreateIndex(ci)) if !ci.concurrently && last_part(&ci.table_name) == table => {
             Some((Lock::Share, None))
         }
         _ => unparsed_lock(s, table),
@@ -267,7 +265,7 @@ impl Lockers {
     fn build(ctx: &Ctx) -> Lockers {
         Lockers(ByKey::build(ctx, |s| {
             let mut tables = match &s.ast {
-                Some(Statement::AlterTable(at)) => {
+                Some(Ast::AlterTable(at)) => {
                     let mut t = vec![last_part(&at.name)];
                     t.extend(at.operations.iter().filter_map(|op| match op {
                         AlterTableOperation::AddConstraint {
@@ -278,7 +276,7 @@ impl Lockers {
                     }));
                     return t.into_iter().map(|t| (s.txn, t)).collect::<Vec<_>>();
                 }
-                Some(Statement::CreateIndex(ci)) if !ci.concurrently => {
+                Some(Ast::CreateIndex(ci)) if !ci.concurrently => {
                     vec![last_part(&ci.table_name)]
                 }
                 _ => Vec::new(),

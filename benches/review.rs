@@ -2,7 +2,9 @@
 //! TABLE in its many forms, CREATE INDEX, UPDATEs, comments, DO blocks,
 //! transactions) reviewed and rendered as JSON. Prints MB/s (target: at least
 //! 10) and the process's peak resident memory (target: under 50 MB).
-//! Run with `cargo bench --bench review`.
+//! Run with `cargo bench --bench review`; `cargo bench --bench review --
+//! --write FILE` writes the migration to FILE instead, to review it with the
+//! command line (`schemashift review --format json FILE`).
 
 use schemashift::review::files::{review_inputs, Input};
 use schemashift::review::{format, rules, sources, Ctx, ReviewOptions};
@@ -169,6 +171,12 @@ fn status_kb(key: &str) -> Option<u64> {
 
 fn main() {
     let sql = migration();
+    let mut args = std::env::args().skip_while(|a| a != "--write");
+    if let Some(path) = args.nth(1) {
+        std::fs::write(&path, &sql).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+        println!("review: wrote the {} byte migration to {path}", sql.len());
+        return;
+    }
     let mb = sql.len() as f64 / (1024.0 * 1024.0);
     let opts = ReviewOptions::default();
     let inputs = [Input {

@@ -9,7 +9,7 @@ use schemashift::context::{Context, Engine};
 use schemashift::review::config::{Config, FailOn, Overrides};
 use schemashift::review::{files, format};
 use schemashift::{references, render, report};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -403,11 +403,11 @@ fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
                 );
                 print_written(&written, false);
             } else {
-                print!("{}", format::render(&review, format, &extents));
+                print_review(&review, format, &extents)?;
                 print_written(&written, true);
             }
         }
-        None => print!("{}", format::render(&review, format, &extents)),
+        None => print_review(&review, format, &extents)?,
     }
     Ok(if settings.fail_on.fails(&review) {
         ExitCode::from(1)
@@ -659,6 +659,19 @@ fn output<T: serde::Serialize + 'static>(
 }
 
 /// Lists the report files written (on stderr when stdout carries JSON or CI output).
+/// Prints a review to standard output; JSON as it is serialized, so that a
+/// large review is not held a second time as one string.
+fn print_review(
+    review: &schemashift::review::Review,
+    format: format::Format,
+    extents: &format::Extents,
+) -> Result<(), UsageError> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    format::write(&mut out, review, format, extents)
+        .and_then(|()| out.flush())
+        .map_err(|e| UsageError(format!("cannot write the review: {e}")))
+}
+
 fn print_written(written: &[report::Written], to_stderr: bool) {
     for w in written {
         let line = format!("{} {}", w.outcome.as_str(), w.path.display());

@@ -7,10 +7,15 @@
 use super::ReviewOptions;
 use crate::change::ddl::split_statements;
 use crate::context::Engine;
-use sqlparser::ast::{ObjectName, ObjectNamePart, Statement, TableFactor, TableObject};
+use sqlparser::ast::{
+    AlterTable, CreateIndex, Delete, Insert, ObjectName, ObjectNamePart, Statement, Update,
+};
 use sqlparser::parser::Parser;
+use std::any::{Any, TypeId};
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// One statement in its context.
 #[derive(Debug, Clone)]
@@ -22,10 +27,12 @@ pub struct Stmt {
     pub line: usize,
     pub column: usize,
     /// The parsed statement; `None` when sqlparser cannot parse it.
-    pub ast: Option<Statement>,
-    /// The first words, upper-cased, quotes and punctuation kept apart:
-    /// how statements sqlparser cannot parse are recognised.
-    pub words: Vec<String>,
+    pub ast: Option<Ast>,
+    /// The first words, upper-cased, quotes and punctuation kept apart,
+    /// joined by spaces (one string rather than a vector of them: a fifth of
+    /// the memory): how statements sqlparser cannot parse are recognised.
+    /// See [`Stmt::words`].
+    words: String,
     /// Inside an explicit BEGIN ... COMMIT, or in a file the migration tool
     /// wraps in a transaction.
     pub in_transaction: bool,
@@ -39,6 +46,84 @@ pub struct Stmt {
     pub ignored: Vec<String>,
     /// `-- schemashift-ignore` with no ids: every rule.
     pub ignored_all: bool,
+}
+
+/// A parsed statement, kept compactly. sqlparser's `Statement` takes 3.4 kB
+/// whatever its kind (its largest variant is stored inline), and the vectors
+/// the parser grows hold up to four times what they use: kept as parsed, the
+/// statements of a 2 MB file held 120 MB. Each kind is boxed at its own size,
+/// after a copy that sizes every vector and string to fit, and the kinds no
+/// rule reads are kept only as parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ast {
+    AlterTable(Box<AlterTable>),
+    CreateIndex(Box<CreateIndex>),
+    Update(Box<Update>),
+    Insert(Box<Insert>),
+    Delete(Box<Delete>),
+    /// Another kind a rule reads ([`Ast::read_whole`]), whole.
+    Other(Box<Statement>),
+    /// A kind no rule reads (SET, COMMENT, BEGIN ...): only that it parsed.
+    Unread,
+}
+
+impl Ast {
+    pub fn new(parsed: Statement) -> Ast {
+        // `clone` allocates every vector and string at its length: the copy
+        // is the compact one, the parser's is dropped.
+        match parsed {
+            Statement::AlterTable(x) => Ast::AlterTable(Box::new(x.clone())),
+            Statement::CreateIndex(x) => Ast::CreateIndex(Box::new(x.clone())),
+            Statement::Update(x) => Ast::Update(Box::new(x.clone())),
+            Statement::Insert(x) => Ast::Insert(Box::new(x.clone())),
+            Statement::Delete(x) => Ast::Delete(Box::new(x.clone())),
+            other if Ast::read_whole(&other) => Ast::Other(Box::new(other.clone())),
+            _ => Ast::Unread,
+        }
+    }
+
+    /// The other kinds some rule reads. A rule reading a kind not listed
+    /// here would see it as [`Ast::Unread`]: add the kind here.
+    fn read_whole(s: &Statement) -> bool {
+        matches!(
+            s,
+            Statement::CreateTable(_)
+                | Statement::Drop { .. }
+                | Statement::Truncate(_)
+                | Statement::Lock(_)
+                | Statement::RenameTable(_)
+                | Statement::Query(_)
+                | Statement::CreateTrigger(_)
+                | Statement::DropTrigger(_)
+                | Statement::AlterType(_)
+                | Statement::CreateType { .. }
+                | Statement::CreateView(_)
+                | Statement::Vacuum(_)
+                | Statement::Copy { .. }
+        )
+    }
+
+    /// The statement of a kind kept whole ([`Ast::Other`]).
+    pub fn other(&self) -> Option<&Statement> {
+        match self {
+            Ast::Other(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The statement as sqlparser's type again (none for a kind no rule
+    /// reads), to be changed and printed.
+    pub fn to_statement(&self) -> Option<Statement> {
+        Some(match self {
+            Ast::AlterTable(x) => Statement::AlterTable((**x).clone()),
+            Ast::CreateIndex(x) => Statement::CreateIndex((**x).clone()),
+            Ast::Update(x) => Statement::Update((**x).clone()),
+            Ast::Insert(x) => Statement::Insert((**x).clone()),
+            Ast::Delete(x) => Statement::Delete((**x).clone()),
+            Ast::Other(s) => (**s).clone(),
+            Ast::Unread => return None,
+        })
+    }
 }
 
 /// The tables created before one statement: a view into one map shared by
@@ -78,7 +163,14 @@ impl Stmt {
 
     /// Whether the statement starts with these words (upper-case).
     pub fn starts_with(&self, words: &[&str]) -> bool {
-        words.len() <= self.words.len() && words.iter().zip(&self.words).all(|(a, b)| a == b)
+        let mut have = self.words();
+        words.iter().all(|w| have.next() == Some(*w))
+    }
+
+    /// The first words, upper-cased, quotes and punctuation kept apart
+    /// ([`leading_words`]; words never hold a space).
+    pub fn words(&self) -> impl Iterator<Item = &str> + '_ {
+        self.words.split(' ').filter(|w| !w.is_empty())
     }
 
     /// Whether a table (any qualification) was created earlier in this file.
@@ -128,24 +220,6 @@ pub fn last_part(name: &ObjectName) -> String {
                 s.to_lowercase()
             }
         }
-    }
-}
-
-/// The table a parsed statement changes or fills, as [`last_part`] gives it.
-fn subject_table(ast: &Statement) -> Option<String> {
-    match ast {
-        Statement::AlterTable(at) => Some(last_part(&at.name)),
-        Statement::CreateTable(ct) => Some(last_part(&ct.name)),
-        Statement::CreateIndex(ci) => Some(last_part(&ci.table_name)),
-        Statement::Update(u) => match &u.table.relation {
-            TableFactor::Table { name, .. } => Some(last_part(name)),
-            _ => None,
-        },
-        Statement::Insert(i) => match &i.table {
-            TableObject::TableName(name) => Some(last_part(name)),
-            _ => None,
-        },
-        _ => None,
     }
 }
 
@@ -212,7 +286,7 @@ fn parse_run(run: &mut [Stmt], engine: Engine) {
     for s in run {
         s.ast = Parser::parse_sql(dialect.as_ref(), &s.text)
             .ok()
-            .and_then(|mut v| (v.len() == 1).then(|| v.remove(0)));
+            .and_then(|mut v| (v.len() == 1).then(|| Ast::new(v.remove(0))));
     }
 }
 
@@ -222,10 +296,32 @@ pub struct Ctx {
     pub engine: Engine,
     pub pg_version: u32,
     pub stmts: Vec<Stmt>,
-    /// Statement indexes by the table they change or fill ([`subject_table`]).
-    on_table: HashMap<String, Vec<usize>>,
-    /// Indexes of the statements sqlparser could not parse.
-    unparsed: Vec<usize>,
+    memo: Memo,
+}
+
+/// Facts about the whole file that rules work out on first use, keyed by
+/// their type (see [`Ctx::memo`]).
+#[derive(Default)]
+struct Memo(Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl Memo {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TypeId, Arc<dyn Any + Send + Sync>>> {
+        // A rule that panicked while building a fact inserted nothing: the
+        // map is still sound.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo(Mutex::new(self.map().clone()))
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Memo({} facts)", self.map().len())
+    }
 }
 
 impl Ctx {
@@ -281,7 +377,7 @@ impl Ctx {
                 column: p.column,
                 text: p.text,
                 ast: None,
-                words,
+                words: words.join(" "),
                 in_transaction: in_transaction && !begins && !ends,
                 txn,
                 lock_timeout_set,
@@ -300,84 +396,162 @@ impl Ctx {
         parse_into(&mut stmts, opts.engine);
         let mut created: HashMap<String, usize> = HashMap::new();
         for s in &stmts {
-            if let Some(Statement::CreateTable(ct)) = &s.ast {
+            if let Some(Statement::CreateTable(ct)) = s.ast.as_ref().and_then(Ast::other) {
                 created.entry(last_part(&ct.name)).or_insert(s.index);
             }
         }
         let created = Arc::new(created);
-        let mut on_table: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut unparsed = Vec::new();
         for s in &mut stmts {
             s.new_tables = NewTables {
                 created: Arc::clone(&created),
                 before: s.index,
             };
-            match &s.ast {
-                None => unparsed.push(s.index),
-                Some(ast) => {
-                    if let Some(t) = subject_table(ast) {
-                        on_table.entry(t).or_default().push(s.index);
-                    }
-                }
-            }
         }
         Ctx {
             engine: opts.engine,
             pg_version: opts.pg_version,
             stmts,
-            on_table,
-            unparsed,
+            memo: Memo::default(),
         }
     }
 
-    /// The earlier statements that may concern `table` (a name as
-    /// [`last_part`] gives it), in file order: the parsed `ALTER TABLE`,
-    /// `CREATE TABLE`, `CREATE INDEX`, `UPDATE` and `INSERT` on it, and every
-    /// statement sqlparser could not parse. For a rule looking back at what
-    /// the file did to one table, this is [`Ctx::earlier`] without the
-    /// statements on other tables: a file of n statements then costs about n
-    /// look-ups, not n squared.
-    pub fn earlier_on<'a>(&'a self, stmt: &Stmt, table: &str) -> Vec<&'a Stmt> {
-        let on = self.on_table.get(table).map_or(&[][..], Vec::as_slice);
-        let before = |v: &[usize]| v.partition_point(|&i| i < stmt.index);
-        let (mut a, mut b) = (on[..before(on)].iter().peekable(), {
-            let u = &self.unparsed;
-            u[..before(u)].iter().peekable()
-        });
-        let mut out = Vec::new();
-        // Merge the two ascending index lists, keeping file order.
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(&&x), Some(&&y)) if x < y => a.next(),
-                (Some(_), Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => break,
-            };
-            if let Some(&i) = next {
-                out.push(&self.stmts[i]);
-            }
+    /// The statements of this statement's transaction (none when it runs in
+    /// autocommit). Transaction numbers only grow through the file, so they
+    /// are one run of statements.
+    fn txn_stmts(&self, stmt: &Stmt) -> &[Stmt] {
+        if !stmt.in_transaction {
+            return &[];
         }
-        out
+        let start = self.stmts.partition_point(|s| s.txn < stmt.txn);
+        let end = self.stmts.partition_point(|s| s.txn <= stmt.txn);
+        &self.stmts[start..end]
     }
 
     /// Statements of the same transaction before this one.
-    pub fn earlier_in_txn<'a>(&'a self, stmt: &'a Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
-        self.stmts[..stmt.index]
+    pub fn earlier_in_txn<'a>(&'a self, stmt: &Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
+        let index = stmt.index;
+        self.txn_stmts(stmt)
             .iter()
-            .filter(move |s| s.txn == stmt.txn && stmt.in_transaction)
+            .take_while(move |s| s.index < index)
     }
 
     /// Statements of the same transaction after this one.
-    pub fn later_in_txn<'a>(&'a self, stmt: &'a Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
-        self.stmts[stmt.index + 1..]
-            .iter()
-            .filter(move |s| s.txn == stmt.txn && stmt.in_transaction)
+    pub fn later_in_txn<'a>(&'a self, stmt: &Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
+        let index = stmt.index;
+        self.txn_stmts(stmt).iter().filter(move |s| s.index > index)
     }
 
-    /// Every statement before this one in the file.
-    pub fn earlier<'a>(&'a self, stmt: &'a Stmt) -> &'a [Stmt] {
-        &self.stmts[..stmt.index]
+    /// A fact about the whole file, built by `build` on first use and shared
+    /// by every later call asking for the same type `T` (each fact has a type
+    /// of its own). What a rule would otherwise find by looking back over
+    /// every earlier statement, for every statement, it builds here once:
+    /// an index of the names the file creates, the first statement that
+    /// needs something.
+    pub fn memo<T: Any + Send + Sync>(&self, build: impl FnOnce(&Ctx) -> T) -> Arc<T> {
+        let key = TypeId::of::<T>();
+        let known = self.memo.map().get(&key).cloned();
+        // Built without the lock held, so that one fact may use another.
+        let fact = known.unwrap_or_else(|| {
+            let built: Arc<dyn Any + Send + Sync> = Arc::new(build(self));
+            Arc::clone(self.memo.map().entry(key).or_insert(built))
+        });
+        match fact.downcast::<T>() {
+            Ok(t) => t,
+            Err(_) => unreachable!("facts are keyed by their own type"),
+        }
+    }
+}
+
+/// For each key, the first statement having it: what "was X created earlier
+/// in the file" asks, answered once for the whole file.
+#[derive(Debug)]
+pub struct FirstByKey<K = String>(HashMap<K, usize>);
+
+impl<K: Eq + Hash> FirstByKey<K> {
+    /// The keys of each statement, as `keys` gives them.
+    pub fn build<I: IntoIterator<Item = K>>(
+        ctx: &Ctx,
+        mut keys: impl FnMut(&Stmt) -> I,
+    ) -> FirstByKey<K> {
+        let mut first = HashMap::new();
+        for s in &ctx.stmts {
+            for k in keys(s) {
+                first.entry(k).or_insert(s.index);
+            }
+        }
+        FirstByKey(first)
+    }
+
+    /// Whether a statement before `stmt` has the key.
+    pub fn before<Q: Eq + Hash + ?Sized>(&self, key: &Q, stmt: &Stmt) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.0.get(key).is_some_and(|&i| i < stmt.index)
+    }
+}
+
+/// The statements having each key, in file order: what a rule looks back at
+/// for one name, found without looking at the others.
+#[derive(Debug)]
+pub struct ByKey<K = String>(HashMap<K, Vec<usize>>);
+
+impl<K: Eq + Hash> ByKey<K> {
+    /// The keys of each statement, as `keys` gives them.
+    pub fn build<I: IntoIterator<Item = K>>(
+        ctx: &Ctx,
+        mut keys: impl FnMut(&Stmt) -> I,
+    ) -> ByKey<K> {
+        let mut by: HashMap<K, Vec<usize>> = HashMap::new();
+        for s in &ctx.stmts {
+            for k in keys(s) {
+                let v = by.entry(k).or_default();
+                // One entry per statement, however often it has the key.
+                if v.last() != Some(&s.index) {
+                    v.push(s.index);
+                }
+            }
+        }
+        ByKey(by)
+    }
+
+    /// The statements before `stmt` having the key, in file order.
+    pub fn before<'a, Q: Eq + Hash + ?Sized>(
+        &'a self,
+        ctx: &'a Ctx,
+        key: &Q,
+        stmt: &Stmt,
+    ) -> impl Iterator<Item = &'a Stmt> + 'a
+    where
+        K: Borrow<Q>,
+    {
+        let all = self.0.get(key).map_or(&[][..], Vec::as_slice);
+        all[..all.partition_point(|&i| i < stmt.index)]
+            .iter()
+            .map(|&i| &ctx.stmts[i])
+    }
+}
+
+/// A setting as the file changes it: each statement that sets it, with the
+/// value, in file order.
+#[derive(Debug)]
+pub struct Settings<V>(Vec<(usize, V)>);
+
+impl<V> Settings<V> {
+    /// `value` gives what a statement sets the setting to, if it does.
+    pub fn build(ctx: &Ctx, mut value: impl FnMut(&Stmt) -> Option<V>) -> Settings<V> {
+        Settings(
+            ctx.stmts
+                .iter()
+                .filter_map(|s| Some((s.index, value(s)?)))
+                .collect(),
+        )
+    }
+
+    /// What the last statement before `stmt` that sets it set it to.
+    pub fn before(&self, stmt: &Stmt) -> Option<&V> {
+        let n = self.0.partition_point(|&(i, _)| i < stmt.index);
+        n.checked_sub(1).map(|last| &self.0[last].1)
     }
 }
 
@@ -531,22 +705,49 @@ mod tests {
     }
 
     #[test]
-    fn earlier_on_gives_the_table_s_statements_and_the_unparsed_in_order() {
-        let c = ctx("ALTER TABLE users ADD a int;\nALTER TABLE orders ADD b int;\nDO $$ BEGIN END $$;\nCREATE INDEX i ON public.Users (a);\nUPDATE users SET a = 1;\nALTER TABLE users DROP a;");
-        let last = &c.stmts[5];
-        let got: Vec<usize> = c
-            .earlier_on(last, "users")
-            .iter()
+    fn transactions_are_runs_of_statements() {
+        let c = ctx("ALTER TABLE a ADD x int;\nBEGIN;\nALTER TABLE a ADD y int;\nUPDATE a SET y = 1;\nCOMMIT;\nALTER TABLE a ADD z int;\nBEGIN;\nUPDATE a SET z = 1;\nALTER TABLE a ADD w int;\nCOMMIT;");
+        let earlier =
+            |i: usize| -> Vec<usize> { c.earlier_in_txn(&c.stmts[i]).map(|s| s.index).collect() };
+        let later =
+            |i: usize| -> Vec<usize> { c.later_in_txn(&c.stmts[i]).map(|s| s.index).collect() };
+        assert_eq!(
+            earlier(3),
+            [1, 2],
+            "BEGIN counts among the transaction's statements"
+        );
+        assert_eq!(later(2), [3, 4]);
+        assert_eq!(earlier(8), [6, 7]);
+        assert!(earlier(5).is_empty() && later(5).is_empty(), "autocommit");
+        assert!(earlier(0).is_empty() && later(0).is_empty());
+        let wrapped = Ctx::new(
+            "ALTER TABLE a ADD x int;\nALTER TABLE a ADD y int;\nALTER TABLE a ADD z int;",
+            0,
+            &ReviewOptions::default(),
+            true,
+        );
+        let all: Vec<usize> = wrapped
+            .later_in_txn(&wrapped.stmts[0])
             .map(|s| s.index)
             .collect();
-        assert_eq!(got, [0, 2, 3, 4]);
-        assert_eq!(
-            c.earlier_on(last, "orders")
-                .iter()
-                .map(|s| s.index)
-                .collect::<Vec<_>>(),
-            [1, 2]
-        );
-        assert!(c.earlier_on(&c.stmts[0], "users").is_empty());
+        assert_eq!(all, [1, 2]);
+    }
+
+    #[test]
+    fn a_fact_is_built_once_per_file() {
+        struct Count(usize);
+        let c = ctx("ALTER TABLE a ADD x int;\nALTER TABLE b ADD y int;");
+        let built = std::cell::Cell::new(0);
+        for _ in 0..3 {
+            let n = c.memo(|c| {
+                built.set(built.get() + 1);
+                Count(c.stmts.len())
+            });
+            assert_eq!(n.0, 2);
+        }
+        assert_eq!(built.get(), 1);
+        let first = c.memo(|c| FirstByKey::build(c, |s| s.words().nth(2).map(str::to_string)));
+        assert!(first.before("A", &c.stmts[1]) && !first.before("A", &c.stmts[0]));
+        assert!(!first.before("B", &c.stmts[1]));
     }
 }

@@ -40,6 +40,24 @@ impl Extents {
     }
 }
 
+/// Writes a review in a format to `out`, as [`render`] gives it. JSON is
+/// written as it is serialized: a large review's findings are then not held
+/// a second time as one string.
+pub fn write(
+    out: &mut impl std::io::Write,
+    review: &Review,
+    format: Format,
+    extents: &Extents,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, review)?;
+            out.write_all(b"\n")
+        }
+        _ => out.write_all(render(review, format, extents).as_bytes()),
+    }
+}
+
 /// Renders a review in a format. `extents` may be empty; SARIF uses it.
 pub fn render(review: &Review, format: Format, extents: &Extents) -> String {
     match format {

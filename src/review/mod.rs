@@ -17,7 +17,7 @@ use crate::engine::Lock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use context::{Ctx, Stmt};
+pub use context::{Ast, Ctx, Stmt};
 
 /// How bad a finding is.
 #[derive(

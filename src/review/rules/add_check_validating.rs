@@ -18,15 +18,15 @@
 //! reads and writes continue. Unnamed constraints get the name PostgreSQL
 //! would have chosen (`orders_amount_check`), so later migrations still find them.
 
-use super::tokens::{alter_head, check_columns, default_name, ident};
+use super::tokens::{
+    alter_head, check_columns, default_name, ident, take_ops, without_options, Kept,
+};
 use super::{Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{
-    AlterTableOperation, CheckConstraint, ColumnOption, Ident, Statement, TableConstraint,
-};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableOperation, CheckConstraint, ColumnOption, Ident, TableConstraint};
 
 pub static RULE: Rule = Rule {
     id: "add-check-validating",
@@ -38,28 +38,24 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(_ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
         return;
     }
     // (constraint, inline on a new column)
-    let mut found: Vec<(CheckConstraint, bool)> = Vec::new();
-    let mut rest = at.clone();
-    rest.operations.clear();
-    for op in &at.operations {
-        match op {
+    let taken = take_ops(
+        at,
+        |op, found: &mut Vec<(CheckConstraint, bool)>| match op {
             AlterTableOperation::AddConstraint {
                 constraint: TableConstraint::Check(c),
                 not_valid: false,
-            } => found.push((c.clone(), false)),
+            } => {
+                found.push((c.clone(), false));
+                Kept::Dropped
+            }
             AlterTableOperation::AddColumn { column_def, .. } => {
-                let mut kept = op.clone();
-                if let AlterTableOperation::AddColumn { column_def: cd, .. } = &mut kept {
-                    cd.options
-                        .retain(|o| !matches!(o.option, ColumnOption::Check(_)));
-                }
                 for o in &column_def.options {
                     if let ColumnOption::Check(c) = &o.option {
                         let mut c = c.clone();
@@ -67,14 +63,14 @@ fn check(_ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
                         found.push((c, true));
                     }
                 }
-                rest.operations.push(kept);
+                without_options(op, |o| matches!(o, ColumnOption::Check(_)))
             }
-            other => rest.operations.push(other.clone()),
-        }
-    }
-    if found.is_empty() {
+            _ => Kept::Whole,
+        },
+    );
+    let Some((found, rest)) = taken else {
         return;
-    }
+    };
     let table = at.name.to_string();
     let base = last_part(&at.name);
     let checks = found

@@ -24,8 +24,8 @@ use super::set_not_null_without_check::not_null_steps;
 use super::{Rule, PG};
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{AlterTableOperation, ColumnOption, Expr, Statement, Value};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableOperation, ColumnOption, Expr, Value};
 
 pub static RULE: Rule = Rule {
     id: "add-column-default-pre-pg11",
@@ -48,7 +48,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     if ctx.pg_version >= 11 {
         return;
     }
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {

@@ -25,9 +25,9 @@ use super::{planned_fix, Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use crate::sqltext::VOLATILE_FUNCTIONS;
-use sqlparser::ast::{AlterTableOperation, ColumnOption, Statement};
+use sqlparser::ast::{AlterTableOperation, ColumnOption};
 
 pub static RULE: Rule = Rule {
     id: "add-column-volatile-default",
@@ -59,7 +59,7 @@ pub(super) fn is_volatile(expr: &str) -> bool {
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {

@@ -26,14 +26,14 @@
 //! partitioned table before PostgreSQL 18, NOT VALID foreign keys are refused:
 //! add them to each partition NOT VALID, validate, then add to the parent.
 
-use super::tokens::{alter_head, default_name, ident};
+use super::tokens::{alter_head, default_name, ident, take_ops, without_options, Kept};
 use super::{Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterTableOperation, ColumnOption, ForeignKeyConstraint, Ident, Statement, TableConstraint,
+    AlterTableOperation, ColumnOption, ForeignKeyConstraint, Ident, TableConstraint,
 };
 
 pub static RULE: Rule = Rule {
@@ -54,54 +54,47 @@ struct Fk {
 }
 
 fn check(_ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
         return;
     }
-    let mut found = Vec::new();
-    let mut rest = at.clone();
-    rest.operations.clear();
-    for op in &at.operations {
-        match op {
-            AlterTableOperation::AddConstraint {
-                constraint: TableConstraint::ForeignKey(fk),
-                not_valid: false,
-            } => found.push(Fk {
+    let taken = take_ops(at, |op, found| match op {
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::ForeignKey(fk),
+            not_valid: false,
+        } => {
+            found.push(Fk {
                 fk: fk.clone(),
                 inline_column: None,
-            }),
-            AlterTableOperation::AddColumn { column_def, .. }
-                if column_def
-                    .options
-                    .iter()
-                    .any(|o| matches!(o.option, ColumnOption::Default(_))) =>
-            {
-                let mut kept = op.clone();
-                if let AlterTableOperation::AddColumn { column_def: cd, .. } = &mut kept {
-                    cd.options
-                        .retain(|o| !matches!(o.option, ColumnOption::ForeignKey(_)));
-                }
-                for o in &column_def.options {
-                    if let ColumnOption::ForeignKey(fk) = &o.option {
-                        let mut fk = fk.clone();
-                        fk.columns = vec![column_def.name.clone()];
-                        fk.name = fk.name.or_else(|| o.name.clone());
-                        found.push(Fk {
-                            fk,
-                            inline_column: Some(column_def.name.to_string()),
-                        });
-                    }
-                }
-                rest.operations.push(kept);
-            }
-            other => rest.operations.push(other.clone()),
+            });
+            Kept::Dropped
         }
-    }
-    if found.is_empty() {
+        AlterTableOperation::AddColumn { column_def, .. }
+            if column_def
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::Default(_))) =>
+        {
+            for o in &column_def.options {
+                if let ColumnOption::ForeignKey(fk) = &o.option {
+                    let mut fk = fk.clone();
+                    fk.columns = vec![column_def.name.clone()];
+                    fk.name = fk.name.or_else(|| o.name.clone());
+                    found.push(Fk {
+                        fk,
+                        inline_column: Some(column_def.name.to_string()),
+                    });
+                }
+            }
+            without_options(op, |o| matches!(o, ColumnOption::ForeignKey(_)))
+        }
+        _ => Kept::Whole,
+    });
+    let Some((found, rest)) = taken else {
         return;
-    }
+    };
     let table = at.name.to_string();
     let base = last_part(&at.name);
     // Anything else in the statement (ADD COLUMN included) takes ACCESS EXCLUSIVE.

@@ -28,8 +28,8 @@ use super::Rule;
 use crate::context::Engine;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{AlterTableOperation, ColumnDef, ColumnOption, Expr, Statement, Value};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableOperation, ColumnDef, ColumnOption, Expr, Value};
 
 pub static RULE: Rule = Rule {
     id: "add-not-null-column-without-default",
@@ -64,7 +64,7 @@ fn lacks_default(def: &ColumnDef) -> bool {
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {

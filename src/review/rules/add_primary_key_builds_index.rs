@@ -22,15 +22,14 @@
 //! rows): whether they already are NOT NULL is not in the migration, and
 //! the prepared form is the one this rule recommends.
 
-use super::tokens::{alter_head, default_name, ident};
+use super::tokens::{alter_head, default_name, ident, take_ops, without_options, Kept};
 use super::{Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterTableOperation, ColumnOption, IndexColumn, PrimaryKeyConstraint, Statement,
-    TableConstraint,
+    AlterTableOperation, ColumnOption, IndexColumn, PrimaryKeyConstraint, TableConstraint,
 };
 
 pub static RULE: Rule = Rule {
@@ -43,41 +42,38 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
         return;
     }
-    let mut found: Option<PrimaryKeyConstraint> = None;
-    let mut rest = at.clone();
-    rest.operations.clear();
-    for op in &at.operations {
-        match op {
-            AlterTableOperation::AddConstraint {
-                constraint: TableConstraint::PrimaryKey(pk),
-                ..
-            } => found = Some(pk.clone()),
-            AlterTableOperation::AddColumn { column_def, .. } => {
-                let mut kept = op.clone();
-                if let AlterTableOperation::AddColumn { column_def: cd, .. } = &mut kept {
-                    cd.options
-                        .retain(|o| !matches!(o.option, ColumnOption::PrimaryKey(_)));
-                }
-                for o in &column_def.options {
-                    if let ColumnOption::PrimaryKey(pk) = &o.option {
-                        let mut pk = pk.clone();
-                        pk.columns = vec![IndexColumn::from(column_def.name.clone())];
-                        pk.name = pk.name.or_else(|| o.name.clone());
-                        found = Some(pk);
-                    }
-                }
-                rest.operations.push(kept);
-            }
-            other => rest.operations.push(other.clone()),
+    let taken = take_ops(at, |op, found: &mut Vec<PrimaryKeyConstraint>| match op {
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::PrimaryKey(pk),
+            ..
+        } => {
+            found.push(pk.clone());
+            Kept::Dropped
         }
-    }
-    let Some(pk) = found else {
+        AlterTableOperation::AddColumn { column_def, .. } => {
+            for o in &column_def.options {
+                if let ColumnOption::PrimaryKey(pk) = &o.option {
+                    let mut pk = pk.clone();
+                    pk.columns = vec![IndexColumn::from(column_def.name.clone())];
+                    pk.name = pk.name.or_else(|| o.name.clone());
+                    found.push(pk);
+                }
+            }
+            without_options(op, |o| matches!(o, ColumnOption::PrimaryKey(_)))
+        }
+        _ => Kept::Whole,
+    });
+    // A table has one primary key: the last one named counts.
+    let Some((mut found, rest)) = taken else {
+        return;
+    };
+    let Some(pk) = found.pop() else {
         return;
     };
     let table = at.name.to_string();

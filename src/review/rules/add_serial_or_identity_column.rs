@@ -24,10 +24,8 @@ use super::set_not_null_without_check::not_null_steps;
 use super::Rule;
 use crate::context::Engine;
 use crate::engine::Lock;
-use crate::review::{context::last_part, Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{
-    AlterTableOperation, ColumnDef, ColumnOption, DataType, GeneratedAs, Statement,
-};
+use crate::review::{context::last_part, Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableOperation, ColumnDef, ColumnOption, DataType, GeneratedAs};
 
 pub static RULE: Rule = Rule {
     id: "add-serial-or-identity-column",
@@ -93,7 +91,7 @@ pub(super) fn generates_values(def: &ColumnDef) -> bool {
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {

@@ -21,10 +21,9 @@ use super::Rule;
 use crate::context::Engine;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     AlterTableOperation, ColumnDef, ColumnOption, Expr, GeneratedAs, GeneratedExpressionMode,
-    Statement,
 };
 
 pub static RULE: Rule = Rule {
@@ -54,7 +53,7 @@ fn stored_expression(def: &ColumnDef) -> Option<&Expr> {
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {

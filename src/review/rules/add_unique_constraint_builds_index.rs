@@ -18,14 +18,14 @@
 //! ACCESS EXCLUSIVE only for a catalog update. `INCLUDE (...)` and
 //! `NULLS NOT DISTINCT` carry over to the index (verified on PostgreSQL 15).
 
-use super::tokens::{alter_head, default_name, fold, ident};
+use super::tokens::{alter_head, default_name, fold, ident, take_ops, without_options, Kept};
 use super::{Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterTableOperation, ColumnOption, IndexColumn, Statement, TableConstraint, UniqueConstraint,
+    AlterTableOperation, ColumnOption, IndexColumn, TableConstraint, UniqueConstraint,
 };
 
 pub static RULE: Rule = Rule {
@@ -38,43 +38,36 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(_ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
         return;
     }
-    let mut found: Vec<UniqueConstraint> = Vec::new();
-    let mut rest = at.clone();
-    rest.operations.clear();
-    for op in &at.operations {
-        match op {
-            AlterTableOperation::AddConstraint {
-                constraint: TableConstraint::Unique(u),
-                ..
-            } => found.push(u.clone()),
-            AlterTableOperation::AddColumn { column_def, .. } => {
-                let mut kept = op.clone();
-                if let AlterTableOperation::AddColumn { column_def: cd, .. } = &mut kept {
-                    cd.options
-                        .retain(|o| !matches!(o.option, ColumnOption::Unique(_)));
-                }
-                for o in &column_def.options {
-                    if let ColumnOption::Unique(u) = &o.option {
-                        let mut u = u.clone();
-                        u.columns = vec![IndexColumn::from(column_def.name.clone())];
-                        u.name = u.name.or_else(|| o.name.clone());
-                        found.push(u);
-                    }
-                }
-                rest.operations.push(kept);
-            }
-            other => rest.operations.push(other.clone()),
+    let taken = take_ops(at, |op, found: &mut Vec<UniqueConstraint>| match op {
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::Unique(u),
+            ..
+        } => {
+            found.push(u.clone());
+            Kept::Dropped
         }
-    }
-    if found.is_empty() {
+        AlterTableOperation::AddColumn { column_def, .. } => {
+            for o in &column_def.options {
+                if let ColumnOption::Unique(u) = &o.option {
+                    let mut u = u.clone();
+                    u.columns = vec![IndexColumn::from(column_def.name.clone())];
+                    u.name = u.name.or_else(|| o.name.clone());
+                    found.push(u);
+                }
+            }
+            without_options(op, |o| matches!(o, ColumnOption::Unique(_)))
+        }
+        _ => Kept::Whole,
+    });
+    let Some((found, rest)) = taken else {
         return;
-    }
+    };
     let table = at.name.to_string();
     let base = last_part(&at.name);
     let what = found

@@ -20,7 +20,8 @@
 use super::missing_lock_timeout::{alter_table_target, created_in_file, norm_table, raw_words};
 use super::{Rule, PG};
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::context::{ByKey, FirstByKey};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     AlterTableOperation, ColumnOption, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
     Statement, TableConstraint,
@@ -155,26 +156,45 @@ fn condition(k: &str, b: &Bounds) -> Option<String> {
     }
 }
 
+/// The parsed `CREATE TABLE` and `ALTER TABLE` statements of each table, by
+/// name as [`norm_table`] gives it.
+struct TableStmts(ByKey);
+
+fn table_stmts(ctx: &Ctx) -> std::sync::Arc<TableStmts> {
+    ctx.memo(|ctx| {
+        TableStmts(ByKey::build(ctx, |s| match &s.ast {
+            Some(Ast::Other(o)) => match &**o {
+                Statement::CreateTable(ct) => Some(norm_table(&ct.name.to_string())),
+                _ => None,
+            },
+            Some(Ast::AlterTable(at)) => Some(norm_table(&at.name.to_string())),
+            _ => None,
+        }))
+    })
+}
+
 /// The single partition key column of a parent created earlier in the file.
 fn partition_key(ctx: &Ctx, stmt: &Stmt, parent: &str) -> Option<String> {
     let want = norm_table(parent);
-    ctx.earlier(stmt).iter().find_map(|s| match &s.ast {
-        Some(Statement::CreateTable(ct)) if norm_table(&ct.name.to_string()) == want => {
-            match ct.partition_by.as_deref()? {
-                Expr::Function(f) => match &f.args {
-                    FunctionArguments::List(l) => match l.args.as_slice() {
-                        [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i)))] => {
-                            Some(i.to_string())
-                        }
+    let on = table_stmts(ctx);
+    let key =
+        on.0.before(ctx, &want, stmt)
+            .find_map(|s| match s.ast.as_ref()?.other() {
+                Some(Statement::CreateTable(ct)) => match ct.partition_by.as_deref()? {
+                    Expr::Function(f) => match &f.args {
+                        FunctionArguments::List(l) => match l.args.as_slice() {
+                            [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i)))] => {
+                                Some(i.to_string())
+                            }
+                            _ => None,
+                        },
                         _ => None,
                     },
                     _ => None,
                 },
                 _ => None,
-            }
-        }
-        _ => None,
-    })
+            });
+    key
 }
 
 /// Whether the file gives the partition a validated CHECK before this
@@ -186,55 +206,63 @@ fn has_matching_check(ctx: &Ctx, stmt: &Stmt, part: &str, lits: &[String]) -> bo
         let t = e.to_string();
         lits.is_empty() || lits.iter().any(|l| t.contains(l.as_str()))
     };
-    let earlier = ctx.earlier(stmt);
+    let on = table_stmts(ctx);
+    let earlier: Vec<&Stmt> = on.0.before(ctx, &want, stmt).collect();
     let validated = |name: &str| {
-        earlier.iter().any(|s| match &s.ast {
-            Some(Statement::AlterTable(at)) if norm_table(&at.name.to_string()) == want => {
-                at.operations.iter().any(|op| {
-                    matches!(op, AlterTableOperation::ValidateConstraint { name: n } if n.value == name)
-                })
-            }
+        earlier.iter().any(|s| {
+            match &s.ast {
+            Some(Ast::AlterTable(at)) => at.operations.iter().any(|op| {
+                matches!(op, AlterTableOperation::ValidateConstraint { name: n } if n.value == name)
+            }),
             _ => false,
+        }
         })
     };
     earlier.iter().any(|s| match &s.ast {
-        Some(Statement::AlterTable(at)) if norm_table(&at.name.to_string()) == want => {
-            at.operations.iter().any(|op| match op {
-                AlterTableOperation::AddConstraint {
-                    constraint: TableConstraint::Check(c),
-                    not_valid,
-                } => {
-                    matches(&c.expr)
-                        && (!not_valid || c.name.as_ref().is_some_and(|n| validated(&n.value)))
-                }
-                _ => false,
-            })
-        }
-        Some(Statement::CreateTable(ct)) if norm_table(&ct.name.to_string()) == want => {
-            ct.constraints.iter().any(|c| match c {
-                TableConstraint::Check(c) => matches(&c.expr),
-                _ => false,
-            }) || ct.columns.iter().any(|col| {
-                col.options.iter().any(|o| match &o.option {
-                    ColumnOption::Check(c) => matches(&c.expr),
+        Some(Ast::AlterTable(at)) => at.operations.iter().any(|op| match op {
+            AlterTableOperation::AddConstraint {
+                constraint: TableConstraint::Check(c),
+                not_valid,
+            } => {
+                matches(&c.expr)
+                    && (!not_valid || c.name.as_ref().is_some_and(|n| validated(&n.value)))
+            }
+            _ => false,
+        }),
+        Some(Ast::Other(o)) => match &**o {
+            Statement::CreateTable(ct) => {
+                ct.constraints.iter().any(|c| match c {
+                    TableConstraint::Check(c) => matches(&c.expr),
                     _ => false,
+                }) || ct.columns.iter().any(|col| {
+                    col.options.iter().any(|o| match &o.option {
+                        ColumnOption::Check(c) => matches(&c.expr),
+                        _ => false,
+                    })
                 })
-            })
-        }
+            }
+            _ => false,
+        },
         _ => false,
     })
 }
 
+/// The tables the file puts rows into (`INSERT`, `COPY`), by name as
+/// [`norm_table`] gives it.
+struct Filled(FirstByKey);
+
 /// Whether rows are put into a table earlier in the file.
 fn filled_in_file(ctx: &Ctx, stmt: &Stmt, table: &str) -> bool {
-    let want = norm_table(table);
-    ctx.earlier(stmt).iter().any(|s| match &s.ast {
-        Some(Statement::Insert(i)) => norm_table(&i.table.to_string()) == want,
-        Some(Statement::Copy { .. }) => raw_words(&s.text, 3)
-            .get(1)
-            .is_some_and(|n| norm_table(n) == want),
-        _ => false,
-    })
+    let filled = ctx.memo(|ctx| {
+        Filled(FirstByKey::build(ctx, |s| match &s.ast {
+            Some(Ast::Insert(i)) => Some(norm_table(&i.table.to_string())),
+            Some(Ast::Other(o)) if matches!(**o, Statement::Copy { .. }) => {
+                raw_words(&s.text, 3).get(1).map(|n| norm_table(n))
+            }
+            _ => None,
+        }))
+    });
+    filled.0.before(&norm_table(table), stmt)
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {

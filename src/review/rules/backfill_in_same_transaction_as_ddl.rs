@@ -19,11 +19,12 @@
 //! `disable_ddl_transaction!`, Django `atomic = False`, a separate dbmate
 //! `transaction:false` migration).
 
-use super::missing_lock_timeout::{created_in_file, norm_table, table_locks};
+use super::missing_lock_timeout::{created_in_file, norm_table, table_locks, TableLock};
 use super::unbatched_backfill::{batched_fix, is_bookkeeping, Dml};
 use super::{Rule, PG};
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{SetExpr, Statement, TableFactor, TableWithJoins};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{SetExpr, TableFactor, TableWithJoins};
+use std::collections::HashMap;
 
 pub static RULE: Rule = Rule {
     id: "backfill-in-same-transaction-as-ddl",
@@ -47,7 +48,7 @@ fn table_names(from: &[TableWithJoins], out: &mut Vec<String>) {
 /// The tables a long data-changing statement keeps locked while it runs,
 /// each with how the statement uses it: the one it changes and, for
 /// `INSERT ... SELECT`, the ones it reads.
-fn backfilled_tables(ast: &Statement) -> Vec<(String, String)> {
+fn backfilled_tables(ast: &Ast) -> Vec<(String, String)> {
     if let Some(dml) = Dml::of(ast) {
         if dml.is_narrow() {
             return Vec::new();
@@ -63,7 +64,7 @@ fn backfilled_tables(ast: &Statement) -> Vec<(String, String)> {
             })
             .unwrap_or_default();
     }
-    let Statement::Insert(i) = ast else {
+    let Ast::Insert(i) = ast else {
         return Vec::new();
     };
     let Some(SetExpr::Select(select)) = i.source.as_ref().map(|q| q.body.as_ref()) else {
@@ -91,6 +92,40 @@ fn backfilled_tables(ast: &Statement) -> Vec<(String, String)> {
     out
 }
 
+/// For each transaction and table (as [`norm_table`] gives it), the first
+/// statement in it taking a lock on the table that blocks the app, and that
+/// statement's strongest such lock.
+struct FirstLocks(HashMap<(usize, String), (usize, TableLock)>);
+
+impl FirstLocks {
+    fn build(ctx: &Ctx) -> FirstLocks {
+        let mut first = HashMap::new();
+        // Outside them only BEGIN and COMMIT share a transaction's number,
+        // and they lock nothing.
+        for s in ctx.stmts.iter().filter(|s| s.in_transaction) {
+            let locks: Vec<TableLock> = table_locks(ctx, s)
+                .into_iter()
+                .filter(|l| l.lock.conflicts_with_app())
+                .collect();
+            for l in &locks {
+                let want = norm_table(&l.table);
+                if first.contains_key(&(s.txn, want.clone())) {
+                    continue;
+                }
+                let strongest = locks
+                    .iter()
+                    .filter(|l| norm_table(&l.table) == want)
+                    .max_by_key(|l| l.lock)
+                    .cloned();
+                if let Some(l) = strongest {
+                    first.insert((s.txn, want), (s.index, l));
+                }
+            }
+        }
+        FirstLocks(first)
+    }
+}
+
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     if !stmt.in_transaction {
         return;
@@ -102,15 +137,13 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         if is_bookkeeping(&table) || created_in_file(ctx, stmt, &table) {
             continue;
         }
-        let want = norm_table(&table);
-        let ddl = ctx.earlier_in_txn(stmt).find_map(|s| {
-            table_locks(ctx, s)
-                .into_iter()
-                .filter(|l| l.lock.conflicts_with_app() && norm_table(&l.table) == want)
-                .max_by_key(|l| l.lock)
-                .map(|l| (s, l))
-        });
-        let Some((ddl_stmt, l)) = ddl else {
+        let first = ctx.memo(FirstLocks::build);
+        let Some((ddl_stmt, l)) = first
+            .0
+            .get(&(stmt.txn, norm_table(&table)))
+            .filter(|(i, _)| *i < stmt.index)
+            .map(|(i, l)| (&ctx.stmts[*i], l.clone()))
+        else {
             continue;
         };
         let blocked = l.lock.blocks();

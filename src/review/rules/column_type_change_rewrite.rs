@@ -44,11 +44,11 @@ use crate::change::Change;
 use crate::engine::postgres::{normalise_type, type_change, TypeChange};
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, DataType, Expr, Ident, ObjectName, Statement,
-    TimezoneInfo,
+    AlterColumnOperation, AlterTableOperation, DataType, Expr, Ident, ObjectName, TimezoneInfo,
 };
+use std::collections::HashMap;
 
 pub static RULE: Rule = Rule {
     id: "column-type-change-rewrite",
@@ -103,7 +103,7 @@ enum Alt {
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
@@ -225,44 +225,72 @@ fn trivial_using(e: &Expr, col: &Ident, to: &Kind) -> bool {
 
 /// The column's type as an earlier statement of this file left it.
 fn earlier_type(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> Option<DataType> {
-    let (table, col) = (last_part(table), folded(col));
-    let mut found = None;
-    for s in ctx.earlier(stmt) {
-        let Some(Statement::AlterTable(at)) = &s.ast else {
-            continue;
-        };
-        if last_part(&at.name) != table {
-            continue;
-        }
-        for op in &at.operations {
-            match op {
-                AlterTableOperation::AddColumn { column_def, .. }
-                    if folded(&column_def.name) == col =>
-                {
-                    found = Some(column_def.data_type.clone())
-                }
-                AlterTableOperation::AlterColumn {
-                    column_name,
-                    op: AlterColumnOperation::SetDataType { data_type, .. },
-                } if folded(column_name) == col => found = Some(data_type.clone()),
-                AlterTableOperation::RenameColumn {
-                    new_column_name, ..
-                } if folded(new_column_name) == col => found = None,
-                _ => {}
+    let types = ctx.memo(TypeSetters::build);
+    let setters = types.0.get(&(last_part(table), folded(col)))?;
+    let &(index, op) = setters[..setters.partition_point(|&(i, _)| i < stmt.index)].last()?;
+    let Some(Ast::AlterTable(at)) = &ctx.stmts[index].ast else {
+        return None;
+    };
+    match &at.operations[op] {
+        AlterTableOperation::AddColumn { column_def, .. } => Some(column_def.data_type.clone()),
+        AlterTableOperation::AlterColumn {
+            op: AlterColumnOperation::SetDataType { data_type, .. },
+            ..
+        } => Some(data_type.clone()),
+        _ => None,
+    }
+}
+
+/// For each (table, column), the `ALTER TABLE` operations (statement and
+/// operation index) that give it a type (`ADD COLUMN`, `TYPE`) or make its
+/// type unknown (a rename to its name), in file order: the last one before a
+/// statement says the column's type there.
+struct TypeSetters(HashMap<(String, String), Vec<(usize, usize)>>);
+
+impl TypeSetters {
+    fn build(ctx: &Ctx) -> TypeSetters {
+        let mut setters: HashMap<(String, String), Vec<(usize, usize)>> = HashMap::new();
+        for s in &ctx.stmts {
+            let Some(Ast::AlterTable(at)) = &s.ast else {
+                continue;
+            };
+            for (i, op) in at.operations.iter().enumerate() {
+                let col = match op {
+                    AlterTableOperation::AddColumn { column_def, .. } => &column_def.name,
+                    AlterTableOperation::AlterColumn {
+                        column_name,
+                        op: AlterColumnOperation::SetDataType { .. },
+                    } => column_name,
+                    AlterTableOperation::RenameColumn {
+                        new_column_name, ..
+                    } => new_column_name,
+                    _ => continue,
+                };
+                setters
+                    .entry((last_part(&at.name), folded(col)))
+                    .or_default()
+                    .push((s.index, i));
             }
         }
+        TypeSetters(setters)
     }
-    found
 }
+
+/// The first `SET [LOCAL] TimeZone = 'UTC'` (or `SET TIME ZONE 'UTC'`) of the file.
+struct UtcFrom(Option<usize>);
 
 /// An earlier `SET [LOCAL] TimeZone = 'UTC'` (or `SET TIME ZONE 'UTC'`).
 fn session_in_utc(ctx: &Ctx, stmt: &Stmt) -> bool {
-    ctx.earlier(stmt).iter().any(|s| {
-        let text = s.text.to_lowercase();
-        s.starts_with(&["SET"])
-            && (text.contains("timezone") || text.contains("time zone"))
-            && ["utc", "gmt", "zulu"].iter().any(|z| text.contains(z))
-    })
+    let first = ctx.memo(|ctx| {
+        UtcFrom(ctx.stmts.iter().position(|s| {
+            s.starts_with(&["SET"]) && {
+                let text = s.text.to_lowercase();
+                (text.contains("timezone") || text.contains("time zone"))
+                    && ["utc", "gmt", "zulu"].iter().any(|z| text.contains(z))
+            }
+        }))
+    });
+    first.0.is_some_and(|i| i < stmt.index)
 }
 
 /// timestamp <-> timestamptz: always a rewrite before 12, free on 12+ in UTC.

@@ -20,8 +20,8 @@
 
 use super::tokens::{options_at, tokens};
 use super::{Rule, PG};
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::Statement;
+use crate::review::context::FirstByKey;
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 
 pub static RULE: Rule = Rule {
     id: "concurrent-index-in-transaction",
@@ -40,9 +40,12 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some((what, table)) = concurrent_kind(stmt) else {
         return;
     };
-    let explicit = ctx
-        .earlier_in_txn(stmt)
-        .any(|s| s.starts_with(&["BEGIN"]) || s.starts_with(&["START"]));
+    let begins = ctx.memo(|ctx| {
+        Begins(FirstByKey::build(ctx, |s| {
+            (s.starts_with(&["BEGIN"]) || s.starts_with(&["START"])).then_some(s.txn)
+        }))
+    });
+    let explicit = begins.0.before(&stmt.txn, stmt);
     let (inside, how) = if explicit {
         (
             "after BEGIN",
@@ -66,9 +69,13 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     out.push(f);
 }
 
+/// The first statement of each transaction (the BEGIN opening it counts)
+/// that starts with BEGIN or START, by transaction number.
+struct Begins(FirstByKey<usize>);
+
 /// Which concurrent statement this is, and the table when it is named.
 fn concurrent_kind(stmt: &Stmt) -> Option<(&'static str, Option<String>)> {
-    if let Some(Statement::CreateIndex(ci)) = &stmt.ast {
+    if let Some(Ast::CreateIndex(ci)) = &stmt.ast {
         return ci
             .concurrently
             .then(|| ("CREATE INDEX CONCURRENTLY", Some(ci.table_name.to_string())));

@@ -15,8 +15,7 @@
 
 use super::{Rule, PG};
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::Statement;
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 
 pub static RULE: Rule = Rule {
     id: "create-index-non-concurrent",
@@ -28,7 +27,7 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(_ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::CreateIndex(ci)) = &stmt.ast else {
+    let Some(Ast::CreateIndex(ci)) = &stmt.ast else {
         return;
     };
     if ci.concurrently || stmt.is_new_table(&ci.table_name) {

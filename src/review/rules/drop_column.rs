@@ -23,9 +23,9 @@ use super::{planned_fix, Rule};
 use crate::change::Change;
 use crate::context::Engine;
 use crate::engine::Lock;
-use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{AlterTableOperation, DropBehavior, Ident, ObjectName, Statement};
+use crate::review::context::{last_part, FirstByKey};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableOperation, DropBehavior, Ident, ObjectName};
 
 pub static RULE: Rule = Rule {
     id: "drop-column",
@@ -37,7 +37,7 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
@@ -96,17 +96,27 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     }
 }
 
+/// The (table, column) pairs each `ALTER TABLE ... ADD COLUMN` of the file adds.
+struct Added(FirstByKey<(String, String)>);
+
 /// Whether this file added the column earlier: no deployed app knows it.
 fn added_earlier(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> bool {
-    let (table, col) = (last_part(table), folded(col));
-    ctx.earlier(stmt).iter().any(|s| match &s.ast {
-        Some(Statement::AlterTable(at)) if last_part(&at.name) == table => {
-            at.operations.iter().any(|op| {
-                matches!(op, AlterTableOperation::AddColumn { column_def, .. } if folded(&column_def.name) == col)
-            })
-        }
-        _ => false,
-    })
+    let added = ctx.memo(|ctx| {
+        Added(FirstByKey::build(ctx, |s| match &s.ast {
+            Some(Ast::AlterTable(at)) => at
+                .operations
+                .iter()
+                .filter_map(|op| match op {
+                    AlterTableOperation::AddColumn { column_def, .. } => {
+                        Some((last_part(&at.name), folded(&column_def.name)))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }))
+    });
+    added.0.before(&(last_part(table), folded(col)), stmt)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 use super::tokens::{index_created_earlier, name_at, tokens};
 use super::{Rule, PG};
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{ObjectType, Statement};
 
 pub static RULE: Rule = Rule {
@@ -32,13 +32,13 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let (names, cascade) = match &stmt.ast {
-        Some(Statement::Drop {
+    let (names, cascade) = match stmt.ast.as_ref().map(Ast::other) {
+        Some(Some(Statement::Drop {
             object_type: ObjectType::Index,
             names,
             cascade,
             ..
-        }) => (names.iter().map(|n| n.to_string()).collect(), *cascade),
+        })) => (names.iter().map(|n| n.to_string()).collect(), *cascade),
         // sqlparser cannot parse every spelling; CONCURRENTLY is the safe one.
         None if stmt.starts_with(&["DROP", "INDEX"])
             && !stmt.starts_with(&["DROP", "INDEX", "CONCURRENTLY"]) =>

@@ -20,7 +20,7 @@ use super::{planned_fix, Rule};
 use crate::change::Change;
 use crate::context::Engine;
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{ObjectType, Statement};
 
 pub static RULE: Rule = Rule {
@@ -39,7 +39,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         cascade,
         temporary,
         ..
-    }) = &stmt.ast
+    }) = stmt.ast.as_ref().and_then(Ast::other)
     else {
         return;
     };

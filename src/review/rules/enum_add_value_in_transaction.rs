@@ -19,8 +19,10 @@
 //! `atomic = False`, Alembic `autocommit_block()`, dbmate
 //! `transaction:false`), and use the new value in a later migration.
 
+use super::missing_lock_timeout::norm_table;
 use super::{Rule, PG};
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::context::FirstByKey;
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{AlterTypeAddValuePosition, AlterTypeOperation, Statement};
 
 pub static RULE: Rule = Rule {
@@ -32,22 +34,29 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-fn same_type(a: &str, b: &str) -> bool {
-    super::missing_lock_timeout::norm_table(a) == super::missing_lock_timeout::norm_table(b)
-}
+/// The types each transaction creates, by transaction and name as
+/// [`norm_table`] gives it.
+struct CreatedTypes(FirstByKey<(usize, String)>);
 
 /// Whether the enum type was created earlier in the same transaction.
 fn created_in_txn(ctx: &Ctx, stmt: &Stmt, type_name: &str) -> bool {
-    ctx.earlier_in_txn(stmt).any(|s| match &s.ast {
-        Some(Statement::CreateType { name, .. }) => same_type(&name.to_string(), type_name),
-        _ => false,
-    })
+    let created = ctx.memo(|ctx| {
+        CreatedTypes(FirstByKey::build(ctx, |s| {
+            match s.ast.as_ref().and_then(Ast::other) {
+                Some(Statement::CreateType { name, .. }) => {
+                    Some((s.txn, norm_table(&name.to_string())))
+                }
+                _ => None,
+            }
+        }))
+    });
+    stmt.in_transaction && created.0.before(&(stmt.txn, norm_table(type_name)), stmt)
 }
 
 /// Whether a statement names the label as a string literal. Adding values
 /// (even next to the new one, `ADD VALUE 'b' AFTER 'a'`) does not use it.
 fn uses_label(s: &Stmt, literal: &str) -> bool {
-    if let Some(Statement::AlterType(at)) = &s.ast {
+    if let Some(Statement::AlterType(at)) = s.ast.as_ref().and_then(Ast::other) {
         if matches!(at.operation, AlterTypeOperation::AddValue(_)) {
             return false;
         }
@@ -56,7 +65,7 @@ fn uses_label(s: &Stmt, literal: &str) -> bool {
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterType(at)) = &stmt.ast else {
+    let Some(Statement::AlterType(at)) = stmt.ast.as_ref().and_then(Ast::other) else {
         return;
     };
     let AlterTypeOperation::AddValue(av) = &at.operation else {

@@ -26,8 +26,10 @@
 use super::{Rule, PG};
 use crate::context::Engine;
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::context::FirstByKey;
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{AlterTableOperation, LockTableMode, ObjectType, Statement, TableConstraint};
+use std::collections::HashMap;
 
 pub static RULE: Rule = Rule {
     id: "missing-lock-timeout",
@@ -129,21 +131,27 @@ pub(crate) fn created_in_file(ctx: &Ctx, stmt: &Stmt, table: &str) -> bool {
     if stmt.new_tables.contains(&want) {
         return true;
     }
-    ctx.earlier(stmt).iter().any(|s| {
-        if s.ast.is_some() || !s.starts_with(&["CREATE"]) {
-            return false;
-        }
-        let raw = raw_words(&s.text, 12);
-        let up: Vec<String> = raw.iter().map(|w| w.to_uppercase()).collect();
-        let Some(pos) = up.iter().position(|w| w == "TABLE") else {
-            return false;
-        };
-        let mut i = pos + 1;
-        if up.get(i).is_some_and(|w| w == "IF") {
-            i += 3;
-        }
-        raw.get(i).is_some_and(|n| norm_table(n) == want)
-    })
+    let created = ctx.memo(|ctx| UnparsedCreates(FirstByKey::build(ctx, unparsed_created_table)));
+    created.0.before(&want, stmt)
+}
+
+/// The tables created by statements sqlparser cannot parse, by name as
+/// [`norm_table`] gives it.
+struct UnparsedCreates(FirstByKey);
+
+/// The table a `CREATE ... TABLE` that sqlparser cannot parse creates.
+fn unparsed_created_table(s: &Stmt) -> Option<String> {
+    if s.ast.is_some() || !s.starts_with(&["CREATE"]) {
+        return None;
+    }
+    let raw = raw_words(&s.text, 12);
+    let up: Vec<String> = raw.iter().map(|w| w.to_uppercase()).collect();
+    let pos = up.iter().position(|w| w == "TABLE")?;
+    let mut i = pos + 1;
+    if up.get(i).is_some_and(|w| w == "IF") {
+        i += 3;
+    }
+    raw.get(i).map(|n| norm_table(n))
 }
 
 /// The table after `ALTER TABLE [IF EXISTS] [ONLY]` and the index of the word
@@ -175,16 +183,28 @@ fn index_table(up: &[String], raw: &[String]) -> Option<String> {
 
 /// The table an index created earlier in the file belongs to.
 fn table_of_index(ctx: &Ctx, stmt: &Stmt, index: &str) -> Option<String> {
-    let want = norm_table(index);
-    ctx.earlier(stmt).iter().find_map(|s| match &s.ast {
-        Some(Statement::CreateIndex(ci)) => ci
-            .name
-            .as_ref()
-            .filter(|n| norm_table(&n.to_string()) == want)
-            .map(|_| ci.table_name.to_string()),
+    let created = ctx.memo(|ctx| {
+        let mut first = HashMap::new();
+        for s in &ctx.stmts {
+            if let Some(Ast::CreateIndex(ci)) = &s.ast {
+                if let Some(n) = &ci.name {
+                    first
+                        .entry(norm_table(&n.to_string()))
+                        .or_insert_with(|| (s.index, ci.table_name.to_string()));
+                }
+            }
+        }
+        CreatedIndexes(first)
+    });
+    match created.0.get(&norm_table(index)) {
+        Some((i, table)) if *i < stmt.index => Some(table.clone()),
         _ => None,
-    })
+    }
 }
+
+/// The indexes the file creates, by name as [`norm_table`] gives it: the
+/// statement creating it first, and its table.
+struct CreatedIndexes(HashMap<String, (usize, String)>);
 
 /// The lock one `ALTER TABLE` operation takes on its table (PostgreSQL).
 fn alter_op_lock(op: &AlterTableOperation) -> Lock {
@@ -215,9 +235,9 @@ pub(crate) fn table_locks(ctx: &Ctx, stmt: &Stmt) -> Vec<TableLock> {
     }
 }
 
-fn parsed_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
+fn parsed_locks(ctx: &Ctx, stmt: &Stmt, ast: &Ast) -> Vec<TableLock> {
     match ast {
-        Statement::AlterTable(at) => {
+        Ast::AlterTable(at) => {
             let table = at.name.to_string();
             let mut out = Vec::new();
             if let Some(l) = at.operations.iter().map(alter_op_lock).max() {
@@ -239,6 +259,22 @@ fn parsed_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
             }
             out
         }
+        Ast::CreateIndex(ci) => {
+            let l = if ci.concurrently {
+                Lock::ShareUpdateExclusive
+            } else {
+                Lock::Share
+            };
+            vec![lock(ci.table_name.to_string(), l, "CREATE INDEX")]
+        }
+        Ast::Other(o) => other_locks(ctx, stmt, o),
+        _ => Vec::new(),
+    }
+}
+
+/// [`parsed_locks`] of the kinds kept whole.
+fn other_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
+    match ast {
         // A new partition locks its parent: ACCESS EXCLUSIVE, on every version.
         Statement::CreateTable(ct) => ct
             .partition_of
@@ -251,14 +287,6 @@ fn parsed_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
                 )
             })
             .collect(),
-        Statement::CreateIndex(ci) => {
-            let l = if ci.concurrently {
-                Lock::ShareUpdateExclusive
-            } else {
-                Lock::Share
-            };
-            vec![lock(ci.table_name.to_string(), l, "CREATE INDEX")]
-        }
         Statement::Drop {
             object_type, names, ..
         } => match object_type {
@@ -492,20 +520,29 @@ fn needs_timeout(ctx: &Ctx, stmt: &Stmt) -> Option<TableLock> {
         })
 }
 
+/// The first statement of each group (a transaction, or every statement
+/// outside one) that needs a lock_timeout it lacks.
+struct FirstUnguarded(HashMap<Option<usize>, usize>);
+
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(l) = needs_timeout(ctx, stmt) else {
-        return;
-    };
     // One finding per transaction; statements outside any transaction share
     // the session, where one SET at the top covers them all.
     let group = |s: &Stmt| s.in_transaction.then_some(s.txn);
-    let reported = ctx
-        .earlier(stmt)
-        .iter()
-        .any(|s| group(s) == group(stmt) && needs_timeout(ctx, s).is_some());
-    if reported {
+    let first = ctx.memo(|ctx| {
+        let mut first = HashMap::new();
+        for s in &ctx.stmts {
+            if needs_timeout(ctx, s).is_some() {
+                first.entry(group(s)).or_insert(s.index);
+            }
+        }
+        FirstUnguarded(first)
+    });
+    if first.0.get(&group(stmt)) != Some(&stmt.index) {
         return;
     }
+    let Some(l) = needs_timeout(ctx, stmt) else {
+        return;
+    };
     let table = &l.label;
     let set = if stmt.in_transaction {
         "SET LOCAL lock_timeout = '2s';"
@@ -518,7 +555,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         "-- on SQLSTATE 55P03 (lock_not_available): wait a few seconds and run it again"
     };
     let mut fix = format!("{set}\n{};\n{retry}", stmt.text.trim());
-    if let Some(Statement::CreateTable(ct)) = &stmt.ast {
+    if let Some(Statement::CreateTable(ct)) = stmt.ast.as_ref().and_then(Ast::other) {
         if let (Some(parent), Some(bounds)) = (&ct.partition_of, &ct.for_values) {
             if ctx.pg_version >= 12 {
                 let part = &ct.name;

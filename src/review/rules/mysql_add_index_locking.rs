@@ -19,8 +19,8 @@
 use super::missing_lock_timeout::{created_in_file, raw_words};
 use super::{Rule, MYSQL};
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{AlterTableLock, AlterTableOperation, Statement, TableConstraint};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableLock, AlterTableOperation, TableConstraint};
 
 pub static RULE: Rule = Rule {
     id: "mysql-add-index-locking",
@@ -54,7 +54,7 @@ fn tools(table: &str, alter: &str) -> String {
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     match &stmt.ast {
-        Some(Statement::AlterTable(at)) => {
+        Some(Ast::AlterTable(at)) => {
             if stmt.is_new_table(&at.name) {
                 return;
             }
@@ -123,7 +123,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
                 );
             }
         }
-        Some(Statement::CreateIndex(ci)) => {
+        Some(Ast::CreateIndex(ci)) => {
             if stmt.is_new_table(&ci.table_name) {
                 return;
             }

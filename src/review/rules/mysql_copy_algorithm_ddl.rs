@@ -29,9 +29,10 @@
 use super::missing_lock_timeout::{alter_table_target, created_in_file, raw_words};
 use super::{Rule, MYSQL};
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::context::Settings;
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterTableAlgorithm, AlterTableOperation, ColumnOption, DataType, Statement, TableConstraint,
+    AlterTableAlgorithm, AlterTableOperation, ColumnOption, DataType, TableConstraint,
 };
 
 pub static RULE: Rule = Rule {
@@ -79,21 +80,26 @@ fn type_kind(t: &DataType) -> TypeKind {
 
 /// Whether `SET foreign_key_checks = 0` is in force for this statement.
 fn fk_checks_off(ctx: &Ctx, stmt: &Stmt) -> bool {
-    let mut off = false;
-    for s in ctx.earlier(stmt) {
-        let lower = s.text.to_lowercase();
-        if !lower.trim_start().starts_with("set") || lower.contains("global") {
-            continue;
-        }
-        if let Some(i) = lower.find("foreign_key_checks") {
-            let value = lower[i + "foreign_key_checks".len()..]
-                .trim_start()
-                .trim_start_matches(['=', ' '])
-                .trim_start();
-            off = value.starts_with('0') || value.starts_with("off") || value.starts_with("false");
-        }
+    let set = ctx.memo(|ctx| FkChecksOff(Settings::build(ctx, sets_fk_checks_off)));
+    set.0.before(stmt).copied().unwrap_or(false)
+}
+
+/// Where the file turns foreign key checks off (or back on).
+struct FkChecksOff(Settings<bool>);
+
+/// Whether a statement turns foreign key checks off for the session (or
+/// on), if it sets them.
+fn sets_fk_checks_off(s: &Stmt) -> Option<bool> {
+    let lower = s.text.to_lowercase();
+    if !lower.trim_start().starts_with("set") || lower.contains("global") {
+        return None;
     }
-    off
+    let i = lower.find("foreign_key_checks")?;
+    let value = lower[i + "foreign_key_checks".len()..]
+        .trim_start()
+        .trim_start_matches(['=', ' '])
+        .trim_start();
+    Some(value.starts_with('0') || value.starts_with("off") || value.starts_with("false"))
 }
 
 fn tool_fix(table: &str, alter: &str) -> String {
@@ -105,8 +111,8 @@ fn tool_fix(table: &str, alter: &str) -> String {
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     match &stmt.ast {
-        Some(Statement::AlterTable(at)) => alter_table(ctx, stmt, at, out),
-        Some(Statement::CreateIndex(ci)) => {
+        Some(Ast::AlterTable(at)) => alter_table(ctx, stmt, at, out),
+        Some(Ast::CreateIndex(ci)) => {
             let copy = ci.alter_options.iter().any(|o| {
                 matches!(
                     o,

@@ -20,7 +20,8 @@
 use super::missing_lock_timeout::{alter_table_target, created_in_file, raw_words};
 use super::{Rule, MYSQL};
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::context::Settings;
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{ObjectType, Statement};
 
 pub static RULE: Rule = Rule {
@@ -67,22 +68,25 @@ fn sets_timeout(s: &Stmt) -> Option<bool> {
 /// The existing table a DDL statement takes a metadata lock on.
 fn ddl_table(ctx: &Ctx, stmt: &Stmt) -> Option<String> {
     let table = match &stmt.ast {
-        Some(Statement::AlterTable(at)) => at.name.to_string(),
-        Some(Statement::CreateIndex(ci)) => ci.table_name.to_string(),
-        Some(Statement::Drop {
-            object_type: ObjectType::Table,
-            names,
-            ..
-        }) => names.first()?.to_string(),
-        Some(Statement::Drop {
-            object_type: ObjectType::Index,
-            table: Some(t),
-            ..
-        }) => t.to_string(),
-        Some(Statement::RenameTable(r)) => r.first()?.old_name.to_string(),
-        Some(Statement::Truncate(t)) => t.table_names.first()?.name.to_string(),
-        Some(Statement::CreateTrigger(t)) => t.table_name.to_string(),
-        Some(Statement::DropTrigger(t)) => t.table_name.as_ref()?.to_string(),
+        Some(Ast::AlterTable(at)) => at.name.to_string(),
+        Some(Ast::CreateIndex(ci)) => ci.table_name.to_string(),
+        Some(Ast::Other(o)) => match &**o {
+            Statement::Drop {
+                object_type: ObjectType::Table,
+                names,
+                ..
+            } => names.first()?.to_string(),
+            Statement::Drop {
+                object_type: ObjectType::Index,
+                table: Some(t),
+                ..
+            } => t.to_string(),
+            Statement::RenameTable(r) => r.first()?.old_name.to_string(),
+            Statement::Truncate(t) => t.table_names.first()?.name.to_string(),
+            Statement::CreateTrigger(t) => t.table_name.to_string(),
+            Statement::DropTrigger(t) => t.table_name.as_ref()?.to_string(),
+            _ => return None,
+        },
         Some(_) => return None,
         None => {
             let raw = raw_words(&stmt.text, 16);
@@ -110,26 +114,27 @@ fn unguarded(ctx: &Ctx, stmt: &Stmt) -> Option<String> {
         return None;
     }
     let table = ddl_table(ctx, stmt)?;
-    let mut set = false;
-    for s in ctx.earlier(stmt) {
-        if let Some(v) = sets_timeout(s) {
-            set = v;
-        }
-    }
+    let timeouts = ctx.memo(|ctx| Timeouts(Settings::build(ctx, sets_timeout)));
+    let set = timeouts.0.before(stmt).copied().unwrap_or(false);
     (!set).then_some(table)
 }
 
+/// Where the file sets lock_wait_timeout (to a value that guards or not).
+struct Timeouts(Settings<bool>);
+
+/// The first statement that needs a lock_wait_timeout it does not have: the
+/// one reported.
+struct FirstUnguarded(Option<usize>);
+
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
+    let first =
+        ctx.memo(|ctx| FirstUnguarded(ctx.stmts.iter().position(|s| unguarded(ctx, s).is_some())));
+    if first.0 != Some(stmt.index) {
+        return;
+    }
     let Some(table) = unguarded(ctx, stmt) else {
         return;
     };
-    if ctx
-        .earlier(stmt)
-        .iter()
-        .any(|s| unguarded(ctx, s).is_some())
-    {
-        return;
-    }
     out.push(
         RULE.finding(
             stmt,

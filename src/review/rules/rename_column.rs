@@ -14,8 +14,8 @@
 use super::{planned_fix, Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{AlterTableOperation, Statement};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::AlterTableOperation;
 
 pub static RULE: Rule = Rule {
     id: "rename-column",
@@ -27,7 +27,7 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {

@@ -20,7 +20,7 @@ use super::{planned_fix, Rule};
 use crate::change::Change;
 use crate::context::Engine;
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{AlterTableOperation, ObjectName, RenameTableNameKind, Statement};
 
 pub static RULE: Rule = Rule {
@@ -35,7 +35,7 @@ pub static RULE: Rule = Rule {
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     let mut renames: Vec<(&ObjectName, &ObjectName)> = Vec::new();
     match &stmt.ast {
-        Some(Statement::AlterTable(at)) => {
+        Some(Ast::AlterTable(at)) => {
             for op in &at.operations {
                 if let AlterTableOperation::RenameTable {
                     table_name: RenameTableNameKind::To(to) | RenameTableNameKind::As(to),
@@ -45,9 +45,12 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
                 }
             }
         }
-        Some(Statement::RenameTable(list)) => {
-            renames.extend(list.iter().map(|r| (&r.old_name, &r.new_name)));
-        }
+        Some(Ast::Other(o)) => match &**o {
+            Statement::RenameTable(list) => {
+                renames.extend(list.iter().map(|r| (&r.old_name, &r.new_name)));
+            }
+            _ => return,
+        },
         _ => return,
     }
     for (from, to) in renames {

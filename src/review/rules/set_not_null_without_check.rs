@@ -26,14 +26,15 @@ use super::{planned_fix, Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
 use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, Expr, Ident, ObjectName, Statement, TableConstraint,
+    AlterColumnOperation, AlterTableOperation, Expr, Ident, ObjectName, TableConstraint,
     UnaryOperator,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub static RULE: Rule = Rule {
     id: "set-not-null-without-check",
@@ -77,7 +78,7 @@ pub(super) fn not_null_steps(table: &str, short: &str, col: &Ident, version: u32
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     if stmt.is_new_table(&at.name) {
@@ -130,21 +131,106 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 /// NOT VALID shipped in an earlier file), and nothing else is validated right
 /// before a SET NOT NULL.
 fn proven_earlier(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> bool {
-    let table = last_part(table);
-    let col = folded(col);
+    let key = (last_part(table), folded(col));
+    let proofs = ctx.memo(|_| Proofs::default());
+    let timeline = {
+        let mut known = proofs.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match known.get(&key) {
+            Some(t) => Arc::clone(t),
+            None => {
+                let t = Arc::new(proof_timeline(ctx, &key.0, &key.1));
+                known.insert(key, Arc::clone(&t));
+                t
+            }
+        }
+    };
+    let before = timeline.partition_point(|&(i, _)| i < stmt.index);
+    before > 0 && timeline[before - 1].1
+}
+
+/// For each (table, column) asked about, whether the column is proven NOT
+/// NULL after each of the table's constraint statements. Each pair replays
+/// its table's constraint statements once, rather than every SET NOT NULL
+/// replaying every earlier statement.
+#[derive(Default)]
+struct Proofs(Mutex<HashMap<(String, String), Arc<Timeline>>>);
+
+/// (statement index, proven after it), in file order.
+type Timeline = Vec<(usize, bool)>;
+
+/// A statement that adds, validates or drops constraints.
+enum Event {
+    /// A parsed `ALTER TABLE`: its index.
+    Parsed(usize),
+    /// PostgreSQL 18's `ADD CONSTRAINT name NOT NULL col [NOT VALID]`.
+    NotNull {
+        index: usize,
+        name: String,
+        col: String,
+        not_valid: bool,
+    },
+}
+
+/// The constraint statements of each table, in file order.
+struct ConstraintEvents(HashMap<String, Vec<Event>>);
+
+impl ConstraintEvents {
+    fn build(ctx: &Ctx) -> ConstraintEvents {
+        let mut on: HashMap<String, Vec<Event>> = HashMap::new();
+        for s in &ctx.stmts {
+            match &s.ast {
+                Some(Ast::AlterTable(at))
+                    if at.operations.iter().any(|op| {
+                        matches!(
+                            op,
+                            AlterTableOperation::AddConstraint { .. }
+                                | AlterTableOperation::ValidateConstraint { .. }
+                                | AlterTableOperation::DropConstraint { .. }
+                        )
+                    }) =>
+                {
+                    on.entry(last_part(&at.name))
+                        .or_default()
+                        .push(Event::Parsed(s.index));
+                }
+                None => {
+                    if let Some((table, name, col, not_valid)) = pg18_not_null_constraint(&s.text) {
+                        on.entry(table).or_default().push(Event::NotNull {
+                            index: s.index,
+                            name,
+                            col,
+                            not_valid,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        ConstraintEvents(on)
+    }
+}
+
+/// After each constraint statement on `table`, whether a validated
+/// constraint proves `col` NOT NULL.
+fn proof_timeline(ctx: &Ctx, table: &str, col: &str) -> Timeline {
+    let events = ctx.memo(ConstraintEvents::build);
     let mut pending: HashSet<String> = HashSet::new();
     let mut validated: HashSet<String> = HashSet::new();
     // Constraints added in this file that prove something else.
     let mut other: HashSet<String> = HashSet::new();
-    for s in ctx.earlier(stmt) {
-        match &s.ast {
-            Some(Statement::AlterTable(at)) if last_part(&at.name) == table => {
+    let mut timeline = Vec::new();
+    for event in events.0.get(table).map_or(&[][..], Vec::as_slice) {
+        let index = match event {
+            Event::Parsed(index) => {
+                let Some(Ast::AlterTable(at)) = &ctx.stmts[*index].ast else {
+                    continue;
+                };
                 for op in &at.operations {
                     match op {
                         AlterTableOperation::AddConstraint {
                             constraint: TableConstraint::Check(ck),
                             not_valid,
-                        } if implies_not_null(&ck.expr, &col) => {
+                        } if implies_not_null(&ck.expr, col) => {
                             let name = ck
                                 .name
                                 .as_ref()
@@ -174,23 +260,27 @@ fn proven_earlier(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> bo
                         _ => {}
                     }
                 }
+                *index
             }
-            None => match pg18_not_null_constraint(&s.text) {
-                Some((t, name, c, not_valid)) if t == table => {
-                    if c != col || ctx.pg_version < 18 {
-                        other.insert(name);
-                    } else if not_valid {
-                        pending.insert(name);
-                    } else {
-                        validated.insert(name);
-                    }
+            Event::NotNull {
+                index,
+                name,
+                col: c,
+                not_valid,
+            } => {
+                if c != col || ctx.pg_version < 18 {
+                    other.insert(name.clone());
+                } else if *not_valid {
+                    pending.insert(name.clone());
+                } else {
+                    validated.insert(name.clone());
                 }
-                _ => {}
-            },
-            _ => {}
-        }
+                *index
+            }
+        };
+        timeline.push((index, !validated.is_empty()));
     }
-    !validated.is_empty()
+    timeline
 }
 
 fn constraint_name(c: &TableConstraint) -> Option<String> {
@@ -244,6 +334,9 @@ fn is_column(e: &Expr, col: &str) -> bool {
 /// NOT NULL col [NO INHERIT] [NOT VALID]`, which sqlparser cannot parse:
 /// (table, constraint name, column, not valid).
 fn pg18_not_null_constraint(text: &str) -> Option<(String, String, String, bool)> {
+    if !super::tokens::may_contain(text, "null") {
+        return None;
+    }
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, text)
         .tokenize()
         .ok()?;

@@ -4,9 +4,9 @@
 //! spelling and quotes, so fixes can repeat them exactly. Also the names
 //! PostgreSQL gives unnamed constraints, so rewritten fixes keep them.
 
-use crate::review::context::last_part;
-use crate::review::{Ctx, Stmt};
-use sqlparser::ast::{AlterTable, Statement};
+use crate::review::context::{last_part, FirstByKey};
+use crate::review::{Ast, Ctx, Stmt};
+use sqlparser::ast::{AlterTable, AlterTableOperation, ColumnOption, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
@@ -23,6 +23,18 @@ impl Tok {
     pub fn is(&self, word: &str) -> bool {
         self.upper == word
     }
+}
+
+/// Whether `text` may hold `word` (lower-case ASCII), in any case: false
+/// only when it surely does not, so that a rule can skip tokenizing the many
+/// statements that cannot be the one it looks for. Text beyond ASCII always
+/// may, since a few other letters change case into ASCII ones.
+pub(crate) fn may_contain(text: &str, word: &str) -> bool {
+    !text.is_ascii()
+        || text
+            .as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 /// The tokens of a statement; empty when it does not tokenize.
@@ -122,16 +134,24 @@ pub(crate) fn fold(name: &str) -> String {
 
 /// Whether an index of this name was created earlier in the file.
 pub(crate) fn index_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &str) -> bool {
-    let want = fold(name);
-    ctx.earlier(stmt).iter().any(|s| match &s.ast {
-        Some(Statement::CreateIndex(ci)) => ci.name.as_ref().is_some_and(|n| last_part(n) == want),
-        _ => created_name(s, &["INDEX"]).is_some_and(|n| fold(&n) == want),
-    })
+    let created = ctx.memo(|ctx| {
+        CreatedIndexes(FirstByKey::build(ctx, |s| match &s.ast {
+            Some(Ast::CreateIndex(ci)) => ci.name.as_ref().map(last_part),
+            _ => created_name(s, &["INDEX"]).map(|n| fold(&n)),
+        }))
+    });
+    created.0.before(&fold(name), stmt)
 }
+
+/// The indexes the file creates, by name as [`fold`] gives it.
+struct CreatedIndexes(FirstByKey);
 
 /// The name a `CREATE [UNIQUE] <kind...> [CONCURRENTLY] [IF NOT EXISTS] name`
 /// statement creates, read from its tokens.
 pub(crate) fn created_name(s: &Stmt, kind: &[&str]) -> Option<String> {
+    if !may_contain(&s.text, "create") {
+        return None;
+    }
     let toks = tokens(&s.text);
     let mut i = 0;
     if !toks.get(i)?.is("CREATE") {
@@ -163,10 +183,84 @@ pub(crate) fn relation_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &str) -> bo
     if stmt.new_tables.contains(&want) {
         return true;
     }
-    ctx.earlier(stmt).iter().any(|s| match &s.ast {
-        Some(Statement::CreateView(cv)) => cv.materialized && last_part(&cv.name) == want,
-        _ => created_name(s, &["MATERIALIZED", "VIEW"]).is_some_and(|n| fold(&n) == want),
-    })
+    let created = ctx.memo(|ctx| {
+        CreatedMatviews(FirstByKey::build(ctx, |s| {
+            match s.ast.as_ref().and_then(Ast::other) {
+                Some(Statement::CreateView(cv)) => cv.materialized.then(|| last_part(&cv.name)),
+                _ => created_name(s, &["MATERIALIZED", "VIEW"]).map(|n| fold(&n)),
+            }
+        }))
+    });
+    created.0.before(&want, stmt)
+}
+
+/// The materialized views the file creates, by name as [`fold`] gives it.
+struct CreatedMatviews(FirstByKey);
+
+/// What becomes of one operation when a rule takes its constraints out of an
+/// `ALTER TABLE` (see [`take_ops`]).
+pub(crate) enum Kept {
+    /// Kept as it is.
+    Whole,
+    /// Taken out entirely.
+    Dropped,
+    /// Kept with the constraints taken out of it (an inline one of ADD COLUMN).
+    Changed(Box<AlterTableOperation>),
+}
+
+/// Takes the constraints a rule is about out of an `ALTER TABLE`: `take`
+/// pushes what it finds in one operation and says what is left of it. Gives
+/// what was found and the statement without it, or None when nothing was.
+/// The rest is built only when something was found: cloning every ALTER
+/// TABLE of a file to find the few adding such a constraint cost more than
+/// the rules themselves.
+pub(crate) fn take_ops<T>(
+    at: &AlterTable,
+    mut take: impl FnMut(&AlterTableOperation, &mut Vec<T>) -> Kept,
+) -> Option<(Vec<T>, AlterTable)> {
+    let mut found = Vec::new();
+    let kept: Vec<Kept> = at
+        .operations
+        .iter()
+        .map(|op| take(op, &mut found))
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let operations = at
+        .operations
+        .iter()
+        .zip(kept)
+        .filter_map(|(op, k)| match k {
+            Kept::Whole => Some(op.clone()),
+            Kept::Dropped => None,
+            Kept::Changed(changed) => Some(*changed),
+        })
+        .collect();
+    let rest = AlterTable {
+        operations,
+        ..at.clone()
+    };
+    Some((found, rest))
+}
+
+/// An ADD COLUMN operation without the column options `taken` matches.
+pub(crate) fn without_options(
+    op: &AlterTableOperation,
+    taken: impl Fn(&ColumnOption) -> bool,
+) -> Kept {
+    match op {
+        AlterTableOperation::AddColumn { column_def, .. }
+            if column_def.options.iter().any(|o| taken(&o.option)) =>
+        {
+            let mut kept = op.clone();
+            if let AlterTableOperation::AddColumn { column_def: cd, .. } = &mut kept {
+                cd.options.retain(|o| !taken(&o.option));
+            }
+            Kept::Changed(Box::new(kept))
+        }
+        _ => Kept::Whole,
+    }
 }
 
 /// `ALTER TABLE [IF EXISTS] [ONLY] name` of a parsed statement.

@@ -27,11 +27,13 @@
 //! then `10001 AND 20000`, ...) inside one transaction are reported too: their
 //! row locks add up until COMMIT, as one statement's would.
 
+use super::missing_lock_timeout::norm_table;
 use super::{planned_fix, Rule};
 use crate::change::{Change, Fill};
 use crate::context::Engine;
 use crate::engine::Lock;
-use crate::review::{Ctx, Finding, Severity, Stmt};
+use crate::review::context::ByKey;
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     BinaryOperator, Delete, Expr, FromTable, FunctionArg, FunctionArgExpr, FunctionArguments,
     ObjectName, Query, SetExpr, Statement, TableFactor, Update, UpdateTableFromKind, Value,
@@ -69,7 +71,7 @@ const BOOKKEEPING: &[&str] = &[
 ];
 
 pub(crate) fn is_bookkeeping(table: &str) -> bool {
-    let t = super::missing_lock_timeout::norm_table(table).to_lowercase();
+    let t = norm_table(table).to_lowercase();
     BOOKKEEPING.contains(&t.as_str())
 }
 
@@ -80,13 +82,16 @@ pub(crate) enum Dml<'a> {
 }
 
 impl<'a> Dml<'a> {
-    pub(crate) fn of(ast: &'a Statement) -> Option<Dml<'a>> {
+    pub(crate) fn of(ast: &'a Ast) -> Option<Dml<'a>> {
         match ast {
-            Statement::Update(u) => Some(Dml::Update(u, None)),
-            Statement::Delete(d) => Some(Dml::Delete(d, None)),
-            Statement::Query(q) => match q.body.as_ref() {
-                SetExpr::Update(Statement::Update(u)) => Some(Dml::Update(u, Some(q))),
-                SetExpr::Delete(Statement::Delete(d)) => Some(Dml::Delete(d, Some(q))),
+            Ast::Update(u) => Some(Dml::Update(u, None)),
+            Ast::Delete(d) => Some(Dml::Delete(d, None)),
+            Ast::Other(s) => match &**s {
+                Statement::Query(q) => match q.body.as_ref() {
+                    SetExpr::Update(Statement::Update(u)) => Some(Dml::Update(u, Some(q))),
+                    SetExpr::Delete(Statement::Delete(d)) => Some(Dml::Delete(d, Some(q))),
+                    _ => None,
+                },
                 _ => None,
             },
             _ => None,
@@ -468,7 +473,7 @@ const BATCH: u32 = 1000;
 
 /// The statement with `extra AND (its own WHERE)` as its condition; `None`
 /// when it cannot be rewritten.
-fn with_condition(ast: &Statement, extra: &str, engine: Engine) -> Option<String> {
+fn with_condition(ast: &Ast, extra: &str, engine: Engine) -> Option<String> {
     let add = |sel: &Option<Expr>| -> Option<Expr> {
         let text = match sel {
             Some(w) => format!("{extra} AND ({w})"),
@@ -476,7 +481,7 @@ fn with_condition(ast: &Statement, extra: &str, engine: Engine) -> Option<String
         };
         crate::sqltext::parse_expr("condition", &text, engine).ok()
     };
-    let mut ast = ast.clone();
+    let mut ast = ast.to_statement()?;
     match &mut ast {
         Statement::Update(u) => {
             u.selection = add(&u.selection);
@@ -610,6 +615,10 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     });
 }
 
+/// The batches of DML (see [`Scope::Batch`]) of each transaction, by
+/// transaction and table.
+struct Batches(ByKey<(usize, String)>);
+
 /// A second batch of the same loop in the same transaction: the row locks
 /// of every batch last until COMMIT, as if it were one statement.
 fn batches_in_one_transaction(
@@ -622,18 +631,18 @@ fn batches_in_one_transaction(
     if !stmt.in_transaction {
         return;
     }
-    let want = super::missing_lock_timeout::norm_table(table);
-    let batches: Vec<&Stmt> = ctx
-        .earlier_in_txn(stmt)
-        .filter(|s| {
-            s.ast.as_ref().and_then(Dml::of).is_some_and(|d| {
-                d.scope() == Scope::Batch
-                    && d.table().is_some_and(|(n, _)| {
-                        super::missing_lock_timeout::norm_table(&n.to_string()) == want
-                    })
-            })
-        })
-        .collect();
+    let all = ctx.memo(|ctx| {
+        Batches(ByKey::build(ctx, |s| {
+            let d = s.ast.as_ref().and_then(Dml::of)?;
+            if d.scope() != Scope::Batch {
+                return None;
+            }
+            let (n, _) = d.table()?;
+            Some((s.txn, norm_table(&n.to_string())))
+        }))
+    });
+    let key = (stmt.txn, norm_table(table));
+    let batches: Vec<&Stmt> = all.0.before(ctx, &key, stmt).take(2).collect();
     // Reported once, at the second batch.
     let [first] = batches.as_slice() else {
         return;

@@ -20,12 +20,12 @@
 //! Flyway or Alembic that means two migrations; with dbmate or
 //! golang-migrate two files.
 
-use super::tokens::{alter_head, fold, name_at, tokens};
+use super::tokens::{alter_head, fold, may_contain, name_at, tokens};
 use super::{Rule, PG};
 use crate::engine::Lock;
-use crate::review::context::last_part;
-use crate::review::{Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{AlterTableOperation, Statement, TableConstraint};
+use crate::review::context::{last_part, ByKey};
+use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
+use sqlparser::ast::{AlterTableOperation, TableConstraint};
 
 pub static RULE: Rule = Rule {
     id: "validate-in-same-transaction",
@@ -45,7 +45,7 @@ struct Held {
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let Some(Statement::AlterTable(at)) = &stmt.ast else {
+    let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
     let names: Vec<String> = at
@@ -79,7 +79,12 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
             referenced,
         });
     }
-    for s in ctx.earlier_in_txn(stmt) {
+    let lockers = ctx.memo(Lockers::build);
+    let in_txn = stmt.in_transaction.then(|| (stmt.txn, base.clone()));
+    let earlier = in_txn
+        .iter()
+        .flat_map(|key| lockers.0.before(ctx, key, stmt));
+    for s in earlier {
         if let Some((lock, referenced)) = lock_on(s, &base) {
             keep(Held {
                 lock,
@@ -154,7 +159,7 @@ fn ops_lock<'a>(
 /// The lock an earlier statement took on `table` (folded last name part).
 fn lock_on(s: &Stmt, table: &str) -> Option<(Lock, Option<String>)> {
     match &s.ast {
-        Some(Statement::AlterTable(at)) => {
+        Some(Ast::AlterTable(at)) => {
             if last_part(&at.name) == table {
                 return ops_lock(at.operations.iter());
             }
@@ -169,9 +174,7 @@ fn lock_on(s: &Stmt, table: &str) -> Option<(Lock, Option<String>)> {
                 _ => None,
             })
         }
-        Some(Statement::CreateIndex(ci))
-            if !ci.concurrently && last_part(&ci.table_name) == table =>
-        {
+        Some(Ast::CreateIndex(ci)) if !ci.concurrently && last_part(&ci.table_name) == table => {
             Some((Lock::Share, None))
         }
         _ => unparsed_lock(s, table),
@@ -180,8 +183,29 @@ fn lock_on(s: &Stmt, table: &str) -> Option<(Lock, Option<String>)> {
 
 /// LOCK TABLE, TRUNCATE and CREATE TRIGGER, read from their tokens.
 fn unparsed_lock(s: &Stmt, table: &str) -> Option<(Lock, Option<String>)> {
-    let toks = tokens(&s.text);
-    let first = toks.first()?.upper.as_str();
+    let (tables, lock) = unparsed_locks(s);
+    if !tables.iter().any(|n| n == table) {
+        return None;
+    }
+    Some((lock?, None))
+}
+
+/// The tables (folded) a LOCK TABLE, TRUNCATE or CREATE TRIGGER locks, and
+/// the lock (none for a LOCK TABLE mode that lets the app through).
+fn unparsed_locks(s: &Stmt) -> (Vec<String>, Option<Lock>) {
+    let none = (Vec::new(), None);
+    // Most statements are none of these: skip tokenizing them.
+    let text = &s.text;
+    if !(may_contain(text, "lock")
+        || may_contain(text, "truncate")
+        || (may_contain(text, "create") && may_contain(text, "trigger")))
+    {
+        return none;
+    }
+    let toks = tokens(text);
+    let Some(first) = toks.first().map(|t| t.upper.as_str()) else {
+        return none;
+    };
     match first {
         "LOCK" | "TRUNCATE" => {
             let mut i = 1;
@@ -201,11 +225,8 @@ fn unparsed_lock(s: &Stmt, table: &str) -> Option<(Lock, Option<String>)> {
                     break;
                 }
             }
-            if !names.iter().any(|n| n == table) {
-                return None;
-            }
             if first == "TRUNCATE" {
-                return Some((Lock::AccessExclusive, None));
+                return (names, Some(Lock::AccessExclusive));
             }
             // `IN <mode> MODE`; ACCESS EXCLUSIVE when no mode is given.
             let mode: Vec<&str> = toks
@@ -216,21 +237,54 @@ fn unparsed_lock(s: &Stmt, table: &str) -> Option<(Lock, Option<String>)> {
                 .map(|t| t.upper.as_str())
                 .collect();
             let lock = match mode.join(" ").as_str() {
-                "" | "ACCESS EXCLUSIVE" => Lock::AccessExclusive,
-                "EXCLUSIVE" => Lock::Exclusive,
-                "SHARE ROW EXCLUSIVE" => Lock::ShareRowExclusive,
-                "SHARE" => Lock::Share,
-                _ => return None,
+                "" | "ACCESS EXCLUSIVE" => Some(Lock::AccessExclusive),
+                "EXCLUSIVE" => Some(Lock::Exclusive),
+                "SHARE ROW EXCLUSIVE" => Some(Lock::ShareRowExclusive),
+                "SHARE" => Some(Lock::Share),
+                _ => None,
             };
-            Some((lock, None))
+            (names, lock)
         }
         "CREATE" => {
             let trigger = toks.iter().take(5).any(|t| t.is("TRIGGER"));
-            let on = toks.iter().position(|t| t.is("ON"))?;
-            let (n, _) = name_at(&toks, on + 1)?;
-            (trigger && fold(&n) == table).then_some((Lock::ShareRowExclusive, None))
+            let on = toks.iter().position(|t| t.is("ON"));
+            match on.and_then(|on| name_at(&toks, on + 1)) {
+                Some((n, _)) if trigger => (vec![fold(&n)], Some(Lock::ShareRowExclusive)),
+                _ => none,
+            }
         }
-        _ => None,
+        _ => none,
+    }
+}
+
+/// The statements that may hold a lock on each table, by transaction and
+/// table (folded): [`lock_on`] finds none in the others.
+struct Lockers(ByKey<(usize, String)>);
+
+impl Lockers {
+    fn build(ctx: &Ctx) -> Lockers {
+        Lockers(ByKey::build(ctx, |s| {
+            let mut tables = match &s.ast {
+                Some(Ast::AlterTable(at)) => {
+                    let mut t = vec![last_part(&at.name)];
+                    t.extend(at.operations.iter().filter_map(|op| match op {
+                        AlterTableOperation::AddConstraint {
+                            constraint: TableConstraint::ForeignKey(fk),
+                            ..
+                        } => Some(last_part(&fk.foreign_table)),
+                        _ => None,
+                    }));
+                    return t.into_iter().map(|t| (s.txn, t)).collect::<Vec<_>>();
+                }
+                Some(Ast::CreateIndex(ci)) if !ci.concurrently => {
+                    vec![last_part(&ci.table_name)]
+                }
+                _ => Vec::new(),
+            };
+            // What lock_on reads from the tokens when the parsed form says nothing.
+            tables.extend(unparsed_locks(s).0);
+            tables.into_iter().map(|t| (s.txn, t)).collect()
+        }))
     }
 }
 

@@ -4,7 +4,9 @@
 //! output format. Nothing may panic.
 //!
 //! From the repository root, seeded with realistic migrations:
-//! `cargo +nightly fuzz run review fuzz/corpus/review fuzz/seeds`.
+//! `cargo +nightly fuzz run review fuzz/corpus/review fuzz/seeds`, or on a
+//! stable toolchain without sanitizers:
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none review fuzz/corpus/review fuzz/seeds`.
 
 #![no_main]
 

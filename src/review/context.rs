@@ -12,10 +12,11 @@ use sqlparser::ast::{
 };
 use sqlparser::parser::Parser;
 use std::any::{Any, TypeId};
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 /// One statement in its context.
 #[derive(Debug, Clone)]
@@ -26,8 +27,10 @@ pub struct Stmt {
     /// 1-based position of its first token in the file.
     pub line: usize,
     pub column: usize,
-    /// The parsed statement; `None` when sqlparser cannot parse it.
+    /// The parsed statement; `None` when sqlparser cannot parse it, and
+    /// while it is not held (see [`Ctx::ast_of`]).
     pub ast: Option<Ast>,
+    state: AstState,
     /// The first words, upper-cased, quotes and punctuation kept apart,
     /// joined by spaces (one string rather than a vector of them: a fifth of
     /// the memory): how statements sqlparser cannot parse are recognised.
@@ -126,13 +129,24 @@ impl Ast {
     }
 }
 
+/// Whether a statement's parsed form is held ([`Ctx::stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AstState {
+    /// Not parsed yet.
+    Pending,
+    Parsed,
+    /// Dropped once checked.
+    Released,
+}
+
 /// The tables created before one statement: a view into one map shared by
 /// every statement of the file (a set per statement would make a file of n
 /// statements cost n times the tables it creates, in time and memory).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewTables {
-    /// Each table created in the file, with the index of the first statement creating it.
-    created: Arc<HashMap<String, usize>>,
+    /// Each table created in the file, with the index of the first
+    /// statement creating it; filled in as statements are parsed.
+    created: Arc<RwLock<HashMap<String, usize>>>,
     /// The statement this view belongs to: tables created before it count.
     before: usize,
 }
@@ -140,19 +154,8 @@ pub struct NewTables {
 impl NewTables {
     /// Whether a table (last name part, lower-case) was created earlier in the file.
     pub fn contains(&self, table: &str) -> bool {
-        self.created.get(table).is_some_and(|&i| i < self.before)
-    }
-
-    /// The tables created earlier in the file, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        self.created
-            .iter()
-            .filter(|(_, &i)| i < self.before)
-            .map(|(t, _)| t.as_str())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        let created = self.created.read().unwrap_or_else(PoisonError::into_inner);
+        created.get(table).is_some_and(|&i| i < self.before)
     }
 }
 
@@ -224,7 +227,7 @@ pub fn last_part(name: &ObjectName) -> String {
 }
 
 /// Above this much SQL the statements are parsed on several threads.
-const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
+pub(crate) const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
 
 /// Parses each statement on its own into its `ast` (`None` when sqlparser
 /// cannot, or when the text holds more than one statement). Large scripts
@@ -284,50 +287,96 @@ fn run_len(stmts: &[Stmt], bytes: usize) -> usize {
 fn parse_run(run: &mut [Stmt], engine: Engine) {
     let dialect = crate::sqltext::dialect(engine);
     for s in run {
-        s.ast = Parser::parse_sql(dialect.as_ref(), &s.text)
-            .ok()
-            .and_then(|mut v| (v.len() == 1).then(|| Ast::new(v.remove(0))));
+        s.ast = parse_with(dialect.as_ref(), &s.text);
+        s.state = AstState::Parsed;
     }
 }
 
+/// One statement parsed on its own (see [`parse_into`]).
+fn parse_one(text: &str, engine: Engine) -> Option<Ast> {
+    parse_with(crate::sqltext::dialect(engine).as_ref(), text)
+}
+
+fn parse_with(dialect: &dyn sqlparser::dialect::Dialect, text: &str) -> Option<Ast> {
+    Parser::parse_sql(dialect, text)
+        .ok()
+        .and_then(|mut v| (v.len() == 1).then(|| Ast::new(v.remove(0))))
+}
+
 /// The statements of one source, ready for the rules.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Ctx {
     pub engine: Engine,
     pub pg_version: u32,
     pub stmts: Vec<Stmt>,
-    memo: Memo,
+    /// The tables the file creates (see [`NewTables`]), filled in as
+    /// statements are parsed.
+    created: Arc<RwLock<HashMap<String, usize>>>,
+    facts: Facts,
 }
 
-/// Facts about the whole file that rules work out on first use, keyed by
-/// their type (see [`Ctx::memo`]).
-#[derive(Default)]
-struct Memo(Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+/// A statement's parsed form is held only while its chunk is checked (and
+/// while the next chunks are parsed ahead): a review holds a few chunks'
+/// worth of parsed statements, never every one of a large file.
+const CHUNK_BYTES: usize = 32 * 1024;
 
-impl Memo {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TypeId, Arc<dyn Any + Send + Sync>>> {
-        // A rule that panicked while building a fact inserted nothing: the
-        // map is still sound.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+/// At most this many threads parse ahead of the rules: each holds up to two
+/// chunks' parsed statements.
+const MAX_PARSERS: usize = 4;
 
-impl Clone for Memo {
-    fn clone(&self) -> Self {
-        Memo(Mutex::new(self.map().clone()))
-    }
-}
+/// A parser thread: chunks' texts in, their parsed forms out, in order.
+type ParserThread = (
+    std::sync::mpsc::SyncSender<Vec<String>>,
+    std::sync::mpsc::Receiver<Vec<Option<Ast>>>,
+);
 
-impl std::fmt::Debug for Memo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Memo({} facts)", self.map().len())
-    }
+/// Starts a parser thread; `None` when no thread is to be had.
+fn spawn_parser<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    engine: Engine,
+) -> Option<ParserThread> {
+    let (jobs, inbox) = std::sync::mpsc::sync_channel::<Vec<String>>(1);
+    let (outbox, results) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        // The main thread's stack size: deep expressions parse recursively,
+        // and must not fail here when they would not on the caller's thread.
+        .stack_size(8 << 20)
+        .spawn_scoped(scope, move || {
+            let dialect = crate::sqltext::dialect(engine);
+            for texts in inbox {
+                let asts: Vec<Option<Ast>> = texts
+                    .iter()
+                    .map(|t| parse_with(dialect.as_ref(), t))
+                    .collect();
+                if outbox.send(asts).is_err() {
+                    break;
+                }
+            }
+        })
+        .ok()?;
+    Some((jobs, results))
 }
 
 impl Ctx {
-    /// `line_offset` is added to line numbers (for sections cut out of a
-    /// file); `wrapped` means the tool runs the whole text in one transaction.
+    /// The statements of a source, parsed, with every fact taken in: the
+    /// whole file at once, for looking at it as a whole (tests,
+    /// measurements). A review goes through [`Ctx::split`] and
+    /// [`Ctx::stream`] instead, holding the parsed forms of one chunk at a
+    /// time. `line_offset` is added to line numbers (for sections cut out
+    /// of a file); `wrapped` means the tool runs the whole text in one
+    /// transaction.
     pub fn new(source: &str, line_offset: usize, opts: &ReviewOptions, wrapped: bool) -> Ctx {
+        let mut ctx = Ctx::split(source, line_offset, opts, wrapped);
+        let all = 0..ctx.stmts.len();
+        ctx.parse(all.clone());
+        for i in all {
+            ctx.take_in(i);
+        }
+        ctx
+    }
+
+    /// The statements of a source, not parsed yet (see [`Ctx::stream`]).
+    pub fn split(source: &str, line_offset: usize, opts: &ReviewOptions, wrapped: bool) -> Ctx {
         let wrapped = wrapped || opts.assume_in_transaction;
         let pieces = split_statements(source, opts.engine);
         let mut stmts = Vec::with_capacity(pieces.len());
@@ -336,6 +385,7 @@ impl Ctx {
         let mut session_timeout = false;
         let mut local_timeout = false;
         let mut prev_end = 0usize;
+        let created = Arc::new(RwLock::new(HashMap::new()));
         for (index, p) in pieces.into_iter().enumerate() {
             let gap = source.get(prev_end..p.byte_offset).unwrap_or("");
             prev_end = p.byte_offset + p.text.len();
@@ -377,11 +427,15 @@ impl Ctx {
                 column: p.column,
                 text: p.text,
                 ast: None,
+                state: AstState::Pending,
                 words: words.join(" "),
                 in_transaction: in_transaction && !begins && !ends,
                 txn,
                 lock_timeout_set,
-                new_tables: NewTables::default(),
+                new_tables: NewTables {
+                    created: Arc::clone(&created),
+                    before: index,
+                },
                 ignored,
                 ignored_all,
             });
@@ -391,27 +445,142 @@ impl Ctx {
                 txn += 1;
             }
         }
-        // Parsed in place: a second array of statements would double the
-        // memory the parsed forms take (3.4 kB each before their contents).
-        parse_into(&mut stmts, opts.engine);
-        let mut created: HashMap<String, usize> = HashMap::new();
-        for s in &stmts {
-            if let Some(Statement::CreateTable(ct)) = s.ast.as_ref().and_then(Ast::other) {
-                created.entry(last_part(&ct.name)).or_insert(s.index);
-            }
-        }
-        let created = Arc::new(created);
-        for s in &mut stmts {
-            s.new_tables = NewTables {
-                created: Arc::clone(&created),
-                before: s.index,
-            };
-        }
         Ctx {
             engine: opts.engine,
             pg_version: opts.pg_version,
             stmts,
-            memo: Memo::default(),
+            created,
+            facts: Facts::for_engine(opts.engine),
+        }
+    }
+
+    /// Calls `check` on every statement in file order, parsed, then lets the
+    /// facts take the statement in. Statements are parsed a chunk at a time
+    /// and each parsed form is dropped once its chunk is checked: the memory
+    /// they take is a chunk's, whatever the size of the file.
+    pub fn stream(self, check: impl FnMut(&Ctx, &Stmt)) {
+        self.stream_by(CHUNK_BYTES, check);
+    }
+
+    /// [`Ctx::stream`] in chunks of about `chunk_bytes` of SQL.
+    pub(crate) fn stream_by(mut self, chunk_bytes: usize, mut check: impl FnMut(&Ctx, &Stmt)) {
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < self.stmts.len() {
+            let end = start + run_len(&self.stmts[start..], chunk_bytes);
+            chunks.push(start..end);
+            start = end;
+        }
+        let total: usize = self.stmts.iter().map(|s| s.text.len()).sum();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let parsers = if total < PARALLEL_PARSE_BYTES || chunks.len() < 2 {
+            0
+        } else {
+            cores.min(MAX_PARSERS)
+        };
+        std::thread::scope(|scope| {
+            // Parsing is most of a review's time and the rules must go
+            // through the file in order: parser threads work on the next
+            // chunks (round robin) while this one checks the current one.
+            let mut workers = Vec::new();
+            for _ in 0..parsers {
+                match spawn_parser(scope, self.engine) {
+                    Some(w) => workers.push(w),
+                    None => break,
+                }
+            }
+            let texts = |run: &std::ops::Range<usize>, stmts: &[Stmt]| -> Vec<String> {
+                stmts[run.clone()].iter().map(|s| s.text.clone()).collect()
+            };
+            for (k, run) in chunks.iter().enumerate().take(workers.len()) {
+                // A parser gone (it cannot fail short of a bug) leaves its
+                // chunks to this thread.
+                let _ = workers[k].0.send(texts(run, &self.stmts));
+            }
+            for (k, run) in chunks.iter().enumerate() {
+                let parsed = match workers.get(k % workers.len().max(1)) {
+                    Some((_, results)) => results.recv().ok(),
+                    None => None,
+                };
+                match parsed {
+                    Some(asts) => self.install(run.clone(), asts),
+                    None => self.parse(run.clone()),
+                }
+                if let Some(next) = chunks
+                    .get(k + workers.len())
+                    .filter(|_| !workers.is_empty())
+                {
+                    let _ = workers[k % workers.len()].0.send(texts(next, &self.stmts));
+                }
+                for i in run.clone() {
+                    check(&self, &self.stmts[i]);
+                    self.take_in(i);
+                }
+                for s in &mut self.stmts[run.clone()] {
+                    s.ast = None;
+                    s.state = AstState::Released;
+                }
+            }
+        });
+    }
+
+    /// Parses a run of statements, and records the tables they create.
+    fn parse(&mut self, run: std::ops::Range<usize>) {
+        parse_into(&mut self.stmts[run.clone()], self.engine);
+        self.record_creates(run);
+    }
+
+    /// Takes the parsed forms of a run of statements, parsed elsewhere.
+    fn install(&mut self, run: std::ops::Range<usize>, asts: Vec<Option<Ast>>) {
+        for (s, ast) in self.stmts[run.clone()].iter_mut().zip(asts) {
+            s.ast = ast;
+            s.state = AstState::Parsed;
+        }
+        self.record_creates(run);
+    }
+
+    fn record_creates(&self, run: std::ops::Range<usize>) {
+        let mut created = self.created.write().unwrap_or_else(PoisonError::into_inner);
+        for s in &self.stmts[run] {
+            if let Some(Statement::CreateTable(ct)) = s.ast.as_ref().and_then(Ast::other) {
+                created.entry(last_part(&ct.name)).or_insert(s.index);
+            }
+        }
+    }
+
+    /// Lets every fact take in statement `i`.
+    fn take_in(&self, i: usize) {
+        for slot in &self.facts.0 {
+            slot.lock().add(self, &self.stmts[i]);
+        }
+    }
+
+    /// A statement's parsed form, also when it is not held (a later chunk's
+    /// statement, or an earlier one already checked): then it is parsed
+    /// again, so this is for the rare look at a statement other than the one
+    /// being checked.
+    pub fn ast_of<'a>(&self, s: &'a Stmt) -> Cow<'a, Option<Ast>> {
+        match s.state {
+            AstState::Parsed => Cow::Borrowed(&s.ast),
+            AstState::Pending | AstState::Released => Cow::Owned(parse_one(&s.text, self.engine)),
+        }
+    }
+
+    /// The fact of type `T` (see [`Fact`]), as it stands. Panics when no
+    /// entry of `rules::FACTS` keeps `T` for this engine: a rule asking for
+    /// a fact must have it registered there.
+    pub fn fact<T: Fact>(&self) -> FactRef<'_, T> {
+        let id = TypeId::of::<T>();
+        let slot = self.facts.0.iter().find(|s| s.id == id).unwrap_or_else(|| {
+            panic!(
+                "{} is not kept for {:?}: register it in rules::FACTS",
+                std::any::type_name::<T>(),
+                self.engine
+            )
+        });
+        FactRef {
+            guard: slot.lock(),
+            of: PhantomData,
         }
     }
 
@@ -427,59 +596,128 @@ impl Ctx {
         &self.stmts[start..end]
     }
 
-    /// Statements of the same transaction before this one.
-    pub fn earlier_in_txn<'a>(&'a self, stmt: &Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
-        let index = stmt.index;
-        self.txn_stmts(stmt)
-            .iter()
-            .take_while(move |s| s.index < index)
-    }
-
-    /// Statements of the same transaction after this one.
+    /// Statements of the same transaction after this one. They may not be
+    /// parsed yet: see [`Ctx::ast_of`].
     pub fn later_in_txn<'a>(&'a self, stmt: &Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
         let index = stmt.index;
         self.txn_stmts(stmt).iter().filter(move |s| s.index > index)
     }
+}
 
-    /// A fact about the whole file, built by `build` on first use and shared
-    /// by every later call asking for the same type `T` (each fact has a type
-    /// of its own). What a rule would otherwise find by looking back over
-    /// every earlier statement, for every statement, it builds here once:
-    /// an index of the names the file creates, the first statement that
-    /// needs something.
-    pub fn memo<T: Any + Send + Sync>(&self, build: impl FnOnce(&Ctx) -> T) -> Arc<T> {
-        let key = TypeId::of::<T>();
-        let known = self.memo.map().get(&key).cloned();
-        // Built without the lock held, so that one fact may use another.
-        let fact = known.unwrap_or_else(|| {
-            let built: Arc<dyn Any + Send + Sync> = Arc::new(build(self));
-            Arc::clone(self.memo.map().entry(key).or_insert(built))
-        });
-        match fact.downcast::<T>() {
-            Ok(t) => t,
-            Err(_) => unreachable!("facts are keyed by their own type"),
+/// What a rule keeps about the statements of a file, so as never to look
+/// back over every earlier statement for each one (a file of n statements
+/// would cost n squared), nor at their parsed forms, which a review drops
+/// once checked. Each fact takes in every statement, in file order and
+/// parsed, after the rules have checked it ([`Ctx::stream`]), or all of
+/// them before any check ([`Ctx::new`]); either way a question about the
+/// statements before one must ignore what was taken in from it and after
+/// it. Facts are registered, with the engines of the rules using them, in
+/// `rules::FACTS`.
+pub trait Fact: Any + Send + Sync {
+    /// Takes in the next statement of the file.
+    fn add(&mut self, ctx: &Ctx, stmt: &Stmt);
+}
+
+/// A fact some rule keeps, and the engines of the rules using it.
+pub struct FactKind {
+    pub engines: &'static [Engine],
+    pub new: fn() -> Box<dyn Fact>,
+}
+
+/// A new, empty fact of type `T`: what a [`FactKind`] makes.
+pub fn new_fact<T: Fact + Default>() -> Box<dyn Fact> {
+    Box::new(T::default())
+}
+
+/// The facts kept for a review.
+struct Facts(Vec<Slot>);
+
+struct Slot {
+    id: TypeId,
+    fact: Mutex<Box<dyn Fact>>,
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, Box<dyn Fact>> {
+        // A rule that panicked while asking left the fact as it was.
+        self.fact.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Facts {
+    fn for_engine(engine: Engine) -> Facts {
+        let kinds = super::rules::FACTS
+            .iter()
+            .filter(|f| f.engines.contains(&engine));
+        Facts::of(kinds)
+    }
+
+    fn of<'a>(kinds: impl IntoIterator<Item = &'a FactKind>) -> Facts {
+        Facts(
+            kinds
+                .into_iter()
+                .map(|f| {
+                    let fact = (f.new)();
+                    Slot {
+                        id: (&*fact as &dyn Any).type_id(),
+                        fact: Mutex::new(fact),
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Debug for Facts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Facts({})", self.0.len())
+    }
+}
+
+/// A fact as it stands, held for the caller alone until dropped (drop it
+/// before asking for the same fact again).
+pub struct FactRef<'a, T> {
+    guard: MutexGuard<'a, Box<dyn Fact>>,
+    of: PhantomData<T>,
+}
+
+impl<T: Fact> std::ops::Deref for FactRef<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        let any: &dyn Any = &**self.guard;
+        match any.downcast_ref::<T>() {
+            Some(t) => t,
+            None => unreachable!("facts are found by their type"),
+        }
+    }
+}
+
+impl<T: Fact> std::ops::DerefMut for FactRef<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        let any: &mut dyn Any = &mut **self.guard;
+        match any.downcast_mut::<T>() {
+            Some(t) => t,
+            None => unreachable!("facts are found by their type"),
         }
     }
 }
 
 /// For each key, the first statement having it: what "was X created earlier
-/// in the file" asks, answered once for the whole file.
+/// in the file" asks.
 #[derive(Debug)]
 pub struct FirstByKey<K = String>(HashMap<K, usize>);
 
+impl<K> Default for FirstByKey<K> {
+    fn default() -> Self {
+        FirstByKey(HashMap::new())
+    }
+}
+
 impl<K: Eq + Hash> FirstByKey<K> {
-    /// The keys of each statement, as `keys` gives them.
-    pub fn build<I: IntoIterator<Item = K>>(
-        ctx: &Ctx,
-        mut keys: impl FnMut(&Stmt) -> I,
-    ) -> FirstByKey<K> {
-        let mut first = HashMap::new();
-        for s in &ctx.stmts {
-            for k in keys(s) {
-                first.entry(k).or_insert(s.index);
-            }
-        }
-        FirstByKey(first)
+    /// Records that `stmt` has the key.
+    pub fn insert(&mut self, key: K, stmt: &Stmt) {
+        self.0.entry(key).or_insert(stmt.index);
     }
 
     /// Whether a statement before `stmt` has the key.
@@ -496,39 +734,30 @@ impl<K: Eq + Hash> FirstByKey<K> {
 #[derive(Debug)]
 pub struct ByKey<K = String>(HashMap<K, Vec<usize>>);
 
+impl<K> Default for ByKey<K> {
+    fn default() -> Self {
+        ByKey(HashMap::new())
+    }
+}
+
 impl<K: Eq + Hash> ByKey<K> {
-    /// The keys of each statement, as `keys` gives them.
-    pub fn build<I: IntoIterator<Item = K>>(
-        ctx: &Ctx,
-        mut keys: impl FnMut(&Stmt) -> I,
-    ) -> ByKey<K> {
-        let mut by: HashMap<K, Vec<usize>> = HashMap::new();
-        for s in &ctx.stmts {
-            for k in keys(s) {
-                let v = by.entry(k).or_default();
-                // One entry per statement, however often it has the key.
-                if v.last() != Some(&s.index) {
-                    v.push(s.index);
-                }
-            }
+    /// Records that `stmt` has the key.
+    pub fn insert(&mut self, key: K, stmt: &Stmt) {
+        let v = self.0.entry(key).or_default();
+        // One entry per statement, however often it has the key.
+        if v.last() != Some(&stmt.index) {
+            v.push(stmt.index);
         }
-        ByKey(by)
     }
 
-    /// The statements before `stmt` having the key, in file order.
-    pub fn before<'a, Q: Eq + Hash + ?Sized>(
-        &'a self,
-        ctx: &'a Ctx,
-        key: &Q,
-        stmt: &Stmt,
-    ) -> impl Iterator<Item = &'a Stmt> + 'a
+    /// The statements before `stmt` having the key (their indexes), in file
+    /// order.
+    pub fn before<Q: Eq + Hash + ?Sized>(&self, key: &Q, stmt: &Stmt) -> &[usize]
     where
         K: Borrow<Q>,
     {
         let all = self.0.get(key).map_or(&[][..], Vec::as_slice);
-        all[..all.partition_point(|&i| i < stmt.index)]
-            .iter()
-            .map(|&i| &ctx.stmts[i])
+        &all[..all.partition_point(|&i| i < stmt.index)]
     }
 }
 
@@ -537,15 +766,16 @@ impl<K: Eq + Hash> ByKey<K> {
 #[derive(Debug)]
 pub struct Settings<V>(Vec<(usize, V)>);
 
+impl<V> Default for Settings<V> {
+    fn default() -> Self {
+        Settings(Vec::new())
+    }
+}
+
 impl<V> Settings<V> {
-    /// `value` gives what a statement sets the setting to, if it does.
-    pub fn build(ctx: &Ctx, mut value: impl FnMut(&Stmt) -> Option<V>) -> Settings<V> {
-        Settings(
-            ctx.stmts
-                .iter()
-                .filter_map(|s| Some((s.index, value(s)?)))
-                .collect(),
-        )
+    /// Records that `stmt` sets the setting to `value`.
+    pub fn set(&mut self, value: V, stmt: &Stmt) {
+        self.0.push((stmt.index, value));
     }
 
     /// What the last statement before `stmt` that sets it set it to.
@@ -636,22 +866,20 @@ mod tests {
     #[test]
     fn new_tables_are_those_created_before_each_statement() {
         let c = ctx("ALTER TABLE a ADD x int;\nCREATE TABLE a (id int);\nCREATE TABLE \"B\" (id int);\nALTER TABLE a ADD y int;");
-        let seen: Vec<Vec<&str>> = c
+        let seen: Vec<[bool; 2]> = c
             .stmts
             .iter()
-            .map(|s| {
-                let mut v: Vec<&str> = s.new_tables.iter().collect();
-                v.sort_unstable();
-                v
-            })
+            .map(|s| [s.new_tables.contains("a"), s.new_tables.contains("B")])
             .collect();
-        assert_eq!(seen, [vec![], vec![], vec!["a"], vec!["B", "a"]]);
-        assert!(
-            !c.stmts[1].new_tables.contains("a"),
-            "not before its own CREATE"
+        assert_eq!(
+            seen,
+            [[false, false], [false, false], [true, false], [true, true]],
+            "each counts from the statement after its CREATE"
         );
-        assert!(c.stmts[3].new_tables.contains("a") && c.stmts[3].new_tables.contains("B"));
-        assert!(c.stmts[0].new_tables.is_empty());
+        assert!(
+            !c.stmts[3].new_tables.contains("b"),
+            "quoted keeps its case"
+        );
     }
 
     #[test]
@@ -707,19 +935,11 @@ mod tests {
     #[test]
     fn transactions_are_runs_of_statements() {
         let c = ctx("ALTER TABLE a ADD x int;\nBEGIN;\nALTER TABLE a ADD y int;\nUPDATE a SET y = 1;\nCOMMIT;\nALTER TABLE a ADD z int;\nBEGIN;\nUPDATE a SET z = 1;\nALTER TABLE a ADD w int;\nCOMMIT;");
-        let earlier =
-            |i: usize| -> Vec<usize> { c.earlier_in_txn(&c.stmts[i]).map(|s| s.index).collect() };
         let later =
             |i: usize| -> Vec<usize> { c.later_in_txn(&c.stmts[i]).map(|s| s.index).collect() };
-        assert_eq!(
-            earlier(3),
-            [1, 2],
-            "BEGIN counts among the transaction's statements"
-        );
-        assert_eq!(later(2), [3, 4]);
-        assert_eq!(earlier(8), [6, 7]);
-        assert!(earlier(5).is_empty() && later(5).is_empty(), "autocommit");
-        assert!(earlier(0).is_empty() && later(0).is_empty());
+        assert_eq!(later(2), [3, 4], "COMMIT counts among its statements");
+        assert_eq!(later(7), [8, 9]);
+        assert!(later(0).is_empty() && later(5).is_empty(), "autocommit");
         let wrapped = Ctx::new(
             "ALTER TABLE a ADD x int;\nALTER TABLE a ADD y int;\nALTER TABLE a ADD z int;",
             0,
@@ -733,21 +953,98 @@ mod tests {
         assert_eq!(all, [1, 2]);
     }
 
-    #[test]
-    fn a_fact_is_built_once_per_file() {
-        struct Count(usize);
-        let c = ctx("ALTER TABLE a ADD x int;\nALTER TABLE b ADD y int;");
-        let built = std::cell::Cell::new(0);
-        for _ in 0..3 {
-            let n = c.memo(|c| {
-                built.set(built.get() + 1);
-                Count(c.stmts.len())
-            });
-            assert_eq!(n.0, 2);
+    /// The statements a fact took in, and whether each was parsed then.
+    #[derive(Default)]
+    struct Seen(Vec<(usize, bool)>);
+
+    impl Fact for Seen {
+        fn add(&mut self, _: &Ctx, stmt: &Stmt) {
+            self.0.push((stmt.index, stmt.ast.is_some()));
         }
-        assert_eq!(built.get(), 1);
-        let first = c.memo(|c| FirstByKey::build(c, |s| s.words().nth(2).map(str::to_string)));
-        assert!(first.before("A", &c.stmts[1]) && !first.before("A", &c.stmts[0]));
-        assert!(!first.before("B", &c.stmts[1]));
+    }
+
+    fn with_seen(mut c: Ctx) -> Ctx {
+        c.facts = Facts::of(&[FactKind {
+            engines: &[Engine::Postgres],
+            new: new_fact::<Seen>,
+        }]);
+        c
+    }
+
+    #[test]
+    fn a_stream_holds_one_chunk_parsed_and_facts_take_in_each_statement_after_its_check() {
+        const N: usize = 10_000;
+        let mut sql = String::new();
+        for i in 0..N {
+            sql.push_str(&format!("ALTER TABLE t ADD COLUMN c{i} int;\n"));
+        }
+        assert!(sql.len() > 2 * CHUNK_BYTES, "several chunks");
+        let c = with_seen(Ctx::split(&sql, 0, &ReviewOptions::default(), false));
+        let expected = |i: usize| {
+            parse_one(
+                &format!("ALTER TABLE t ADD COLUMN c{i} int"),
+                Engine::Postgres,
+            )
+        };
+        let mut checked = 0;
+        let mut released = 0;
+        let mut pending = 0;
+        c.stream(|ctx, stmt| {
+            assert_eq!(stmt.index, checked, "in file order");
+            assert!(stmt.ast.is_some());
+            let seen = ctx.fact::<Seen>();
+            assert_eq!(
+                seen.0.len(),
+                stmt.index,
+                "every earlier statement, not this one"
+            );
+            assert!(seen.0.iter().all(|&(_, parsed)| parsed));
+            drop(seen);
+            checked += 1;
+            let (first, last) = (&ctx.stmts[0], &ctx.stmts[N - 1]);
+            if first.ast.is_none() {
+                released += 1;
+            }
+            if stmt.index % 97 != 0 {
+                return;
+            }
+            assert_eq!(stmt.ast, expected(stmt.index));
+            if first.ast.is_none() {
+                assert_eq!(*ctx.ast_of(first), expected(0), "parsed again when asked");
+            }
+            if last.ast.is_none() {
+                pending += 1;
+                assert_eq!(*ctx.ast_of(last), expected(N - 1), "parsed when asked");
+            }
+        });
+        assert_eq!(checked, N);
+        assert!(released > 0 && released < N, "earlier chunks are dropped");
+        assert!(pending > 0, "later chunks are parsed when reached");
+        let whole = with_seen(Ctx::new(&sql, 0, &ReviewOptions::default(), false));
+        assert!(whole.stmts.iter().all(|s| s.ast.is_some()), "all held");
+        whole.take_in(0);
+        assert_eq!(whole.fact::<Seen>().0, [(0, true)]);
+    }
+
+    #[test]
+    fn keyed_facts_answer_for_the_statements_before_one() {
+        let c = ctx("ALTER TABLE a ADD x int;\nALTER TABLE b ADD y int;\nALTER TABLE a ADD z int;");
+        let (s0, s1, s2) = (&c.stmts[0], &c.stmts[1], &c.stmts[2]);
+        let mut first = FirstByKey::default();
+        let mut by = ByKey::default();
+        let mut set = Settings::default();
+        for s in &c.stmts {
+            let table = s.words().nth(2).unwrap_or("").to_string();
+            first.insert(table.clone(), s);
+            by.insert(table.clone(), s);
+            by.insert(table, s);
+            set.set(s.index * 10, s);
+        }
+        assert!(!first.before("A", s0) && first.before("A", s1) && !first.before("B", s1));
+        let on_a = |s: &Stmt| by.before("A", s).to_vec();
+        assert_eq!(on_a(s2), [0], "once per statement, this one left out");
+        assert!(on_a(s0).is_empty());
+        assert_eq!(set.before(s0), None);
+        assert_eq!(set.before(s2), Some(&10));
     }
 }

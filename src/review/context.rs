@@ -10,13 +10,15 @@ use crate::context::Engine;
 use sqlparser::ast::{
     AlterTable, CreateIndex, Delete, Insert, ObjectName, ObjectNamePart, Statement, Update,
 };
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
 use std::any::{Any, TypeId};
 use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// One statement in its context.
 #[derive(Debug, Clone)]
@@ -297,10 +299,34 @@ fn parse_one(text: &str, engine: Engine) -> Option<Ast> {
     parse_with(crate::sqltext::dialect(engine).as_ref(), text)
 }
 
+/// The one statement of `text`, as [`Parser::parse_sql`] gives it when it
+/// gives exactly one (`None` when it fails or gives more), without the vector
+/// it collects them in: a parsed statement takes 3.4 kB, and allocating that
+/// for every statement made the allocator consolidate its free lists each
+/// time. This is `parse_statements` with the default options, stopping at a
+/// second statement.
 fn parse_with(dialect: &dyn sqlparser::dialect::Dialect, text: &str) -> Option<Ast> {
-    Parser::parse_sql(dialect, text)
-        .ok()
-        .and_then(|mut v| (v.len() == 1).then(|| Ast::new(v.remove(0))))
+    let mut parser = Parser::new(dialect).try_with_sql(text).ok()?;
+    let mut first = None;
+    let mut expecting_delimiter = false;
+    loop {
+        while parser.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        match &parser.peek_token_ref().token {
+            Token::EOF => break,
+            Token::Word(w) if expecting_delimiter && w.keyword == Keyword::END => break,
+            _ => {}
+        }
+        if expecting_delimiter || first.is_some() {
+            // Where parse_statements expects the end of the statement, or a
+            // second statement (which it would give as well).
+            return None;
+        }
+        first = Some(parser.parse_statement().ok()?);
+        expecting_delimiter = true;
+    }
+    first.map(Ast::new)
 }
 
 /// The statements of one source, ready for the rules.
@@ -323,6 +349,9 @@ const CHUNK_BYTES: usize = 32 * 1024;
 /// At most this many threads parse ahead of the rules: each holds up to two
 /// chunks' parsed statements.
 const MAX_PARSERS: usize = 4;
+
+/// At most this many threads check the statements of a chunk.
+const MAX_CHECKERS: usize = 4;
 
 /// A parser thread: chunks' texts in, their parsed forms out, in order.
 type ParserThread = (
@@ -454,16 +483,24 @@ impl Ctx {
         }
     }
 
-    /// Calls `check` on every statement in file order, parsed, then lets the
-    /// facts take the statement in. Statements are parsed a chunk at a time
-    /// and each parsed form is dropped once its chunk is checked: the memory
-    /// they take is a chunk's, whatever the size of the file.
-    pub fn stream(self, check: impl FnMut(&Ctx, &Stmt)) {
-        self.stream_by(CHUNK_BYTES, check);
+    /// Calls `check` on every statement, parsed, and gives what it pushed,
+    /// in file order. Statements are parsed a chunk at a time and each parsed
+    /// form is dropped once its chunk is checked: the memory they take is a
+    /// few chunks', whatever the size of the file. The facts take in a
+    /// chunk's statements before it is checked (they answer only for the
+    /// statements before the one asked about), so its statements are checked
+    /// on several threads at once.
+    pub fn stream<T: Send>(self, check: impl Fn(&Ctx, &Stmt, &mut Vec<T>) + Sync) -> Vec<T> {
+        self.stream_by(CHUNK_BYTES, check)
     }
 
     /// [`Ctx::stream`] in chunks of about `chunk_bytes` of SQL.
-    pub(crate) fn stream_by(mut self, chunk_bytes: usize, mut check: impl FnMut(&Ctx, &Stmt)) {
+    pub(crate) fn stream_by<T: Send>(
+        mut self,
+        chunk_bytes: usize,
+        check: impl Fn(&Ctx, &Stmt, &mut Vec<T>) + Sync,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < self.stmts.len() {
@@ -513,12 +550,57 @@ impl Ctx {
                     let _ = workers[k % workers.len()].0.send(texts(next, &self.stmts));
                 }
                 for i in run.clone() {
-                    check(&self, &self.stmts[i]);
                     self.take_in(i);
                 }
+                self.check_run(run.clone(), cores, &check, &mut out);
                 for s in &mut self.stmts[run.clone()] {
                     s.ast = None;
                     s.state = AstState::Released;
+                }
+            }
+        });
+        out
+    }
+
+    /// Checks a run of statements, on up to `threads` threads, each taking
+    /// a part of the run; what they push is kept in file order.
+    fn check_run<T: Send>(
+        &self,
+        run: std::ops::Range<usize>,
+        threads: usize,
+        check: &(impl Fn(&Ctx, &Stmt, &mut Vec<T>) + Sync),
+        out: &mut Vec<T>,
+    ) {
+        let parts = threads.min(MAX_CHECKERS).min(run.len()).max(1);
+        let per = run.len().div_ceil(parts);
+        let part = |k: usize| run.start + k * per..(run.start + (k + 1) * per).min(run.end);
+        let check_part = &|r: std::ops::Range<usize>| {
+            let mut found = Vec::new();
+            for i in r {
+                check(self, &self.stmts[i], &mut found);
+            }
+            found
+        };
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..parts)
+                .map(|k| {
+                    let r = part(k);
+                    std::thread::Builder::new()
+                        // As for parsing: deep expressions are walked recursively.
+                        .stack_size(8 << 20)
+                        .spawn_scoped(scope, move || check_part(r))
+                        .map_err(|_| part(k))
+                })
+                .collect();
+            out.extend(check_part(part(0)));
+            for other in others {
+                match other {
+                    Ok(h) => match h.join() {
+                        Ok(found) => out.extend(found),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    },
+                    // No thread to be had: check that part here.
+                    Err(r) => out.extend(check_part(r)),
                 }
             }
         });
@@ -551,7 +633,7 @@ impl Ctx {
     /// Lets every fact take in statement `i`.
     fn take_in(&self, i: usize) {
         for slot in &self.facts.0 {
-            slot.lock().add(self, &self.stmts[i]);
+            slot.write().add(self, &self.stmts[i]);
         }
     }
 
@@ -570,18 +652,29 @@ impl Ctx {
     /// entry of `rules::FACTS` keeps `T` for this engine: a rule asking for
     /// a fact must have it registered there.
     pub fn fact<T: Fact>(&self) -> FactRef<'_, T> {
+        FactRef {
+            guard: self.slot::<T>().read(),
+            of: PhantomData,
+        }
+    }
+
+    /// [`Ctx::fact`], to change it (a fact that caches answers).
+    pub fn fact_mut<T: Fact>(&self) -> FactMut<'_, T> {
+        FactMut {
+            guard: self.slot::<T>().write(),
+            of: PhantomData,
+        }
+    }
+
+    fn slot<T: Fact>(&self) -> &Slot {
         let id = TypeId::of::<T>();
-        let slot = self.facts.0.iter().find(|s| s.id == id).unwrap_or_else(|| {
+        self.facts.0.iter().find(|s| s.id == id).unwrap_or_else(|| {
             panic!(
                 "{} is not kept for {:?}: register it in rules::FACTS",
                 std::any::type_name::<T>(),
                 self.engine
             )
-        });
-        FactRef {
-            guard: slot.lock(),
-            of: PhantomData,
-        }
+        })
     }
 
     /// The statements of this statement's transaction (none when it runs in
@@ -634,13 +727,18 @@ struct Facts(Vec<Slot>);
 
 struct Slot {
     id: TypeId,
-    fact: Mutex<Box<dyn Fact>>,
+    // Read by the rules of several statements at once (see Ctx::stream).
+    fact: RwLock<Box<dyn Fact>>,
 }
 
 impl Slot {
-    fn lock(&self) -> MutexGuard<'_, Box<dyn Fact>> {
-        // A rule that panicked while asking left the fact as it was.
-        self.fact.lock().unwrap_or_else(PoisonError::into_inner)
+    // A rule that panicked while asking left the fact as it was.
+    fn read(&self) -> RwLockReadGuard<'_, Box<dyn Fact>> {
+        self.fact.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Box<dyn Fact>> {
+        self.fact.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -660,7 +758,7 @@ impl Facts {
                     let fact = (f.new)();
                     Slot {
                         id: (&*fact as &dyn Any).type_id(),
-                        fact: Mutex::new(fact),
+                        fact: RwLock::new(fact),
                     }
                 })
                 .collect(),
@@ -674,26 +772,45 @@ impl std::fmt::Debug for Facts {
     }
 }
 
-/// A fact as it stands, held for the caller alone until dropped (drop it
-/// before asking for the same fact again).
+/// A fact as it stands, read. Drop it before asking for the same fact
+/// mutably.
 pub struct FactRef<'a, T> {
-    guard: MutexGuard<'a, Box<dyn Fact>>,
+    guard: RwLockReadGuard<'a, Box<dyn Fact>>,
     of: PhantomData<T>,
+}
+
+/// A fact as it stands, for the caller alone until dropped (drop it before
+/// asking for the same fact again).
+pub struct FactMut<'a, T> {
+    guard: RwLockWriteGuard<'a, Box<dyn Fact>>,
+    of: PhantomData<T>,
+}
+
+fn downcast<T: Fact>(fact: &dyn Fact) -> &T {
+    let any: &dyn Any = fact;
+    match any.downcast_ref::<T>() {
+        Some(t) => t,
+        None => unreachable!("facts are found by their type"),
+    }
 }
 
 impl<T: Fact> std::ops::Deref for FactRef<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        let any: &dyn Any = &**self.guard;
-        match any.downcast_ref::<T>() {
-            Some(t) => t,
-            None => unreachable!("facts are found by their type"),
-        }
+        downcast(&**self.guard)
     }
 }
 
-impl<T: Fact> std::ops::DerefMut for FactRef<'_, T> {
+impl<T: Fact> std::ops::Deref for FactMut<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        downcast(&**self.guard)
+    }
+}
+
+impl<T: Fact> std::ops::DerefMut for FactMut<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         let any: &mut dyn Any = &mut **self.guard;
         match any.downcast_mut::<T>() {
@@ -907,6 +1024,38 @@ mod tests {
     }
 
     #[test]
+    fn one_statement_is_parsed_as_parse_sql_parses_it() {
+        for engine in [Engine::Postgres, Engine::Mysql] {
+            let dialect = crate::sqltext::dialect(engine);
+            for text in [
+                "ALTER TABLE t ADD COLUMN c int",
+                "ALTER TABLE t ADD COLUMN c int;",
+                ";; SELECT 1 ;;",
+                "SELECT 1; SELECT 2",
+                "SELECT 1 SELECT 2",
+                "SELECT 1 END",
+                "BEGIN",
+                "END",
+                "",
+                ";",
+                "SELECT 'unterminated",
+                "ALTER TABLE",
+                "CREATE TABLE t (a int) PARTITION BY RANGE (a)",
+                "DO $$ BEGIN PERFORM 1; END $$",
+            ] {
+                let whole = Parser::parse_sql(dialect.as_ref(), text)
+                    .ok()
+                    .and_then(|mut v| (v.len() == 1).then(|| Ast::new(v.remove(0))));
+                assert_eq!(
+                    parse_with(dialect.as_ref(), text),
+                    whole,
+                    "{engine:?}: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn last_part_matches_the_formatted_name() {
         let dialect = crate::sqltext::dialect(Engine::Postgres);
         for name in [
@@ -972,13 +1121,13 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_holds_one_chunk_parsed_and_facts_take_in_each_statement_after_its_check() {
+    fn a_stream_holds_a_few_chunks_parsed_and_facts_take_in_each_chunk_before_its_check() {
         const N: usize = 10_000;
         let mut sql = String::new();
         for i in 0..N {
             sql.push_str(&format!("ALTER TABLE t ADD COLUMN c{i} int;\n"));
         }
-        assert!(sql.len() > 2 * CHUNK_BYTES, "several chunks");
+        assert!(sql.len() > 8 * CHUNK_BYTES, "several chunks");
         let c = with_seen(Ctx::split(&sql, 0, &ReviewOptions::default(), false));
         let expected = |i: usize| {
             parse_one(
@@ -986,40 +1135,59 @@ mod tests {
                 Engine::Postgres,
             )
         };
-        let mut checked = 0;
-        let mut released = 0;
-        let mut pending = 0;
-        c.stream(|ctx, stmt| {
-            assert_eq!(stmt.index, checked, "in file order");
+        /// What one check saw: its statement, how many statements the fact
+        /// had taken in, whether the first and last statements were held.
+        struct Saw {
+            index: usize,
+            taken_in: usize,
+            first_held: bool,
+            last_held: bool,
+        }
+        let saw = c.stream(|ctx, stmt, out| {
             assert!(stmt.ast.is_some());
             let seen = ctx.fact::<Seen>();
-            assert_eq!(
-                seen.0.len(),
-                stmt.index,
-                "every earlier statement, not this one"
+            assert!(
+                seen.0
+                    .iter()
+                    .enumerate()
+                    .all(|(k, &(i, parsed))| k == i && parsed),
+                "in file order, parsed"
             );
-            assert!(seen.0.iter().all(|&(_, parsed)| parsed));
+            let taken_in = seen.0.len();
             drop(seen);
-            checked += 1;
             let (first, last) = (&ctx.stmts[0], &ctx.stmts[N - 1]);
-            if first.ast.is_none() {
-                released += 1;
-            }
-            if stmt.index % 97 != 0 {
-                return;
-            }
-            assert_eq!(stmt.ast, expected(stmt.index));
-            if first.ast.is_none() {
+            if stmt.index % 97 == 0 {
+                assert_eq!(stmt.ast, expected(stmt.index));
                 assert_eq!(*ctx.ast_of(first), expected(0), "parsed again when asked");
-            }
-            if last.ast.is_none() {
-                pending += 1;
                 assert_eq!(*ctx.ast_of(last), expected(N - 1), "parsed when asked");
             }
+            out.push(Saw {
+                index: stmt.index,
+                taken_in,
+                first_held: first.ast.is_some(),
+                last_held: last.ast.is_some(),
+            });
         });
-        assert_eq!(checked, N);
-        assert!(released > 0 && released < N, "earlier chunks are dropped");
-        assert!(pending > 0, "later chunks are parsed when reached");
+        assert!(
+            saw.iter().map(|s| s.index).eq(0..N),
+            "every statement, in file order"
+        );
+        assert!(
+            saw.iter().all(|s| s.taken_in > s.index),
+            "every statement up to this one"
+        );
+        assert!(
+            saw.iter().any(|s| s.taken_in < N),
+            "not the whole file at once"
+        );
+        assert!(
+            saw.iter().any(|s| !s.first_held),
+            "earlier chunks are dropped"
+        );
+        assert!(
+            saw.iter().any(|s| !s.last_held),
+            "later chunks are parsed when reached"
+        );
         let whole = with_seen(Ctx::new(&sql, 0, &ReviewOptions::default(), false));
         assert!(whole.stmts.iter().all(|s| s.ast.is_some()), "all held");
         whole.take_in(0);

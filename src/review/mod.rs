@@ -179,8 +179,7 @@ pub fn review_counted(
     }
     let ctx = Ctx::split(up.text, up.line_offset, opts, up.in_transaction);
     let statements = ctx.stmts.len();
-    let mut findings = Vec::new();
-    ctx.stream(|ctx, stmt| check(ctx, stmt, opts, &mut findings));
+    let mut findings = ctx.stream(|ctx, stmt, out| check(ctx, stmt, opts, out));
     for f in &mut findings {
         f.file = file.map(str::to_string);
     }
@@ -328,12 +327,17 @@ mod tests {
                 for stmt in &whole.stmts {
                     check(&whole, stmt, &opts, &mut expected);
                 }
-                let mut chunked = Vec::new();
                 // One statement a chunk: every look back is at a statement
-                // whose parsed form is gone.
-                Ctx::split(sql, 0, &opts, false)
-                    .stream_by(1, |ctx, stmt| check(ctx, stmt, &opts, &mut chunked));
-                assert_eq!(chunked, expected, "{engine:?} {version} {wrapped}:\n{sql}");
+                // whose parsed form is gone; larger chunks: facts ahead of
+                // the statements checked, on several threads.
+                for chunk in [1, 700, 20_000] {
+                    let chunked = Ctx::split(sql, 0, &opts, false)
+                        .stream_by(chunk, |ctx, stmt, out| check(ctx, stmt, &opts, out));
+                    assert_eq!(
+                        chunked, expected,
+                        "{engine:?} {version} {wrapped} {chunk}:\n{sql}"
+                    );
+                }
                 compared += expected.len();
             }
         }

@@ -131,7 +131,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 /// NOT VALID shipped in an earlier file), and nothing else is validated right
 /// before a SET NOT NULL.
 fn proven_earlier(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> bool {
-    ctx.fact::<Constraints>()
+    ctx.fact_mut::<Constraints>()
         .proven_before(last_part(table), folded(col), ctx.pg_version, stmt)
 }
 

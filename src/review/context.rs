@@ -419,12 +419,12 @@ impl Ctx {
             let gap = source.get(prev_end..p.byte_offset).unwrap_or("");
             prev_end = p.byte_offset + p.text.len();
             let (ignored, ignored_all) = ignore_comments(gap);
-            let words = leading_words(&p.text, 8);
-            let w0 = words.first().map(String::as_str).unwrap_or("");
-            let begins =
-                matches!(w0, "BEGIN" | "START") && words.get(1).is_none_or(|w| w != "ATOMIC");
-            let ends = matches!(w0, "COMMIT" | "ROLLBACK" | "END")
-                && words.get(1).is_none_or(|w| w != "TO");
+            let joined = joined_words(&p.text, 8);
+            let words: Vec<&str> = joined.split(' ').filter(|w| !w.is_empty()).collect();
+            let w0 = words.first().copied().unwrap_or("");
+            let begins = matches!(w0, "BEGIN" | "START") && words.get(1) != Some(&"ATOMIC");
+            let ends =
+                matches!(w0, "COMMIT" | "ROLLBACK" | "END") && words.get(1) != Some(&"TO");
             if begins {
                 explicit_txn = true;
                 txn += 1;
@@ -434,8 +434,8 @@ impl Ctx {
                 txn += 1;
             }
             if w0 == "SET" || w0 == "RESET" {
-                let local = words.get(1).is_some_and(|w| w == "LOCAL");
-                if words.iter().any(|w| w == "LOCK_TIMEOUT") {
+                let local = words.get(1) == Some(&"LOCAL");
+                if words.contains(&"LOCK_TIMEOUT") {
                     let zero = w0 == "RESET" || is_zero_timeout(&p.text);
                     if local {
                         local_timeout = !zero;
@@ -446,10 +446,7 @@ impl Ctx {
             }
             let lock_timeout_set = session_timeout
                 || (local_timeout && in_transaction)
-                || p.text
-                    .as_bytes()
-                    .windows(12)
-                    .any(|w| w.eq_ignore_ascii_case(b"lock_timeout"));
+                || contains_ignoring_case(&p.text, "lock_timeout");
             stmts.push(Stmt {
                 index,
                 line: p.line + line_offset,
@@ -457,7 +454,7 @@ impl Ctx {
                 text: p.text,
                 ast: None,
                 state: AstState::Pending,
-                words: words.join(" "),
+                words: joined,
                 in_transaction: in_transaction && !begins && !ends,
                 txn,
                 lock_timeout_set,
@@ -912,8 +909,27 @@ fn is_zero_timeout(text: &str) -> bool {
     value == "0" || value == "default" || value.starts_with("0ms") || value == "0s"
 }
 
+/// Whether `text` holds `word` (lower-case ASCII), in any ASCII case.
+fn contains_ignoring_case(text: &str, word: &str) -> bool {
+    let (hay, word) = (text.as_bytes(), word.as_bytes());
+    let Some(&first) = word.first() else {
+        return true;
+    };
+    // Compared only where the first letter is: most statements have few.
+    hay.iter().enumerate().any(|(i, &b)| {
+        b.to_ascii_lowercase() == first
+            && hay
+                .get(i..i + word.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(word))
+    })
+}
+
 /// `-- schemashift-ignore rule-a, rule-b` in the comments before a statement.
 fn ignore_comments(gap: &str) -> (Vec<String>, bool) {
+    // Nearly every gap has none: looked for at once, not line by line.
+    if !gap.contains("schemashift-ignore") {
+        return (Vec::new(), false);
+    }
     let mut ids = Vec::new();
     let mut all = false;
     for line in gap.lines() {
@@ -942,9 +958,20 @@ fn ignore_comments(gap: &str) -> (Vec<String>, bool) {
 
 /// The first `n` words of a statement, upper-cased; comments skipped.
 pub fn leading_words(text: &str, n: usize) -> Vec<String> {
-    let mut words = Vec::new();
+    joined_words(text, n)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// [`leading_words`] joined by spaces (words hold none), built as one
+/// string: what a statement keeps, made without a string per word.
+fn joined_words(text: &str, n: usize) -> String {
+    let mut out = String::new();
+    let mut count = 0;
     let mut rest = text;
-    while words.len() < n {
+    while count < n {
         rest = rest.trim_start();
         if let Some(r) = rest.strip_prefix("--") {
             rest = r.split_once('\n').map_or("", |(_, b)| b);
@@ -954,22 +981,30 @@ pub fn leading_words(text: &str, n: usize) -> Vec<String> {
             rest = r.split_once("*/").map_or("", |(_, b)| b);
             continue;
         }
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
         let end = rest
             .find(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',' || c == ';')
             .unwrap_or(rest.len());
+        if count > 0 {
+            out.push(' ');
+        }
+        count += 1;
         if end == 0 {
-            if rest.is_empty() {
-                break;
-            }
-            let c = rest.chars().next().unwrap_or(' ');
-            words.push(c.to_string());
+            out.push(c);
             rest = &rest[c.len_utf8()..];
             continue;
         }
-        words.push(rest[..end].to_uppercase());
+        let word = &rest[..end];
+        if word.is_ascii() {
+            out.extend(word.bytes().map(|b| char::from(b.to_ascii_uppercase())));
+        } else {
+            out.push_str(&word.to_uppercase());
+        }
         rest = &rest[end..];
     }
-    words
+    out
 }
 
 #[cfg(test)]
@@ -1053,6 +1088,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn leading_words_are_upper_cased_and_split_at_punctuation() {
+        let cases: [(&str, &[&str]); 6] = [
+            ("alter table \"Users\"(id)", &["ALTER", "TABLE", "\"USERS\"", "(", "ID", ")"]),
+            ("-- note\n/* c */ set local lock_timeout = 0", &["SET", "LOCAL", "LOCK_TIMEOUT", "=", "0"]),
+            ("  ", &[]),
+            ("vacuüm (full, verbose) t", &["VACUÜM", "(", "FULL", ",", "VERBOSE", ")", "T"]),
+            ("a b c d e f g h i j", &["A", "B", "C", "D", "E", "F", "G", "H"]),
+            ("begin;", &["BEGIN", ";"]),
+        ];
+        for (text, words) in cases {
+            assert_eq!(leading_words(text, 8), words, "{text}");
+            assert_eq!(joined_words(text, 8), words.join(" "), "{text}");
+        }
+        assert!(contains_ignoring_case("SET Lock_Timeout = 0", "lock_timeout"));
+        assert!(!contains_ignoring_case("SET lock_timeou", "lock_timeout"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use sqlparser::ast::{
 };
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::Token;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use std::any::{Any, TypeId};
 use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
@@ -53,12 +53,10 @@ pub struct Stmt {
     pub ignored_all: bool,
 }
 
-/// A parsed statement, kept compactly. sqlparser's `Statement` takes 3.4 kB
-/// whatever its kind (its largest variant is stored inline), and the vectors
-/// the parser grows hold up to four times what they use: kept as parsed, the
-/// statements of a 2 MB file held 120 MB. Each kind is boxed at its own size,
-/// after a copy that sizes every vector and string to fit, and the kinds no
-/// rule reads are kept only as parsed.
+/// A parsed statement, kept compactly: sqlparser's `Statement` takes 3.4 kB
+/// whatever its kind (its largest variant is stored inline), so each kind a
+/// rule reads is boxed at its own size, and the kinds no rule reads are kept
+/// only as parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ast {
     AlterTable(Box<AlterTable>),
@@ -74,15 +72,15 @@ pub enum Ast {
 
 impl Ast {
     pub fn new(parsed: Statement) -> Ast {
-        // `clone` allocates every vector and string at its length: the copy
-        // is the compact one, the parser's is dropped.
+        // Each kind boxed at its own size. The parser's vectors keep their
+        // spare capacity: a review holds a few chunks' statements at a time.
         match parsed {
-            Statement::AlterTable(x) => Ast::AlterTable(Box::new(x.clone())),
-            Statement::CreateIndex(x) => Ast::CreateIndex(Box::new(x.clone())),
-            Statement::Update(x) => Ast::Update(Box::new(x.clone())),
-            Statement::Insert(x) => Ast::Insert(Box::new(x.clone())),
-            Statement::Delete(x) => Ast::Delete(Box::new(x.clone())),
-            other if Ast::read_whole(&other) => Ast::Other(Box::new(other.clone())),
+            Statement::AlterTable(x) => Ast::AlterTable(Box::new(x)),
+            Statement::CreateIndex(x) => Ast::CreateIndex(Box::new(x)),
+            Statement::Update(x) => Ast::Update(Box::new(x)),
+            Statement::Insert(x) => Ast::Insert(Box::new(x)),
+            Statement::Delete(x) => Ast::Delete(Box::new(x)),
+            other if Ast::read_whole(&other) => Ast::Other(Box::new(other)),
             _ => Ast::Unread,
         }
     }
@@ -287,26 +285,57 @@ fn run_len(stmts: &[Stmt], bytes: usize) -> usize {
 }
 
 fn parse_run(run: &mut [Stmt], engine: Engine) {
-    let dialect = crate::sqltext::dialect(engine);
+    let mut parser = StmtParser::new(engine);
     for s in run {
-        s.ast = parse_with(dialect.as_ref(), &s.text);
+        s.ast = parser.parse(&s.text);
         s.state = AstState::Parsed;
     }
 }
 
 /// One statement parsed on its own (see [`parse_into`]).
 fn parse_one(text: &str, engine: Engine) -> Option<Ast> {
-    parse_with(crate::sqltext::dialect(engine).as_ref(), text)
+    StmtParser::new(engine).parse(text)
 }
 
-/// The one statement of `text`, as [`Parser::parse_sql`] gives it when it
-/// gives exactly one (`None` when it fails or gives more), without the vector
-/// it collects them in: a parsed statement takes 3.4 kB, and allocating that
-/// for every statement made the allocator consolidate its free lists each
-/// time. This is `parse_statements` with the default options, stopping at a
-/// second statement.
-fn parse_with(dialect: &dyn sqlparser::dialect::Dialect, text: &str) -> Option<Ast> {
-    let mut parser = Parser::new(dialect).try_with_sql(text).ok()?;
+/// Parses statements one at a time into their [`Ast`], as
+/// [`Parser::parse_sql`] would when it gives exactly one (`None` when it
+/// fails or gives more). One token buffer serves every statement, and no
+/// vector collects the statement: a parsed statement takes 3.4 kB, and
+/// allocating that, or growing a token buffer, for every statement made the
+/// allocator most of the cost.
+pub(crate) struct StmtParser {
+    dialect: Box<dyn sqlparser::dialect::Dialect>,
+    tokens: Vec<TokenWithSpan>,
+}
+
+impl StmtParser {
+    pub(crate) fn new(engine: Engine) -> StmtParser {
+        StmtParser {
+            dialect: crate::sqltext::dialect(engine),
+            tokens: Vec::new(),
+        }
+    }
+
+    pub(crate) fn parse(&mut self, text: &str) -> Option<Ast> {
+        let mut tokens = std::mem::take(&mut self.tokens);
+        tokens.clear();
+        // What `Parser::try_with_sql` does, into the kept buffer.
+        let tokenized = Tokenizer::new(self.dialect.as_ref(), text)
+            .tokenize_with_location_into_buf(&mut tokens);
+        if tokenized.is_err() {
+            self.tokens = tokens;
+            return None;
+        }
+        let mut parser = Parser::new(self.dialect.as_ref()).with_tokens_with_locations(tokens);
+        let parsed = one_statement(&mut parser);
+        self.tokens = parser.into_tokens();
+        parsed.map(Ast::new)
+    }
+}
+
+/// `Parser::parse_statements` with the default options, stopping at a
+/// second statement: the one statement, or `None`.
+fn one_statement(parser: &mut Parser) -> Option<Statement> {
     let mut first = None;
     let mut expecting_delimiter = false;
     loop {
@@ -326,7 +355,7 @@ fn parse_with(dialect: &dyn sqlparser::dialect::Dialect, text: &str) -> Option<A
         first = Some(parser.parse_statement().ok()?);
         expecting_delimiter = true;
     }
-    first.map(Ast::new)
+    first
 }
 
 /// The statements of one source, ready for the rules.
@@ -353,9 +382,16 @@ const MAX_PARSERS: usize = 4;
 /// At most this many threads check the statements of a chunk.
 const MAX_CHECKERS: usize = 4;
 
-/// A parser thread: chunks' texts in, their parsed forms out, in order.
+/// Work for a parser thread: a chunk's texts to parse, and the parsed forms
+/// of a chunk it parsed before, now checked, to drop.
+struct ParseJob {
+    texts: Vec<String>,
+    checked: Vec<Option<Ast>>,
+}
+
+/// A parser thread: jobs in, each chunk's parsed forms out, in order.
 type ParserThread = (
-    std::sync::mpsc::SyncSender<Vec<String>>,
+    std::sync::mpsc::SyncSender<ParseJob>,
     std::sync::mpsc::Receiver<Vec<Option<Ast>>>,
 );
 
@@ -364,19 +400,20 @@ fn spawn_parser<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     engine: Engine,
 ) -> Option<ParserThread> {
-    let (jobs, inbox) = std::sync::mpsc::sync_channel::<Vec<String>>(1);
+    let (jobs, inbox) = std::sync::mpsc::sync_channel::<ParseJob>(1);
     let (outbox, results) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         // The main thread's stack size: deep expressions parse recursively,
         // and must not fail here when they would not on the caller's thread.
         .stack_size(8 << 20)
         .spawn_scoped(scope, move || {
-            let dialect = crate::sqltext::dialect(engine);
-            for texts in inbox {
-                let asts: Vec<Option<Ast>> = texts
-                    .iter()
-                    .map(|t| parse_with(dialect.as_ref(), t))
-                    .collect();
+            let mut parser = StmtParser::new(engine);
+            for job in inbox {
+                // Freed by the thread that allocated them, their memory is
+                // at hand for the next chunk: freed elsewhere, the
+                // allocator would take fresh pages meanwhile.
+                drop(job.checked);
+                let asts: Vec<Option<Ast>> = job.texts.iter().map(|t| parser.parse(t)).collect();
                 if outbox.send(asts).is_err() {
                     break;
                 }
@@ -423,8 +460,7 @@ impl Ctx {
             let words: Vec<&str> = joined.split(' ').filter(|w| !w.is_empty()).collect();
             let w0 = words.first().copied().unwrap_or("");
             let begins = matches!(w0, "BEGIN" | "START") && words.get(1) != Some(&"ATOMIC");
-            let ends =
-                matches!(w0, "COMMIT" | "ROLLBACK" | "END") && words.get(1) != Some(&"TO");
+            let ends = matches!(w0, "COMMIT" | "ROLLBACK" | "END") && words.get(1) != Some(&"TO");
             if begins {
                 explicit_txn = true;
                 txn += 1;
@@ -510,7 +546,7 @@ impl Ctx {
         let parsers = if total < PARALLEL_PARSE_BYTES || chunks.len() < 2 {
             0
         } else {
-            cores.min(MAX_PARSERS)
+            (cores - 1).clamp(1, MAX_PARSERS)
         };
         std::thread::scope(|scope| {
             // Parsing is most of a review's time and the rules must go
@@ -526,16 +562,24 @@ impl Ctx {
             let texts = |run: &std::ops::Range<usize>, stmts: &[Stmt]| -> Vec<String> {
                 stmts[run.clone()].iter().map(|s| s.text.clone()).collect()
             };
+            // Each parser's checked chunks, to go back to it with its next job.
+            let mut checked: Vec<Vec<Option<Ast>>> = workers.iter().map(|_| Vec::new()).collect();
             for (k, run) in chunks.iter().enumerate().take(workers.len()) {
                 // A parser gone (it cannot fail short of a bug) leaves its
                 // chunks to this thread.
-                let _ = workers[k].0.send(texts(run, &self.stmts));
+                let job = ParseJob {
+                    texts: texts(run, &self.stmts),
+                    checked: Vec::new(),
+                };
+                let _ = workers[k].0.send(job);
             }
             for (k, run) in chunks.iter().enumerate() {
-                let parsed = match workers.get(k % workers.len().max(1)) {
+                let parser = k % workers.len().max(1);
+                let parsed = match workers.get(parser) {
                     Some((_, results)) => results.recv().ok(),
                     None => None,
                 };
+                let from_parser = parsed.is_some();
                 match parsed {
                     Some(asts) => self.install(run.clone(), asts),
                     None => self.parse(run.clone()),
@@ -544,15 +588,24 @@ impl Ctx {
                     .get(k + workers.len())
                     .filter(|_| !workers.is_empty())
                 {
-                    let _ = workers[k % workers.len()].0.send(texts(next, &self.stmts));
+                    let job = ParseJob {
+                        texts: texts(next, &self.stmts),
+                        checked: std::mem::take(&mut checked[parser]),
+                    };
+                    let _ = workers[parser].0.send(job);
                 }
                 for i in run.clone() {
                     self.take_in(i);
                 }
                 self.check_run(run.clone(), cores, &check, &mut out);
-                for s in &mut self.stmts[run.clone()] {
-                    s.ast = None;
+                let released = self.stmts[run.clone()].iter_mut().map(|s| {
                     s.state = AstState::Released;
+                    s.ast.take()
+                });
+                if from_parser {
+                    checked[parser] = released.collect();
+                } else {
+                    released.for_each(drop);
                 }
             }
         });
@@ -1062,6 +1115,9 @@ mod tests {
     fn one_statement_is_parsed_as_parse_sql_parses_it() {
         for engine in [Engine::Postgres, Engine::Mysql] {
             let dialect = crate::sqltext::dialect(engine);
+            // One parser for all: its token buffer is reused, also after a
+            // statement that fails to tokenize or to parse.
+            let mut parser = StmtParser::new(engine);
             for text in [
                 "ALTER TABLE t ADD COLUMN c int",
                 "ALTER TABLE t ADD COLUMN c int;",
@@ -1077,15 +1133,13 @@ mod tests {
                 "ALTER TABLE",
                 "CREATE TABLE t (a int) PARTITION BY RANGE (a)",
                 "DO $$ BEGIN PERFORM 1; END $$",
+                "SELECT 'unterminated",
+                "ALTER TABLE t ADD COLUMN c int",
             ] {
                 let whole = Parser::parse_sql(dialect.as_ref(), text)
                     .ok()
                     .and_then(|mut v| (v.len() == 1).then(|| Ast::new(v.remove(0))));
-                assert_eq!(
-                    parse_with(dialect.as_ref(), text),
-                    whole,
-                    "{engine:?}: {text}"
-                );
+                assert_eq!(parser.parse(text), whole, "{engine:?}: {text}");
             }
         }
     }
@@ -1093,18 +1147,33 @@ mod tests {
     #[test]
     fn leading_words_are_upper_cased_and_split_at_punctuation() {
         let cases: [(&str, &[&str]); 6] = [
-            ("alter table \"Users\"(id)", &["ALTER", "TABLE", "\"USERS\"", "(", "ID", ")"]),
-            ("-- note\n/* c */ set local lock_timeout = 0", &["SET", "LOCAL", "LOCK_TIMEOUT", "=", "0"]),
+            (
+                "alter table \"Users\"(id)",
+                &["ALTER", "TABLE", "\"USERS\"", "(", "ID", ")"],
+            ),
+            (
+                "-- note\n/* c */ set local lock_timeout = 0",
+                &["SET", "LOCAL", "LOCK_TIMEOUT", "=", "0"],
+            ),
             ("  ", &[]),
-            ("vacuüm (full, verbose) t", &["VACUÜM", "(", "FULL", ",", "VERBOSE", ")", "T"]),
-            ("a b c d e f g h i j", &["A", "B", "C", "D", "E", "F", "G", "H"]),
+            (
+                "vacuüm (full, verbose) t",
+                &["VACUÜM", "(", "FULL", ",", "VERBOSE", ")", "T"],
+            ),
+            (
+                "a b c d e f g h i j",
+                &["A", "B", "C", "D", "E", "F", "G", "H"],
+            ),
             ("begin;", &["BEGIN", ";"]),
         ];
         for (text, words) in cases {
             assert_eq!(leading_words(text, 8), words, "{text}");
             assert_eq!(joined_words(text, 8), words.join(" "), "{text}");
         }
-        assert!(contains_ignoring_case("SET Lock_Timeout = 0", "lock_timeout"));
+        assert!(contains_ignoring_case(
+            "SET Lock_Timeout = 0",
+            "lock_timeout"
+        ));
         assert!(!contains_ignoring_case("SET lock_timeou", "lock_timeout"));
     }
 

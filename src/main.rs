@@ -658,7 +658,6 @@ fn output<T: serde::Serialize + 'static>(
     Ok(())
 }
 
-/// Lists the report files written (on stderr when stdout carries JSON or CI output).
 /// Prints a review to standard output; JSON as it is serialized, so that a
 /// large review is not held a second time as one string.
 fn print_review(
@@ -672,6 +671,7 @@ fn print_review(
         .map_err(|e| UsageError(format!("cannot write the review: {e}")))
 }
 
+/// Lists the report files written (on stderr when stdout carries JSON or CI output).
 fn print_written(written: &[report::Written], to_stderr: bool) {
     for w in written {
         let line = format!("{} {}", w.outcome.as_str(), w.path.display());

@@ -630,6 +630,29 @@ pub(super) fn build(
     schema: Option<&Schema>,
     classification: Classification,
 ) -> R<Plan> {
+    let (p, phases) = construct(change, ctx, s, schema)?;
+    finish(p, change, classification, phases)
+}
+
+/// The phases of the plan, as [`build`] puts them in the plan, without the
+/// estimates, runbook and tables built around them.
+pub(super) fn phases(
+    change: &Change,
+    ctx: &Context,
+    s: &Settings,
+    schema: Option<&Schema>,
+) -> R<Vec<Phase>> {
+    let (p, all) = construct(change, ctx, s, schema)?;
+    selected(&p, change, all)
+}
+
+/// Every phase of the change, numbered.
+fn construct<'a>(
+    change: &Change,
+    ctx: &'a Context,
+    s: &'a Settings,
+    schema: Option<&'a Schema>,
+) -> R<(Planner<'a>, Vec<Phase>)> {
     let rows = ctx.rows.unwrap_or(DEFAULT_ROWS);
     let mut p = Planner {
         ctx,
@@ -816,17 +839,12 @@ pub(super) fn build(
     for (i, ph) in phases.iter_mut().enumerate() {
         ph.id = format!("p{}-{}", i + 1, ph.kind.as_str().replace('_', "-"));
     }
-    finish(p, change, classification, phases)
+    Ok((p, phases))
 }
 
-fn finish(
-    p: Planner,
-    change: &Change,
-    mut classification: Classification,
-    all: Vec<Phase>,
-) -> R<Plan> {
-    classification.phases = all.iter().map(|ph| ph.kind).collect();
-    let mut all = all;
+/// The phases of the mode asked for, each with what should make the team
+/// abort it.
+fn selected(p: &Planner, change: &Change, mut all: Vec<Phase>) -> R<Vec<Phase>> {
     for ph in all.iter_mut().filter(|ph| !ph.forward.is_empty()) {
         if ph.forward.iter().any(|s| s.sql.contains("CREATE TRIGGER")) {
             ph.abort_when.push("app write latency or errors rise once the sync trigger is in place: run this phase's rollback (it drops the trigger)".into());
@@ -847,19 +865,18 @@ fn finish(
         ],
         PlanMode::Deprecate => vec![PhaseKind::Contract],
     };
-    let phases: Vec<Phase> = all
+    let chosen: Vec<bool> = all
         .iter()
         .enumerate()
-        .filter(|(i, ph)| {
+        .map(|(i, ph)| {
             keep.contains(&ph.kind)
                 // Deprecating includes the release that stops using the old shape.
                 || (p.s.mode == PlanMode::Deprecate
                     && ph.kind == PhaseKind::Deploy
                     && all.get(i + 1).is_some_and(|next| next.kind == PhaseKind::Contract))
         })
-        .map(|(_, ph)| ph.clone())
         .collect();
-    if phases.is_empty() {
+    if !chosen.contains(&true) {
         return Err(PlanError::Unsupported(
             format!(
                 "{} has no {:?} stage: its phases are {}; ask for the whole plan (mode plan)",
@@ -873,6 +890,21 @@ fn finish(
             .to_lowercase(),
         ));
     }
+    Ok(all
+        .into_iter()
+        .zip(chosen)
+        .filter_map(|(ph, chosen)| chosen.then_some(ph))
+        .collect())
+}
+
+fn finish(
+    p: Planner,
+    change: &Change,
+    mut classification: Classification,
+    all: Vec<Phase>,
+) -> R<Plan> {
+    classification.phases = all.iter().map(|ph| ph.kind).collect();
+    let phases = selected(&p, change, all)?;
     let compatibility = phases
         .iter()
         .map(|ph| {

@@ -6,7 +6,7 @@ mod build;
 mod estimate;
 pub mod sql;
 
-use crate::change::{Change, ChangeInput, ChangeType, InputError};
+use crate::change::{Change, ChangeInput, ChangeType, InputError, ResolvedChange};
 use crate::classify::{classify, Classification, Risk};
 use crate::context::{Context, Engine};
 use crate::engine::Lock;
@@ -302,6 +302,31 @@ pub enum PlanError {
 
 /// Builds the plan for a request.
 pub fn build_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
+    let (settings, schema, resolved) = prepare(req)?;
+    let classification = classify(&resolved, &req.context);
+    let mut plan = build::build(
+        &resolved.change,
+        &req.context,
+        &settings,
+        schema.as_ref(),
+        classification,
+    )?;
+    plan.assumptions.splice(0..0, resolved.notes);
+    Ok(plan)
+}
+
+/// The phases [`build_plan`] gives for a request, without the
+/// classification, estimates, runbook and tables built around them: what a
+/// summary of the plan needs (the reviewer's fixes, one per finding), at
+/// about two thirds of the cost.
+pub fn build_phases(req: &PlanRequest) -> Result<Vec<Phase>, PlanError> {
+    let (settings, schema, resolved) = prepare(req)?;
+    build::phases(&resolved.change, &req.context, &settings, schema.as_ref())
+}
+
+/// The request checked: its settings, its schema, and its change resolved
+/// (with what the schema knows).
+fn prepare(req: &PlanRequest) -> Result<(Settings, Option<Schema>, ResolvedChange), PlanError> {
     req.context.validate().map_err(PlanError::Invalid)?;
     if req.context.engine != Engine::Postgres {
         return Err(PlanError::Unsupported(
@@ -323,16 +348,7 @@ pub fn build_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     if let Some(s) = &schema {
         fill_from_schema(&mut resolved.change, s);
     }
-    let classification = classify(&resolved, &req.context);
-    let mut plan = build::build(
-        &resolved.change,
-        &req.context,
-        &settings,
-        schema.as_ref(),
-        classification,
-    )?;
-    plan.assumptions.splice(0..0, resolved.notes);
-    Ok(plan)
+    Ok((settings, schema, resolved))
 }
 
 /// Facts the schema knows and the change did not say (the current type of a
@@ -354,5 +370,54 @@ fn fill_from_schema(change: &mut Change, schema: &Schema) {
         if let Some(col) = schema.table(&t).and_then(|t| t.column(&c)) {
             *from_type = Some(col.data_type.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_alone_are_the_plan_s_phases() {
+        let mut compared = 0;
+        for text in [
+            "rename users.username to handle",
+            "change orders.amount to bigint",
+            "change orders.note from text to varchar(20)",
+            "drop column users.legacy",
+            "make users.email not null",
+            "add column users.status text not null default 'new'",
+            "add index on orders (user_id, created_at)",
+            "split users.name into first_name, last_name",
+            "rename table users to accounts",
+            "add foreign key orders.user_id references users.id",
+            "drop table old_things",
+        ] {
+            for mode in [
+                PlanMode::Plan,
+                PlanMode::Backfill,
+                PlanMode::Cutover,
+                PlanMode::Deprecate,
+            ] {
+                for version in [11, 12, 17] {
+                    let req = PlanRequest {
+                        input: ChangeInput::from_request(text),
+                        context: Context {
+                            version: Some(version),
+                            ..Context::default()
+                        },
+                        options: PlanOptions {
+                            mode: Some(mode),
+                            ..PlanOptions::default()
+                        },
+                        ..PlanRequest::default()
+                    };
+                    let whole = build_plan(&req).map(|p| p.phases);
+                    assert_eq!(build_phases(&req), whole, "{text} {mode:?} {version}");
+                    compared += whole.map_or(0, |p| p.len());
+                }
+            }
+        }
+        assert!(compared > 100, "{compared} phases compared");
     }
 }

@@ -10,12 +10,15 @@ use crate::context::Engine;
 use sqlparser::ast::{
     AlterTable, CreateIndex, Delete, Insert, ObjectName, ObjectNamePart, Statement, Update,
 };
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use std::any::{Any, TypeId};
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::marker::PhantomData;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// One statement in its context.
 #[derive(Debug, Clone)]
@@ -26,8 +29,10 @@ pub struct Stmt {
     /// 1-based position of its first token in the file.
     pub line: usize,
     pub column: usize,
-    /// The parsed statement; `None` when sqlparser cannot parse it.
+    /// The parsed statement; `None` when sqlparser cannot parse it, and
+    /// while it is not held (see [`Ctx::ast_of`]).
     pub ast: Option<Ast>,
+    state: AstState,
     /// The first words, upper-cased, quotes and punctuation kept apart,
     /// joined by spaces (one string rather than a vector of them: a fifth of
     /// the memory): how statements sqlparser cannot parse are recognised.
@@ -48,12 +53,10 @@ pub struct Stmt {
     pub ignored_all: bool,
 }
 
-/// A parsed statement, kept compactly. sqlparser's `Statement` takes 3.4 kB
-/// whatever its kind (its largest variant is stored inline), and the vectors
-/// the parser grows hold up to four times what they use: kept as parsed, the
-/// statements of a 2 MB file held 120 MB. Each kind is boxed at its own size,
-/// after a copy that sizes every vector and string to fit, and the kinds no
-/// rule reads are kept only as parsed.
+/// A parsed statement, kept compactly: sqlparser's `Statement` takes 3.4 kB
+/// whatever its kind (its largest variant is stored inline), so each kind a
+/// rule reads is boxed at its own size, and the kinds no rule reads are kept
+/// only as parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ast {
     AlterTable(Box<AlterTable>),
@@ -69,15 +72,15 @@ pub enum Ast {
 
 impl Ast {
     pub fn new(parsed: Statement) -> Ast {
-        // `clone` allocates every vector and string at its length: the copy
-        // is the compact one, the parser's is dropped.
+        // Each kind boxed at its own size. The parser's vectors keep their
+        // spare capacity: a review holds a few chunks' statements at a time.
         match parsed {
-            Statement::AlterTable(x) => Ast::AlterTable(Box::new(x.clone())),
-            Statement::CreateIndex(x) => Ast::CreateIndex(Box::new(x.clone())),
-            Statement::Update(x) => Ast::Update(Box::new(x.clone())),
-            Statement::Insert(x) => Ast::Insert(Box::new(x.clone())),
-            Statement::Delete(x) => Ast::Delete(Box::new(x.clone())),
-            other if Ast::read_whole(&other) => Ast::Other(Box::new(other.clone())),
+            Statement::AlterTable(x) => Ast::AlterTable(Box::new(x)),
+            Statement::CreateIndex(x) => Ast::CreateIndex(Box::new(x)),
+            Statement::Update(x) => Ast::Update(Box::new(x)),
+            Statement::Insert(x) => Ast::Insert(Box::new(x)),
+            Statement::Delete(x) => Ast::Delete(Box::new(x)),
+            other if Ast::read_whole(&other) => Ast::Other(Box::new(other)),
             _ => Ast::Unread,
         }
     }
@@ -126,13 +129,24 @@ impl Ast {
     }
 }
 
+/// Whether a statement's parsed form is held ([`Ctx::stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AstState {
+    /// Not parsed yet.
+    Pending,
+    Parsed,
+    /// Dropped once checked.
+    Released,
+}
+
 /// The tables created before one statement: a view into one map shared by
 /// every statement of the file (a set per statement would make a file of n
 /// statements cost n times the tables it creates, in time and memory).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewTables {
-    /// Each table created in the file, with the index of the first statement creating it.
-    created: Arc<HashMap<String, usize>>,
+    /// Each table created in the file, with the index of the first
+    /// statement creating it; filled in as statements are parsed.
+    created: Arc<RwLock<HashMap<String, usize>>>,
     /// The statement this view belongs to: tables created before it count.
     before: usize,
 }
@@ -140,19 +154,8 @@ pub struct NewTables {
 impl NewTables {
     /// Whether a table (last name part, lower-case) was created earlier in the file.
     pub fn contains(&self, table: &str) -> bool {
-        self.created.get(table).is_some_and(|&i| i < self.before)
-    }
-
-    /// The tables created earlier in the file, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        self.created
-            .iter()
-            .filter(|(_, &i)| i < self.before)
-            .map(|(t, _)| t.as_str())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        let created = self.created.read().unwrap_or_else(PoisonError::into_inner);
+        created.get(table).is_some_and(|&i| i < self.before)
     }
 }
 
@@ -224,7 +227,7 @@ pub fn last_part(name: &ObjectName) -> String {
 }
 
 /// Above this much SQL the statements are parsed on several threads.
-const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
+pub(crate) const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
 
 /// Parses each statement on its own into its `ast` (`None` when sqlparser
 /// cannot, or when the text holds more than one statement). Large scripts
@@ -282,52 +285,164 @@ fn run_len(stmts: &[Stmt], bytes: usize) -> usize {
 }
 
 fn parse_run(run: &mut [Stmt], engine: Engine) {
-    let dialect = crate::sqltext::dialect(engine);
+    let mut parser = StmtParser::new(engine);
     for s in run {
-        s.ast = Parser::parse_sql(dialect.as_ref(), &s.text)
-            .ok()
-            .and_then(|mut v| (v.len() == 1).then(|| Ast::new(v.remove(0))));
+        s.ast = parser.parse(&s.text);
+        s.state = AstState::Parsed;
     }
 }
 
+/// One statement parsed on its own (see [`parse_into`]).
+fn parse_one(text: &str, engine: Engine) -> Option<Ast> {
+    StmtParser::new(engine).parse(text)
+}
+
+/// Parses statements one at a time into their [`Ast`], as
+/// [`Parser::parse_sql`] would when it gives exactly one (`None` when it
+/// fails or gives more). One token buffer serves every statement, and no
+/// vector collects the statement: a parsed statement takes 3.4 kB, and
+/// allocating that, or growing a token buffer, for every statement made the
+/// allocator most of the cost.
+pub(crate) struct StmtParser {
+    dialect: Box<dyn sqlparser::dialect::Dialect>,
+    tokens: Vec<TokenWithSpan>,
+}
+
+impl StmtParser {
+    pub(crate) fn new(engine: Engine) -> StmtParser {
+        StmtParser {
+            dialect: crate::sqltext::dialect(engine),
+            tokens: Vec::new(),
+        }
+    }
+
+    pub(crate) fn parse(&mut self, text: &str) -> Option<Ast> {
+        let mut tokens = std::mem::take(&mut self.tokens);
+        tokens.clear();
+        // What `Parser::try_with_sql` does, into the kept buffer.
+        let tokenized = Tokenizer::new(self.dialect.as_ref(), text)
+            .tokenize_with_location_into_buf(&mut tokens);
+        if tokenized.is_err() {
+            self.tokens = tokens;
+            return None;
+        }
+        let mut parser = Parser::new(self.dialect.as_ref()).with_tokens_with_locations(tokens);
+        let parsed = one_statement(&mut parser);
+        self.tokens = parser.into_tokens();
+        parsed.map(Ast::new)
+    }
+}
+
+/// `Parser::parse_statements` with the default options, stopping at a
+/// second statement: the one statement, or `None`.
+fn one_statement(parser: &mut Parser) -> Option<Statement> {
+    let mut first = None;
+    let mut expecting_delimiter = false;
+    loop {
+        while parser.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        match &parser.peek_token_ref().token {
+            Token::EOF => break,
+            Token::Word(w) if expecting_delimiter && w.keyword == Keyword::END => break,
+            _ => {}
+        }
+        if expecting_delimiter || first.is_some() {
+            // Where parse_statements expects the end of the statement, or a
+            // second statement (which it would give as well).
+            return None;
+        }
+        first = Some(parser.parse_statement().ok()?);
+        expecting_delimiter = true;
+    }
+    first
+}
+
 /// The statements of one source, ready for the rules.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Ctx {
     pub engine: Engine,
     pub pg_version: u32,
     pub stmts: Vec<Stmt>,
-    memo: Memo,
+    /// The tables the file creates (see [`NewTables`]), filled in as
+    /// statements are parsed.
+    created: Arc<RwLock<HashMap<String, usize>>>,
+    facts: Facts,
 }
 
-/// Facts about the whole file that rules work out on first use, keyed by
-/// their type (see [`Ctx::memo`]).
-#[derive(Default)]
-struct Memo(Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+/// A statement's parsed form is held only while its chunk is checked (and
+/// while the next chunks are parsed ahead): a review holds a few chunks'
+/// worth of parsed statements, never every one of a large file.
+const CHUNK_BYTES: usize = 32 * 1024;
 
-impl Memo {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TypeId, Arc<dyn Any + Send + Sync>>> {
-        // A rule that panicked while building a fact inserted nothing: the
-        // map is still sound.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// At most this many threads parse ahead of the rules: each holds up to two
+/// chunks' parsed statements.
+const MAX_PARSERS: usize = 4;
+
+/// At most this many threads check the statements of a chunk.
+const MAX_CHECKERS: usize = 4;
+
+/// Work for a parser thread: a chunk's texts to parse, and the parsed forms
+/// of a chunk it parsed before, now checked, to drop.
+struct ParseJob {
+    texts: Vec<String>,
+    checked: Vec<Option<Ast>>,
 }
 
-impl Clone for Memo {
-    fn clone(&self) -> Self {
-        Memo(Mutex::new(self.map().clone()))
-    }
-}
+/// A parser thread: jobs in, each chunk's parsed forms out, in order.
+type ParserThread = (
+    std::sync::mpsc::SyncSender<ParseJob>,
+    std::sync::mpsc::Receiver<Vec<Option<Ast>>>,
+);
 
-impl std::fmt::Debug for Memo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Memo({} facts)", self.map().len())
-    }
+/// Starts a parser thread; `None` when no thread is to be had.
+fn spawn_parser<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    engine: Engine,
+) -> Option<ParserThread> {
+    let (jobs, inbox) = std::sync::mpsc::sync_channel::<ParseJob>(1);
+    let (outbox, results) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        // The main thread's stack size: deep expressions parse recursively,
+        // and must not fail here when they would not on the caller's thread.
+        .stack_size(8 << 20)
+        .spawn_scoped(scope, move || {
+            let mut parser = StmtParser::new(engine);
+            for job in inbox {
+                // Freed by the thread that allocated them, their memory is
+                // at hand for the next chunk: freed elsewhere, the
+                // allocator would take fresh pages meanwhile.
+                drop(job.checked);
+                let asts: Vec<Option<Ast>> = job.texts.iter().map(|t| parser.parse(t)).collect();
+                if outbox.send(asts).is_err() {
+                    break;
+                }
+            }
+        })
+        .ok()?;
+    Some((jobs, results))
 }
 
 impl Ctx {
-    /// `line_offset` is added to line numbers (for sections cut out of a
-    /// file); `wrapped` means the tool runs the whole text in one transaction.
+    /// The statements of a source, parsed, with every fact taken in: the
+    /// whole file at once, for looking at it as a whole (tests,
+    /// measurements). A review goes through [`Ctx::split`] and
+    /// [`Ctx::stream`] instead, holding the parsed forms of one chunk at a
+    /// time. `line_offset` is added to line numbers (for sections cut out
+    /// of a file); `wrapped` means the tool runs the whole text in one
+    /// transaction.
     pub fn new(source: &str, line_offset: usize, opts: &ReviewOptions, wrapped: bool) -> Ctx {
+        let mut ctx = Ctx::split(source, line_offset, opts, wrapped);
+        let all = 0..ctx.stmts.len();
+        ctx.parse(all.clone());
+        for i in all {
+            ctx.take_in(i);
+        }
+        ctx
+    }
+
+    /// The statements of a source, not parsed yet (see [`Ctx::stream`]).
+    pub fn split(source: &str, line_offset: usize, opts: &ReviewOptions, wrapped: bool) -> Ctx {
         let wrapped = wrapped || opts.assume_in_transaction;
         let pieces = split_statements(source, opts.engine);
         let mut stmts = Vec::with_capacity(pieces.len());
@@ -336,16 +451,16 @@ impl Ctx {
         let mut session_timeout = false;
         let mut local_timeout = false;
         let mut prev_end = 0usize;
+        let created = Arc::new(RwLock::new(HashMap::new()));
         for (index, p) in pieces.into_iter().enumerate() {
             let gap = source.get(prev_end..p.byte_offset).unwrap_or("");
             prev_end = p.byte_offset + p.text.len();
             let (ignored, ignored_all) = ignore_comments(gap);
-            let words = leading_words(&p.text, 8);
-            let w0 = words.first().map(String::as_str).unwrap_or("");
-            let begins =
-                matches!(w0, "BEGIN" | "START") && words.get(1).is_none_or(|w| w != "ATOMIC");
-            let ends = matches!(w0, "COMMIT" | "ROLLBACK" | "END")
-                && words.get(1).is_none_or(|w| w != "TO");
+            let joined = joined_words(&p.text, 8);
+            let words: Vec<&str> = joined.split(' ').filter(|w| !w.is_empty()).collect();
+            let w0 = words.first().copied().unwrap_or("");
+            let begins = matches!(w0, "BEGIN" | "START") && words.get(1) != Some(&"ATOMIC");
+            let ends = matches!(w0, "COMMIT" | "ROLLBACK" | "END") && words.get(1) != Some(&"TO");
             if begins {
                 explicit_txn = true;
                 txn += 1;
@@ -355,8 +470,8 @@ impl Ctx {
                 txn += 1;
             }
             if w0 == "SET" || w0 == "RESET" {
-                let local = words.get(1).is_some_and(|w| w == "LOCAL");
-                if words.iter().any(|w| w == "LOCK_TIMEOUT") {
+                let local = words.get(1) == Some(&"LOCAL");
+                if words.contains(&"LOCK_TIMEOUT") {
                     let zero = w0 == "RESET" || is_zero_timeout(&p.text);
                     if local {
                         local_timeout = !zero;
@@ -367,21 +482,22 @@ impl Ctx {
             }
             let lock_timeout_set = session_timeout
                 || (local_timeout && in_transaction)
-                || p.text
-                    .as_bytes()
-                    .windows(12)
-                    .any(|w| w.eq_ignore_ascii_case(b"lock_timeout"));
+                || contains_ignoring_case(&p.text, "lock_timeout");
             stmts.push(Stmt {
                 index,
                 line: p.line + line_offset,
                 column: p.column,
                 text: p.text,
                 ast: None,
-                words: words.join(" "),
+                state: AstState::Pending,
+                words: joined,
                 in_transaction: in_transaction && !begins && !ends,
                 txn,
                 lock_timeout_set,
-                new_tables: NewTables::default(),
+                new_tables: NewTables {
+                    created: Arc::clone(&created),
+                    before: index,
+                },
                 ignored,
                 ignored_all,
             });
@@ -391,28 +507,224 @@ impl Ctx {
                 txn += 1;
             }
         }
-        // Parsed in place: a second array of statements would double the
-        // memory the parsed forms take (3.4 kB each before their contents).
-        parse_into(&mut stmts, opts.engine);
-        let mut created: HashMap<String, usize> = HashMap::new();
-        for s in &stmts {
-            if let Some(Statement::CreateTable(ct)) = s.ast.as_ref().and_then(Ast::other) {
-                created.entry(last_part(&ct.name)).or_insert(s.index);
-            }
-        }
-        let created = Arc::new(created);
-        for s in &mut stmts {
-            s.new_tables = NewTables {
-                created: Arc::clone(&created),
-                before: s.index,
-            };
-        }
         Ctx {
             engine: opts.engine,
             pg_version: opts.pg_version,
             stmts,
-            memo: Memo::default(),
+            created,
+            facts: Facts::for_engine(opts.engine),
         }
+    }
+
+    /// Calls `check` on every statement, parsed, and gives what it pushed,
+    /// in file order. Statements are parsed a chunk at a time and each parsed
+    /// form is dropped once its chunk is checked: the memory they take is a
+    /// few chunks', whatever the size of the file. The facts take in a
+    /// chunk's statements before it is checked (they answer only for the
+    /// statements before the one asked about), so its statements are checked
+    /// on several threads at once.
+    pub fn stream<T: Send>(self, check: impl Fn(&Ctx, &Stmt, &mut Vec<T>) + Sync) -> Vec<T> {
+        self.stream_by(CHUNK_BYTES, check)
+    }
+
+    /// [`Ctx::stream`] in chunks of about `chunk_bytes` of SQL.
+    pub(crate) fn stream_by<T: Send>(
+        mut self,
+        chunk_bytes: usize,
+        check: impl Fn(&Ctx, &Stmt, &mut Vec<T>) + Sync,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < self.stmts.len() {
+            let end = start + run_len(&self.stmts[start..], chunk_bytes);
+            chunks.push(start..end);
+            start = end;
+        }
+        let total: usize = self.stmts.iter().map(|s| s.text.len()).sum();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let parsers = if total < PARALLEL_PARSE_BYTES || chunks.len() < 2 {
+            0
+        } else {
+            (cores - 1).clamp(1, MAX_PARSERS)
+        };
+        std::thread::scope(|scope| {
+            // Parsing is most of a review's time and the rules must go
+            // through the file in order: parser threads work on the next
+            // chunks (round robin) while this one checks the current one.
+            let mut workers = Vec::new();
+            for _ in 0..parsers {
+                match spawn_parser(scope, self.engine) {
+                    Some(w) => workers.push(w),
+                    None => break,
+                }
+            }
+            let texts = |run: &std::ops::Range<usize>, stmts: &[Stmt]| -> Vec<String> {
+                stmts[run.clone()].iter().map(|s| s.text.clone()).collect()
+            };
+            // Each parser's checked chunks, to go back to it with its next job.
+            let mut checked: Vec<Vec<Option<Ast>>> = workers.iter().map(|_| Vec::new()).collect();
+            for (k, run) in chunks.iter().enumerate().take(workers.len()) {
+                // A parser gone (it cannot fail short of a bug) leaves its
+                // chunks to this thread.
+                let job = ParseJob {
+                    texts: texts(run, &self.stmts),
+                    checked: Vec::new(),
+                };
+                let _ = workers[k].0.send(job);
+            }
+            for (k, run) in chunks.iter().enumerate() {
+                let parser = k % workers.len().max(1);
+                let parsed = match workers.get(parser) {
+                    Some((_, results)) => results.recv().ok(),
+                    None => None,
+                };
+                let from_parser = parsed.is_some();
+                match parsed {
+                    Some(asts) => self.install(run.clone(), asts),
+                    None => self.parse(run.clone()),
+                }
+                if let Some(next) = chunks
+                    .get(k + workers.len())
+                    .filter(|_| !workers.is_empty())
+                {
+                    let job = ParseJob {
+                        texts: texts(next, &self.stmts),
+                        checked: std::mem::take(&mut checked[parser]),
+                    };
+                    let _ = workers[parser].0.send(job);
+                }
+                for i in run.clone() {
+                    self.take_in(i);
+                }
+                self.check_run(run.clone(), cores, &check, &mut out);
+                let released = self.stmts[run.clone()].iter_mut().map(|s| {
+                    s.state = AstState::Released;
+                    s.ast.take()
+                });
+                if from_parser {
+                    checked[parser] = released.collect();
+                } else {
+                    released.for_each(drop);
+                }
+            }
+        });
+        out
+    }
+
+    /// Checks a run of statements, on up to `threads` threads, each taking
+    /// a part of the run; what they push is kept in file order.
+    fn check_run<T: Send>(
+        &self,
+        run: std::ops::Range<usize>,
+        threads: usize,
+        check: &(impl Fn(&Ctx, &Stmt, &mut Vec<T>) + Sync),
+        out: &mut Vec<T>,
+    ) {
+        let parts = threads.min(MAX_CHECKERS).min(run.len()).max(1);
+        let per = run.len().div_ceil(parts);
+        let part = |k: usize| run.start + k * per..(run.start + (k + 1) * per).min(run.end);
+        let check_part = &|r: std::ops::Range<usize>| {
+            let mut found = Vec::new();
+            for i in r {
+                check(self, &self.stmts[i], &mut found);
+            }
+            found
+        };
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..parts)
+                .map(|k| {
+                    let r = part(k);
+                    std::thread::Builder::new()
+                        // As for parsing: deep expressions are walked recursively.
+                        .stack_size(8 << 20)
+                        .spawn_scoped(scope, move || check_part(r))
+                        .map_err(|_| part(k))
+                })
+                .collect();
+            out.extend(check_part(part(0)));
+            for other in others {
+                match other {
+                    Ok(h) => match h.join() {
+                        Ok(found) => out.extend(found),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    },
+                    // No thread to be had: check that part here.
+                    Err(r) => out.extend(check_part(r)),
+                }
+            }
+        });
+    }
+
+    /// Parses a run of statements, and records the tables they create.
+    fn parse(&mut self, run: std::ops::Range<usize>) {
+        parse_into(&mut self.stmts[run.clone()], self.engine);
+        self.record_creates(run);
+    }
+
+    /// Takes the parsed forms of a run of statements, parsed elsewhere.
+    fn install(&mut self, run: std::ops::Range<usize>, asts: Vec<Option<Ast>>) {
+        for (s, ast) in self.stmts[run.clone()].iter_mut().zip(asts) {
+            s.ast = ast;
+            s.state = AstState::Parsed;
+        }
+        self.record_creates(run);
+    }
+
+    fn record_creates(&self, run: std::ops::Range<usize>) {
+        let mut created = self.created.write().unwrap_or_else(PoisonError::into_inner);
+        for s in &self.stmts[run] {
+            if let Some(Statement::CreateTable(ct)) = s.ast.as_ref().and_then(Ast::other) {
+                created.entry(last_part(&ct.name)).or_insert(s.index);
+            }
+        }
+    }
+
+    /// Lets every fact take in statement `i`.
+    fn take_in(&self, i: usize) {
+        for slot in &self.facts.0 {
+            slot.write().add(self, &self.stmts[i]);
+        }
+    }
+
+    /// A statement's parsed form, also when it is not held (a later chunk's
+    /// statement, or an earlier one already checked): then it is parsed
+    /// again, so this is for the rare look at a statement other than the one
+    /// being checked.
+    pub fn ast_of<'a>(&self, s: &'a Stmt) -> Cow<'a, Option<Ast>> {
+        match s.state {
+            AstState::Parsed => Cow::Borrowed(&s.ast),
+            AstState::Pending | AstState::Released => Cow::Owned(parse_one(&s.text, self.engine)),
+        }
+    }
+
+    /// The fact of type `T` (see [`Fact`]), as it stands. Panics when no
+    /// entry of `rules::FACTS` keeps `T` for this engine: a rule asking for
+    /// a fact must have it registered there.
+    pub fn fact<T: Fact>(&self) -> FactRef<'_, T> {
+        FactRef {
+            guard: self.slot::<T>().read(),
+            of: PhantomData,
+        }
+    }
+
+    /// [`Ctx::fact`], to change it (a fact that caches answers).
+    pub fn fact_mut<T: Fact>(&self) -> FactMut<'_, T> {
+        FactMut {
+            guard: self.slot::<T>().write(),
+            of: PhantomData,
+        }
+    }
+
+    fn slot<T: Fact>(&self) -> &Slot {
+        let id = TypeId::of::<T>();
+        self.facts.0.iter().find(|s| s.id == id).unwrap_or_else(|| {
+            panic!(
+                "{} is not kept for {:?}: register it in rules::FACTS",
+                std::any::type_name::<T>(),
+                self.engine
+            )
+        })
     }
 
     /// The statements of this statement's transaction (none when it runs in
@@ -427,59 +739,152 @@ impl Ctx {
         &self.stmts[start..end]
     }
 
-    /// Statements of the same transaction before this one.
-    pub fn earlier_in_txn<'a>(&'a self, stmt: &Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
-        let index = stmt.index;
-        self.txn_stmts(stmt)
-            .iter()
-            .take_while(move |s| s.index < index)
-    }
-
-    /// Statements of the same transaction after this one.
+    /// Statements of the same transaction after this one. They may not be
+    /// parsed yet: see [`Ctx::ast_of`].
     pub fn later_in_txn<'a>(&'a self, stmt: &Stmt) -> impl Iterator<Item = &'a Stmt> + 'a {
         let index = stmt.index;
         self.txn_stmts(stmt).iter().filter(move |s| s.index > index)
     }
+}
 
-    /// A fact about the whole file, built by `build` on first use and shared
-    /// by every later call asking for the same type `T` (each fact has a type
-    /// of its own). What a rule would otherwise find by looking back over
-    /// every earlier statement, for every statement, it builds here once:
-    /// an index of the names the file creates, the first statement that
-    /// needs something.
-    pub fn memo<T: Any + Send + Sync>(&self, build: impl FnOnce(&Ctx) -> T) -> Arc<T> {
-        let key = TypeId::of::<T>();
-        let known = self.memo.map().get(&key).cloned();
-        // Built without the lock held, so that one fact may use another.
-        let fact = known.unwrap_or_else(|| {
-            let built: Arc<dyn Any + Send + Sync> = Arc::new(build(self));
-            Arc::clone(self.memo.map().entry(key).or_insert(built))
-        });
-        match fact.downcast::<T>() {
-            Ok(t) => t,
-            Err(_) => unreachable!("facts are keyed by their own type"),
+/// What a rule keeps about the statements of a file, so as never to look
+/// back over every earlier statement for each one (a file of n statements
+/// would cost n squared), nor at their parsed forms, which a review drops
+/// once checked. Each fact takes in every statement, in file order and
+/// parsed, after the rules have checked it ([`Ctx::stream`]), or all of
+/// them before any check ([`Ctx::new`]); either way a question about the
+/// statements before one must ignore what was taken in from it and after
+/// it. Facts are registered, with the engines of the rules using them, in
+/// `rules::FACTS`.
+pub trait Fact: Any + Send + Sync {
+    /// Takes in the next statement of the file.
+    fn add(&mut self, ctx: &Ctx, stmt: &Stmt);
+}
+
+/// A fact some rule keeps, and the engines of the rules using it.
+pub struct FactKind {
+    pub engines: &'static [Engine],
+    pub new: fn() -> Box<dyn Fact>,
+}
+
+/// A new, empty fact of type `T`: what a [`FactKind`] makes.
+pub fn new_fact<T: Fact + Default>() -> Box<dyn Fact> {
+    Box::new(T::default())
+}
+
+/// The facts kept for a review.
+struct Facts(Vec<Slot>);
+
+struct Slot {
+    id: TypeId,
+    // Read by the rules of several statements at once (see Ctx::stream).
+    fact: RwLock<Box<dyn Fact>>,
+}
+
+impl Slot {
+    // A rule that panicked while asking left the fact as it was.
+    fn read(&self) -> RwLockReadGuard<'_, Box<dyn Fact>> {
+        self.fact.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Box<dyn Fact>> {
+        self.fact.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Facts {
+    fn for_engine(engine: Engine) -> Facts {
+        let kinds = super::rules::FACTS
+            .iter()
+            .filter(|f| f.engines.contains(&engine));
+        Facts::of(kinds)
+    }
+
+    fn of<'a>(kinds: impl IntoIterator<Item = &'a FactKind>) -> Facts {
+        Facts(
+            kinds
+                .into_iter()
+                .map(|f| {
+                    let fact = (f.new)();
+                    Slot {
+                        id: (&*fact as &dyn Any).type_id(),
+                        fact: RwLock::new(fact),
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Debug for Facts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Facts({})", self.0.len())
+    }
+}
+
+/// A fact as it stands, read. Drop it before asking for the same fact
+/// mutably.
+pub struct FactRef<'a, T> {
+    guard: RwLockReadGuard<'a, Box<dyn Fact>>,
+    of: PhantomData<T>,
+}
+
+/// A fact as it stands, for the caller alone until dropped (drop it before
+/// asking for the same fact again).
+pub struct FactMut<'a, T> {
+    guard: RwLockWriteGuard<'a, Box<dyn Fact>>,
+    of: PhantomData<T>,
+}
+
+fn downcast<T: Fact>(fact: &dyn Fact) -> &T {
+    let any: &dyn Any = fact;
+    match any.downcast_ref::<T>() {
+        Some(t) => t,
+        None => unreachable!("facts are found by their type"),
+    }
+}
+
+impl<T: Fact> std::ops::Deref for FactRef<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        downcast(&**self.guard)
+    }
+}
+
+impl<T: Fact> std::ops::Deref for FactMut<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        downcast(&**self.guard)
+    }
+}
+
+impl<T: Fact> std::ops::DerefMut for FactMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        let any: &mut dyn Any = &mut **self.guard;
+        match any.downcast_mut::<T>() {
+            Some(t) => t,
+            None => unreachable!("facts are found by their type"),
         }
     }
 }
 
 /// For each key, the first statement having it: what "was X created earlier
-/// in the file" asks, answered once for the whole file.
+/// in the file" asks.
 #[derive(Debug)]
 pub struct FirstByKey<K = String>(HashMap<K, usize>);
 
+impl<K> Default for FirstByKey<K> {
+    fn default() -> Self {
+        FirstByKey(HashMap::new())
+    }
+}
+
 impl<K: Eq + Hash> FirstByKey<K> {
-    /// The keys of each statement, as `keys` gives them.
-    pub fn build<I: IntoIterator<Item = K>>(
-        ctx: &Ctx,
-        mut keys: impl FnMut(&Stmt) -> I,
-    ) -> FirstByKey<K> {
-        let mut first = HashMap::new();
-        for s in &ctx.stmts {
-            for k in keys(s) {
-                first.entry(k).or_insert(s.index);
-            }
-        }
-        FirstByKey(first)
+    /// Records that `stmt` has the key.
+    pub fn insert(&mut self, key: K, stmt: &Stmt) {
+        self.0.entry(key).or_insert(stmt.index);
     }
 
     /// Whether a statement before `stmt` has the key.
@@ -496,39 +901,30 @@ impl<K: Eq + Hash> FirstByKey<K> {
 #[derive(Debug)]
 pub struct ByKey<K = String>(HashMap<K, Vec<usize>>);
 
+impl<K> Default for ByKey<K> {
+    fn default() -> Self {
+        ByKey(HashMap::new())
+    }
+}
+
 impl<K: Eq + Hash> ByKey<K> {
-    /// The keys of each statement, as `keys` gives them.
-    pub fn build<I: IntoIterator<Item = K>>(
-        ctx: &Ctx,
-        mut keys: impl FnMut(&Stmt) -> I,
-    ) -> ByKey<K> {
-        let mut by: HashMap<K, Vec<usize>> = HashMap::new();
-        for s in &ctx.stmts {
-            for k in keys(s) {
-                let v = by.entry(k).or_default();
-                // One entry per statement, however often it has the key.
-                if v.last() != Some(&s.index) {
-                    v.push(s.index);
-                }
-            }
+    /// Records that `stmt` has the key.
+    pub fn insert(&mut self, key: K, stmt: &Stmt) {
+        let v = self.0.entry(key).or_default();
+        // One entry per statement, however often it has the key.
+        if v.last() != Some(&stmt.index) {
+            v.push(stmt.index);
         }
-        ByKey(by)
     }
 
-    /// The statements before `stmt` having the key, in file order.
-    pub fn before<'a, Q: Eq + Hash + ?Sized>(
-        &'a self,
-        ctx: &'a Ctx,
-        key: &Q,
-        stmt: &Stmt,
-    ) -> impl Iterator<Item = &'a Stmt> + 'a
+    /// The statements before `stmt` having the key (their indexes), in file
+    /// order.
+    pub fn before<Q: Eq + Hash + ?Sized>(&self, key: &Q, stmt: &Stmt) -> &[usize]
     where
         K: Borrow<Q>,
     {
         let all = self.0.get(key).map_or(&[][..], Vec::as_slice);
-        all[..all.partition_point(|&i| i < stmt.index)]
-            .iter()
-            .map(|&i| &ctx.stmts[i])
+        &all[..all.partition_point(|&i| i < stmt.index)]
     }
 }
 
@@ -537,15 +933,16 @@ impl<K: Eq + Hash> ByKey<K> {
 #[derive(Debug)]
 pub struct Settings<V>(Vec<(usize, V)>);
 
+impl<V> Default for Settings<V> {
+    fn default() -> Self {
+        Settings(Vec::new())
+    }
+}
+
 impl<V> Settings<V> {
-    /// `value` gives what a statement sets the setting to, if it does.
-    pub fn build(ctx: &Ctx, mut value: impl FnMut(&Stmt) -> Option<V>) -> Settings<V> {
-        Settings(
-            ctx.stmts
-                .iter()
-                .filter_map(|s| Some((s.index, value(s)?)))
-                .collect(),
-        )
+    /// Records that `stmt` sets the setting to `value`.
+    pub fn set(&mut self, value: V, stmt: &Stmt) {
+        self.0.push((stmt.index, value));
     }
 
     /// What the last statement before `stmt` that sets it set it to.
@@ -565,8 +962,27 @@ fn is_zero_timeout(text: &str) -> bool {
     value == "0" || value == "default" || value.starts_with("0ms") || value == "0s"
 }
 
+/// Whether `text` holds `word` (lower-case ASCII), in any ASCII case.
+fn contains_ignoring_case(text: &str, word: &str) -> bool {
+    let (hay, word) = (text.as_bytes(), word.as_bytes());
+    let Some(&first) = word.first() else {
+        return true;
+    };
+    // Compared only where the first letter is: most statements have few.
+    hay.iter().enumerate().any(|(i, &b)| {
+        b.to_ascii_lowercase() == first
+            && hay
+                .get(i..i + word.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(word))
+    })
+}
+
 /// `-- schemashift-ignore rule-a, rule-b` in the comments before a statement.
 fn ignore_comments(gap: &str) -> (Vec<String>, bool) {
+    // Nearly every gap has none: looked for at once, not line by line.
+    if !gap.contains("schemashift-ignore") {
+        return (Vec::new(), false);
+    }
     let mut ids = Vec::new();
     let mut all = false;
     for line in gap.lines() {
@@ -595,9 +1011,20 @@ fn ignore_comments(gap: &str) -> (Vec<String>, bool) {
 
 /// The first `n` words of a statement, upper-cased; comments skipped.
 pub fn leading_words(text: &str, n: usize) -> Vec<String> {
-    let mut words = Vec::new();
+    joined_words(text, n)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// [`leading_words`] joined by spaces (words hold none), built as one
+/// string: what a statement keeps, made without a string per word.
+fn joined_words(text: &str, n: usize) -> String {
+    let mut out = String::new();
+    let mut count = 0;
     let mut rest = text;
-    while words.len() < n {
+    while count < n {
         rest = rest.trim_start();
         if let Some(r) = rest.strip_prefix("--") {
             rest = r.split_once('\n').map_or("", |(_, b)| b);
@@ -607,22 +1034,30 @@ pub fn leading_words(text: &str, n: usize) -> Vec<String> {
             rest = r.split_once("*/").map_or("", |(_, b)| b);
             continue;
         }
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
         let end = rest
             .find(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',' || c == ';')
             .unwrap_or(rest.len());
+        if count > 0 {
+            out.push(' ');
+        }
+        count += 1;
         if end == 0 {
-            if rest.is_empty() {
-                break;
-            }
-            let c = rest.chars().next().unwrap_or(' ');
-            words.push(c.to_string());
+            out.push(c);
             rest = &rest[c.len_utf8()..];
             continue;
         }
-        words.push(rest[..end].to_uppercase());
+        let word = &rest[..end];
+        if word.is_ascii() {
+            out.extend(word.bytes().map(|b| char::from(b.to_ascii_uppercase())));
+        } else {
+            out.push_str(&word.to_uppercase());
+        }
         rest = &rest[end..];
     }
-    words
+    out
 }
 
 #[cfg(test)]
@@ -636,22 +1071,20 @@ mod tests {
     #[test]
     fn new_tables_are_those_created_before_each_statement() {
         let c = ctx("ALTER TABLE a ADD x int;\nCREATE TABLE a (id int);\nCREATE TABLE \"B\" (id int);\nALTER TABLE a ADD y int;");
-        let seen: Vec<Vec<&str>> = c
+        let seen: Vec<[bool; 2]> = c
             .stmts
             .iter()
-            .map(|s| {
-                let mut v: Vec<&str> = s.new_tables.iter().collect();
-                v.sort_unstable();
-                v
-            })
+            .map(|s| [s.new_tables.contains("a"), s.new_tables.contains("B")])
             .collect();
-        assert_eq!(seen, [vec![], vec![], vec!["a"], vec!["B", "a"]]);
-        assert!(
-            !c.stmts[1].new_tables.contains("a"),
-            "not before its own CREATE"
+        assert_eq!(
+            seen,
+            [[false, false], [false, false], [true, false], [true, true]],
+            "each counts from the statement after its CREATE"
         );
-        assert!(c.stmts[3].new_tables.contains("a") && c.stmts[3].new_tables.contains("B"));
-        assert!(c.stmts[0].new_tables.is_empty());
+        assert!(
+            !c.stmts[3].new_tables.contains("b"),
+            "quoted keeps its case"
+        );
     }
 
     #[test]
@@ -676,6 +1109,72 @@ mod tests {
         assert!(threaded.stmts[0].ast.is_some());
         assert_eq!(run_len(&threaded.stmts, 1), 1);
         assert_eq!(run_len(&threaded.stmts[..3], usize::MAX), 3);
+    }
+
+    #[test]
+    fn one_statement_is_parsed_as_parse_sql_parses_it() {
+        for engine in [Engine::Postgres, Engine::Mysql] {
+            let dialect = crate::sqltext::dialect(engine);
+            // One parser for all: its token buffer is reused, also after a
+            // statement that fails to tokenize or to parse.
+            let mut parser = StmtParser::new(engine);
+            for text in [
+                "ALTER TABLE t ADD COLUMN c int",
+                "ALTER TABLE t ADD COLUMN c int;",
+                ";; SELECT 1 ;;",
+                "SELECT 1; SELECT 2",
+                "SELECT 1 SELECT 2",
+                "SELECT 1 END",
+                "BEGIN",
+                "END",
+                "",
+                ";",
+                "SELECT 'unterminated",
+                "ALTER TABLE",
+                "CREATE TABLE t (a int) PARTITION BY RANGE (a)",
+                "DO $$ BEGIN PERFORM 1; END $$",
+                "SELECT 'unterminated",
+                "ALTER TABLE t ADD COLUMN c int",
+            ] {
+                let whole = Parser::parse_sql(dialect.as_ref(), text)
+                    .ok()
+                    .and_then(|mut v| (v.len() == 1).then(|| Ast::new(v.remove(0))));
+                assert_eq!(parser.parse(text), whole, "{engine:?}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn leading_words_are_upper_cased_and_split_at_punctuation() {
+        let cases: [(&str, &[&str]); 6] = [
+            (
+                "alter table \"Users\"(id)",
+                &["ALTER", "TABLE", "\"USERS\"", "(", "ID", ")"],
+            ),
+            (
+                "-- note\n/* c */ set local lock_timeout = 0",
+                &["SET", "LOCAL", "LOCK_TIMEOUT", "=", "0"],
+            ),
+            ("  ", &[]),
+            (
+                "vacuüm (full, verbose) t",
+                &["VACUÜM", "(", "FULL", ",", "VERBOSE", ")", "T"],
+            ),
+            (
+                "a b c d e f g h i j",
+                &["A", "B", "C", "D", "E", "F", "G", "H"],
+            ),
+            ("begin;", &["BEGIN", ";"]),
+        ];
+        for (text, words) in cases {
+            assert_eq!(leading_words(text, 8), words, "{text}");
+            assert_eq!(joined_words(text, 8), words.join(" "), "{text}");
+        }
+        assert!(contains_ignoring_case(
+            "SET Lock_Timeout = 0",
+            "lock_timeout"
+        ));
+        assert!(!contains_ignoring_case("SET lock_timeou", "lock_timeout"));
     }
 
     #[test]
@@ -707,19 +1206,11 @@ mod tests {
     #[test]
     fn transactions_are_runs_of_statements() {
         let c = ctx("ALTER TABLE a ADD x int;\nBEGIN;\nALTER TABLE a ADD y int;\nUPDATE a SET y = 1;\nCOMMIT;\nALTER TABLE a ADD z int;\nBEGIN;\nUPDATE a SET z = 1;\nALTER TABLE a ADD w int;\nCOMMIT;");
-        let earlier =
-            |i: usize| -> Vec<usize> { c.earlier_in_txn(&c.stmts[i]).map(|s| s.index).collect() };
         let later =
             |i: usize| -> Vec<usize> { c.later_in_txn(&c.stmts[i]).map(|s| s.index).collect() };
-        assert_eq!(
-            earlier(3),
-            [1, 2],
-            "BEGIN counts among the transaction's statements"
-        );
-        assert_eq!(later(2), [3, 4]);
-        assert_eq!(earlier(8), [6, 7]);
-        assert!(earlier(5).is_empty() && later(5).is_empty(), "autocommit");
-        assert!(earlier(0).is_empty() && later(0).is_empty());
+        assert_eq!(later(2), [3, 4], "COMMIT counts among its statements");
+        assert_eq!(later(7), [8, 9]);
+        assert!(later(0).is_empty() && later(5).is_empty(), "autocommit");
         let wrapped = Ctx::new(
             "ALTER TABLE a ADD x int;\nALTER TABLE a ADD y int;\nALTER TABLE a ADD z int;",
             0,
@@ -733,21 +1224,117 @@ mod tests {
         assert_eq!(all, [1, 2]);
     }
 
-    #[test]
-    fn a_fact_is_built_once_per_file() {
-        struct Count(usize);
-        let c = ctx("ALTER TABLE a ADD x int;\nALTER TABLE b ADD y int;");
-        let built = std::cell::Cell::new(0);
-        for _ in 0..3 {
-            let n = c.memo(|c| {
-                built.set(built.get() + 1);
-                Count(c.stmts.len())
-            });
-            assert_eq!(n.0, 2);
+    /// The statements a fact took in, and whether each was parsed then.
+    #[derive(Default)]
+    struct Seen(Vec<(usize, bool)>);
+
+    impl Fact for Seen {
+        fn add(&mut self, _: &Ctx, stmt: &Stmt) {
+            self.0.push((stmt.index, stmt.ast.is_some()));
         }
-        assert_eq!(built.get(), 1);
-        let first = c.memo(|c| FirstByKey::build(c, |s| s.words().nth(2).map(str::to_string)));
-        assert!(first.before("A", &c.stmts[1]) && !first.before("A", &c.stmts[0]));
-        assert!(!first.before("B", &c.stmts[1]));
+    }
+
+    fn with_seen(mut c: Ctx) -> Ctx {
+        c.facts = Facts::of(&[FactKind {
+            engines: &[Engine::Postgres],
+            new: new_fact::<Seen>,
+        }]);
+        c
+    }
+
+    #[test]
+    fn a_stream_holds_a_few_chunks_parsed_and_facts_take_in_each_chunk_before_its_check() {
+        const N: usize = 10_000;
+        let mut sql = String::new();
+        for i in 0..N {
+            sql.push_str(&format!("ALTER TABLE t ADD COLUMN c{i} int;\n"));
+        }
+        assert!(sql.len() > 8 * CHUNK_BYTES, "several chunks");
+        let c = with_seen(Ctx::split(&sql, 0, &ReviewOptions::default(), false));
+        let expected = |i: usize| {
+            parse_one(
+                &format!("ALTER TABLE t ADD COLUMN c{i} int"),
+                Engine::Postgres,
+            )
+        };
+        /// What one check saw: its statement, how many statements the fact
+        /// had taken in, whether the first and last statements were held.
+        struct Saw {
+            index: usize,
+            taken_in: usize,
+            first_held: bool,
+            last_held: bool,
+        }
+        let saw = c.stream(|ctx, stmt, out| {
+            assert!(stmt.ast.is_some());
+            let seen = ctx.fact::<Seen>();
+            assert!(
+                seen.0
+                    .iter()
+                    .enumerate()
+                    .all(|(k, &(i, parsed))| k == i && parsed),
+                "in file order, parsed"
+            );
+            let taken_in = seen.0.len();
+            drop(seen);
+            let (first, last) = (&ctx.stmts[0], &ctx.stmts[N - 1]);
+            if stmt.index % 97 == 0 {
+                assert_eq!(stmt.ast, expected(stmt.index));
+                assert_eq!(*ctx.ast_of(first), expected(0), "parsed again when asked");
+                assert_eq!(*ctx.ast_of(last), expected(N - 1), "parsed when asked");
+            }
+            out.push(Saw {
+                index: stmt.index,
+                taken_in,
+                first_held: first.ast.is_some(),
+                last_held: last.ast.is_some(),
+            });
+        });
+        assert!(
+            saw.iter().map(|s| s.index).eq(0..N),
+            "every statement, in file order"
+        );
+        assert!(
+            saw.iter().all(|s| s.taken_in > s.index),
+            "every statement up to this one"
+        );
+        assert!(
+            saw.iter().any(|s| s.taken_in < N),
+            "not the whole file at once"
+        );
+        assert!(
+            saw.iter().any(|s| !s.first_held),
+            "earlier chunks are dropped"
+        );
+        assert!(
+            saw.iter().any(|s| !s.last_held),
+            "later chunks are parsed when reached"
+        );
+        let whole = with_seen(Ctx::new(&sql, 0, &ReviewOptions::default(), false));
+        assert!(whole.stmts.iter().all(|s| s.ast.is_some()), "all held");
+        whole.take_in(0);
+        assert_eq!(whole.fact::<Seen>().0, [(0, true)]);
+    }
+
+    #[test]
+    fn keyed_facts_answer_for_the_statements_before_one() {
+        let c = ctx("ALTER TABLE a ADD x int;\nALTER TABLE b ADD y int;\nALTER TABLE a ADD z int;");
+        let (s0, s1, s2) = (&c.stmts[0], &c.stmts[1], &c.stmts[2]);
+        let mut first = FirstByKey::default();
+        let mut by = ByKey::default();
+        let mut set = Settings::default();
+        for s in &c.stmts {
+            let table = s.words().nth(2).unwrap_or("").to_string();
+            first.insert(table.clone(), s);
+            by.insert(table.clone(), s);
+            by.insert(table, s);
+            set.set(s.index * 10, s);
+        }
+        assert!(!first.before("A", s0) && first.before("A", s1) && !first.before("B", s1));
+        let on_a = |s: &Stmt| by.before("A", s).to_vec();
+        assert_eq!(on_a(s2), [0], "once per statement, this one left out");
+        assert!(on_a(s0).is_empty());
+        assert_eq!(set.before(s0), None);
+        assert_eq!(set.before(s2), Some(&10));
     }
 }

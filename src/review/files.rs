@@ -120,7 +120,7 @@ pub fn extents(inputs: &[Input], opts: &ReviewOptions) -> Extents {
         if up.skip_file {
             continue;
         }
-        for s in split_statements(&up.text, opts.engine) {
+        for s in split_statements(up.text, opts.engine) {
             let start = (s.line + up.line_offset, s.column);
             ext.insert(&i.name, start, end_of(start, &s.text));
         }

@@ -177,29 +177,170 @@ pub fn review_counted(
     if up.skip_file {
         return (Vec::new(), 0);
     }
-    let ctx = Ctx::new(&up.text, up.line_offset, opts, up.in_transaction);
-    let mut findings = Vec::new();
-    for stmt in &ctx.stmts {
-        if stmt.ignored_all {
-            continue;
-        }
-        for rule in rules::ALL {
-            if opts.exclude.iter().any(|x| x == rule.id) || stmt.ignores(rule.id) {
-                continue;
-            }
-            if rule.engines.contains(&opts.engine) {
-                (rule.check)(&ctx, stmt, &mut findings);
-            }
-        }
-    }
+    let ctx = Ctx::split(up.text, up.line_offset, opts, up.in_transaction);
+    let statements = ctx.stmts.len();
+    let mut findings = ctx.stream(|ctx, stmt, out| check(ctx, stmt, opts, out));
     for f in &mut findings {
         f.file = file.map(str::to_string);
     }
-    (findings, ctx.stmts.len())
+    (findings, statements)
+}
+
+/// Every rule that applies, on one statement.
+fn check(ctx: &Ctx, stmt: &Stmt, opts: &ReviewOptions, findings: &mut Vec<Finding>) {
+    if stmt.ignored_all {
+        return;
+    }
+    for rule in rules::ALL {
+        if opts.exclude.iter().any(|x| x == rule.id) || stmt.ignores(rule.id) {
+            continue;
+        }
+        if rule.engines.contains(&opts.engine) {
+            (rule.check)(ctx, stmt, findings);
+        }
+    }
 }
 
 /// Reviews one source and wraps the findings with a verdict.
 pub fn review(source: &str, file: Option<&str>, opts: &ReviewOptions) -> Review {
     let (findings, statements) = review_counted(source, file, opts);
     Review::from_findings(findings, statements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Statements of many kinds on few tables, columns and names, so that
+    /// the rules' looks back at earlier statements find something.
+    fn mixed_migration(seed: u64, n: usize) -> String {
+        let mut state = seed;
+        let mut below = |k: usize| {
+            // xorshift64: the same file every run.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % k as u64) as usize
+        };
+        const T: &[&str] = &[
+            "users",
+            "orders",
+            "public.users",
+            "\"Users\"",
+            "parts",
+            "p1",
+        ];
+        const C: &[&str] = &["a", "email", "\"Email\"", "ts", "k"];
+        const TY: &[&str] = &["bigint", "text", "varchar(10)", "timestamp", "timestamptz"];
+        const N: &[&str] = &["c1", "fk1", "users_email_check", "i1", "mv1"];
+        let mut sql = String::new();
+        for _ in 0..n {
+            let (t, t2) = (T[below(T.len())], T[below(T.len())]);
+            let (c, ty, nm) = (C[below(C.len())], TY[below(TY.len())], N[below(N.len())]);
+            let forms = [
+                format!("ALTER TABLE {t} ADD COLUMN {c} {ty}"),
+                format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {ty}"),
+                format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"),
+                format!("ALTER TABLE {t} ADD CONSTRAINT {nm} CHECK ({c} IS NOT NULL) NOT VALID"),
+                format!("ALTER TABLE {t} ADD CHECK ({c} IS NOT NULL AND {c} <> '')"),
+                format!("ALTER TABLE {t} VALIDATE CONSTRAINT {nm}"),
+                format!("ALTER TABLE {t} DROP CONSTRAINT {nm}"),
+                format!("ALTER TABLE {t} ADD CONSTRAINT {nm} NOT NULL {c} NOT VALID"),
+                format!("ALTER TABLE {t} ADD CONSTRAINT {nm} FOREIGN KEY ({c}) REFERENCES {t2} (id) NOT VALID"),
+                format!("ALTER TABLE {t} DROP COLUMN {c}"),
+                format!("ALTER TABLE {t} RENAME COLUMN {c} TO {}", C[below(C.len())]),
+                format!("CREATE TABLE {t} (id bigint, {c} {ty})"),
+                format!("CREATE TABLE {t} (LIKE {t2} INCLUDING ALL)"),
+                format!("CREATE TABLE {t} (id int, k int) PARTITION BY RANGE (k)"),
+                format!("ALTER TABLE {t} ATTACH PARTITION {t2} FOR VALUES FROM (1) TO (10)"),
+                format!("ALTER TABLE {t} ADD CONSTRAINT {nm} CHECK (k >= 1 AND k < 10)"),
+                format!("INSERT INTO {t} SELECT * FROM {t2}"),
+                format!("COPY {t} FROM STDIN"),
+                format!("UPDATE {t} SET {c} = 1"),
+                format!("UPDATE {t} SET {c} = 1 WHERE id BETWEEN 1 AND 1000"),
+                format!("CREATE INDEX {nm} ON {t} ({c})"),
+                format!("CREATE INDEX CONCURRENTLY {nm} ON {t} ({c})"),
+                format!("DROP INDEX {nm}"),
+                format!("REINDEX INDEX {nm}"),
+                format!("CREATE MATERIALIZED VIEW {nm} AS SELECT 1"),
+                format!("REFRESH MATERIALIZED VIEW {nm}"),
+                format!("VACUUM FULL {t}"),
+                format!("LOCK TABLE {t} IN SHARE MODE"),
+                format!("TRUNCATE {t}"),
+                format!("CREATE TRIGGER trg BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION f()"),
+                format!("CREATE TYPE {nm} AS ENUM ('x')"),
+                format!("ALTER TYPE {nm} ADD VALUE 'y'"),
+                "SELECT 'y'".to_string(),
+                "SET lock_timeout = '2s'".to_string(),
+                "RESET lock_timeout".to_string(),
+                "SET TimeZone = 'UTC'".to_string(),
+                "SET foreign_key_checks = 0".to_string(),
+                "SET SESSION lock_wait_timeout = 5".to_string(),
+                format!("ALTER TABLE {t} ADD INDEX {nm} ({c}), ALGORITHM=COPY"),
+                format!("ALTER TABLE {t} CONVERT TO CHARACTER SET utf8mb4"),
+                format!("DROP TABLE {t}"),
+                "BEGIN".to_string(),
+                "COMMIT".to_string(),
+            ];
+            sql.push_str(&forms[below(forms.len())]);
+            sql.push_str(";\n");
+        }
+        sql
+    }
+
+    #[test]
+    fn a_review_in_chunks_finds_what_a_review_of_the_whole_file_finds() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sources: Vec<String> = (0..4).map(|seed| mixed_migration(seed + 7, 400)).collect();
+        // Large enough to be parsed on threads ahead of the rules.
+        sources.push(mixed_migration(3, 3000));
+        assert!(sources[4].len() > context::PARALLEL_PARSE_BYTES);
+        for dir in [
+            "tests/review_corpus/hazard",
+            "tests/review_corpus/safe",
+            "fuzz/seeds",
+        ] {
+            let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            paths.sort();
+            sources.extend(paths.iter().map(|p| std::fs::read_to_string(p).unwrap()));
+        }
+        assert!(sources.len() > 100);
+        let mut compared = 0;
+        for (engine, version, wrapped) in [
+            (Engine::Postgres, 15, false),
+            (Engine::Postgres, 11, true),
+            (Engine::Postgres, 18, false),
+            (Engine::Mysql, 15, true),
+        ] {
+            let opts = ReviewOptions {
+                engine,
+                pg_version: version,
+                assume_in_transaction: wrapped,
+                ..ReviewOptions::default()
+            };
+            for sql in &sources {
+                let whole = Ctx::new(sql, 0, &opts, false);
+                let mut expected = Vec::new();
+                for stmt in &whole.stmts {
+                    check(&whole, stmt, &opts, &mut expected);
+                }
+                // One statement a chunk: every look back is at a statement
+                // whose parsed form is gone; larger chunks: facts ahead of
+                // the statements checked, on several threads.
+                for chunk in [1, 700, 20_000] {
+                    let chunked = Ctx::split(sql, 0, &opts, false)
+                        .stream_by(chunk, |ctx, stmt, out| check(ctx, stmt, &opts, out));
+                    assert_eq!(
+                        chunked, expected,
+                        "{engine:?} {version} {wrapped} {chunk}:\n{sql}"
+                    );
+                }
+                compared += expected.len();
+            }
+        }
+        assert!(compared > 1000, "{compared} findings compared");
+    }
 }

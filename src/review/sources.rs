@@ -2,8 +2,9 @@
 //! whether the tool wraps it in a transaction.
 
 /// The part of a file the review looks at.
-pub struct UpSection {
-    pub text: String,
+pub struct UpSection<'a> {
+    /// Borrowed from the source: a copy would be held as long as the review.
+    pub text: &'a str,
     /// Lines before `text` in the file, to report real line numbers.
     pub line_offset: usize,
     /// The tool runs this text inside one transaction.
@@ -18,7 +19,7 @@ pub struct UpSection {
 /// - dbmate `-- migrate:up` ... `-- migrate:down`: the up section, in a
 ///   transaction unless marked `transaction:false`;
 /// - anything else: the whole text.
-pub fn up_section(source: &str, file: Option<&str>) -> UpSection {
+pub fn up_section<'a>(source: &'a str, file: Option<&str>) -> UpSection<'a> {
     let name = file
         .map(|f| f.rsplit('/').next().unwrap_or(f))
         .unwrap_or("");
@@ -29,7 +30,7 @@ pub fn up_section(source: &str, file: Option<&str>) -> UpSection {
         || (name.starts_with('U') && name.contains("__") && name.ends_with(".sql"));
     if skip {
         return UpSection {
-            text: String::new(),
+            text: "",
             line_offset: 0,
             in_transaction: false,
             skip_file: true,
@@ -53,14 +54,14 @@ pub fn up_section(source: &str, file: Option<&str>) -> UpSection {
         Some(start) => {
             let end = up_end.unwrap_or(source.len()).max(start);
             UpSection {
-                text: source[start..end].to_string(),
+                text: &source[start..end],
                 line_offset: source[..start].matches('\n').count(),
                 in_transaction: transactional,
                 skip_file: false,
             }
         }
         None => UpSection {
-            text: source.to_string(),
+            text: source,
             line_offset: 0,
             in_transaction: false,
             skip_file: false,

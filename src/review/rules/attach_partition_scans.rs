@@ -20,12 +20,13 @@
 use super::missing_lock_timeout::{alter_table_target, created_in_file, norm_table, raw_words};
 use super::{Rule, PG};
 use crate::engine::Lock;
-use crate::review::context::{ByKey, FirstByKey};
+use crate::review::context::{Fact, FirstByKey};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
-    AlterTableOperation, ColumnOption, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Statement, TableConstraint,
+    AlterTableOperation, ColumnOption, CreateTable, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Statement, TableConstraint,
 };
+use std::collections::HashMap;
 
 pub static RULE: Rule = Rule {
     id: "attach-partition-scans",
@@ -156,44 +157,125 @@ fn condition(k: &str, b: &Bounds) -> Option<String> {
     }
 }
 
-/// The parsed `CREATE TABLE` and `ALTER TABLE` statements of each table, by
-/// name as [`norm_table`] gives it.
-struct TableStmts(ByKey);
+/// What a statement did to a table, as far as attaching it as a partition
+/// goes.
+enum Part {
+    /// `CREATE TABLE`: its single partition key column, and its CHECK
+    /// expressions as written.
+    Created {
+        key: Option<String>,
+        checks: Vec<String>,
+    },
+    /// `ALTER TABLE ... ADD [CONSTRAINT name] CHECK (expr) [NOT VALID]`.
+    Check {
+        expr: String,
+        not_valid: bool,
+        name: Option<String>,
+    },
+    /// `ALTER TABLE ... VALIDATE CONSTRAINT name`.
+    Validate(String),
+}
 
-fn table_stmts(ctx: &Ctx) -> std::sync::Arc<TableStmts> {
-    ctx.memo(|ctx| {
-        TableStmts(ByKey::build(ctx, |s| match &s.ast {
-            Some(Ast::Other(o)) => match &**o {
-                Statement::CreateTable(ct) => Some(norm_table(&ct.name.to_string())),
+/// What the parsed `CREATE TABLE` and `ALTER TABLE` statements of the file
+/// did to each table (by name as [`norm_table`] gives it), in file order.
+#[derive(Default)]
+pub(crate) struct Parts(HashMap<String, Vec<(usize, Part)>>);
+
+impl Fact for Parts {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        match &s.ast {
+            Some(Ast::Other(o)) => {
+                if let Statement::CreateTable(ct) = &**o {
+                    let checks = ct
+                        .constraints
+                        .iter()
+                        .filter_map(|c| match c {
+                            TableConstraint::Check(c) => Some(c.expr.to_string()),
+                            _ => None,
+                        })
+                        .chain(ct.columns.iter().flat_map(|col| {
+                            col.options.iter().filter_map(|o| match &o.option {
+                                ColumnOption::Check(c) => Some(c.expr.to_string()),
+                                _ => None,
+                            })
+                        }))
+                        .collect();
+                    let part = Part::Created {
+                        key: partition_key_of(ct),
+                        checks,
+                    };
+                    self.0
+                        .entry(norm_table(&ct.name.to_string()))
+                        .or_default()
+                        .push((s.index, part));
+                }
+            }
+            Some(Ast::AlterTable(at)) => {
+                let parts: Vec<Part> = at
+                    .operations
+                    .iter()
+                    .filter_map(|op| match op {
+                        AlterTableOperation::AddConstraint {
+                            constraint: TableConstraint::Check(c),
+                            not_valid,
+                        } => Some(Part::Check {
+                            expr: c.expr.to_string(),
+                            not_valid: *not_valid,
+                            name: c.name.as_ref().map(|n| n.value.clone()),
+                        }),
+                        AlterTableOperation::ValidateConstraint { name } => {
+                            Some(Part::Validate(name.value.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if !parts.is_empty() {
+                    self.0
+                        .entry(norm_table(&at.name.to_string()))
+                        .or_default()
+                        .extend(parts.into_iter().map(|p| (s.index, p)));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Parts {
+    /// What the statements before `stmt` did to `table` (as [`norm_table`] gives it).
+    fn before(&self, table: &str, stmt: &Stmt) -> impl Iterator<Item = &Part> {
+        let all = self.0.get(table).map_or(&[][..], Vec::as_slice);
+        all[..all.partition_point(|(i, _)| *i < stmt.index)]
+            .iter()
+            .map(|(_, p)| p)
+    }
+}
+
+/// The single partition key column of a `CREATE TABLE ... PARTITION BY`.
+fn partition_key_of(ct: &CreateTable) -> Option<String> {
+    match ct.partition_by.as_deref()? {
+        Expr::Function(f) => match &f.args {
+            FunctionArguments::List(l) => match l.args.as_slice() {
+                [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i)))] => {
+                    Some(i.to_string())
+                }
                 _ => None,
             },
-            Some(Ast::AlterTable(at)) => Some(norm_table(&at.name.to_string())),
             _ => None,
-        }))
-    })
+        },
+        _ => None,
+    }
 }
 
 /// The single partition key column of a parent created earlier in the file.
 fn partition_key(ctx: &Ctx, stmt: &Stmt, parent: &str) -> Option<String> {
-    let want = norm_table(parent);
-    let on = table_stmts(ctx);
-    let key =
-        on.0.before(ctx, &want, stmt)
-            .find_map(|s| match s.ast.as_ref()?.other() {
-                Some(Statement::CreateTable(ct)) => match ct.partition_by.as_deref()? {
-                    Expr::Function(f) => match &f.args {
-                        FunctionArguments::List(l) => match l.args.as_slice() {
-                            [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i)))] => {
-                                Some(i.to_string())
-                            }
-                            _ => None,
-                        },
-                        _ => None,
-                    },
-                    _ => None,
-                },
-                _ => None,
-            });
+    let parts = ctx.fact::<Parts>();
+    let key = parts
+        .before(&norm_table(parent), stmt)
+        .find_map(|p| match p {
+            Part::Created { key, .. } => key.clone(),
+            _ => None,
+        });
     key
 }
 
@@ -201,68 +283,48 @@ fn partition_key(ctx: &Ctx, stmt: &Stmt, parent: &str) -> Option<String> {
 /// statement that mentions its bounds (any CHECK when the bounds have no
 /// literals to compare).
 fn has_matching_check(ctx: &Ctx, stmt: &Stmt, part: &str, lits: &[String]) -> bool {
-    let want = norm_table(part);
-    let matches = |e: &Expr| {
-        let t = e.to_string();
-        lits.is_empty() || lits.iter().any(|l| t.contains(l.as_str()))
-    };
-    let on = table_stmts(ctx);
-    let earlier: Vec<&Stmt> = on.0.before(ctx, &want, stmt).collect();
+    let matches = |e: &str| lits.is_empty() || lits.iter().any(|l| e.contains(l.as_str()));
+    let parts = ctx.fact::<Parts>();
+    let earlier: Vec<&Part> = parts.before(&norm_table(part), stmt).collect();
     let validated = |name: &str| {
-        earlier.iter().any(|s| {
-            match &s.ast {
-            Some(Ast::AlterTable(at)) => at.operations.iter().any(|op| {
-                matches!(op, AlterTableOperation::ValidateConstraint { name: n } if n.value == name)
-            }),
-            _ => false,
-        }
-        })
+        earlier
+            .iter()
+            .any(|p| matches!(p, Part::Validate(n) if n == name))
     };
-    earlier.iter().any(|s| match &s.ast {
-        Some(Ast::AlterTable(at)) => at.operations.iter().any(|op| match op {
-            AlterTableOperation::AddConstraint {
-                constraint: TableConstraint::Check(c),
-                not_valid,
-            } => {
-                matches(&c.expr)
-                    && (!not_valid || c.name.as_ref().is_some_and(|n| validated(&n.value)))
-            }
-            _ => false,
-        }),
-        Some(Ast::Other(o)) => match &**o {
-            Statement::CreateTable(ct) => {
-                ct.constraints.iter().any(|c| match c {
-                    TableConstraint::Check(c) => matches(&c.expr),
-                    _ => false,
-                }) || ct.columns.iter().any(|col| {
-                    col.options.iter().any(|o| match &o.option {
-                        ColumnOption::Check(c) => matches(&c.expr),
-                        _ => false,
-                    })
-                })
-            }
-            _ => false,
-        },
-        _ => false,
+    earlier.iter().any(|p| match p {
+        Part::Check {
+            expr,
+            not_valid,
+            name,
+        } => matches(expr) && (!not_valid || name.as_deref().is_some_and(validated)),
+        Part::Created { checks, .. } => checks.iter().any(|c| matches(c)),
+        Part::Validate(_) => false,
     })
 }
 
 /// The tables the file puts rows into (`INSERT`, `COPY`), by name as
 /// [`norm_table`] gives it.
-struct Filled(FirstByKey);
+#[derive(Default)]
+pub(crate) struct Filled(FirstByKey);
 
-/// Whether rows are put into a table earlier in the file.
-fn filled_in_file(ctx: &Ctx, stmt: &Stmt, table: &str) -> bool {
-    let filled = ctx.memo(|ctx| {
-        Filled(FirstByKey::build(ctx, |s| match &s.ast {
+impl Fact for Filled {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        let table = match &s.ast {
             Some(Ast::Insert(i)) => Some(norm_table(&i.table.to_string())),
             Some(Ast::Other(o)) if matches!(**o, Statement::Copy { .. }) => {
                 raw_words(&s.text, 3).get(1).map(|n| norm_table(n))
             }
             _ => None,
-        }))
-    });
-    filled.0.before(&norm_table(table), stmt)
+        };
+        if let Some(table) = table {
+            self.0.insert(table, s);
+        }
+    }
+}
+
+/// Whether rows are put into a table earlier in the file.
+fn filled_in_file(ctx: &Ctx, stmt: &Stmt, table: &str) -> bool {
+    ctx.fact::<Filled>().0.before(&norm_table(table), stmt)
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {

@@ -22,6 +22,7 @@
 use super::missing_lock_timeout::{created_in_file, norm_table, table_locks, TableLock};
 use super::unbatched_backfill::{batched_fix, is_bookkeeping, Dml};
 use super::{Rule, PG};
+use crate::review::context::Fact;
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{SetExpr, TableFactor, TableWithJoins};
 use std::collections::HashMap;
@@ -95,34 +96,34 @@ fn backfilled_tables(ast: &Ast) -> Vec<(String, String)> {
 /// For each transaction and table (as [`norm_table`] gives it), the first
 /// statement in it taking a lock on the table that blocks the app, and that
 /// statement's strongest such lock.
-struct FirstLocks(HashMap<(usize, String), (usize, TableLock)>);
+#[derive(Default)]
+pub(crate) struct FirstLocks(HashMap<(usize, String), (usize, TableLock)>);
 
-impl FirstLocks {
-    fn build(ctx: &Ctx) -> FirstLocks {
-        let mut first = HashMap::new();
+impl Fact for FirstLocks {
+    fn add(&mut self, ctx: &Ctx, s: &Stmt) {
         // Outside them only BEGIN and COMMIT share a transaction's number,
         // and they lock nothing.
-        for s in ctx.stmts.iter().filter(|s| s.in_transaction) {
-            let locks: Vec<TableLock> = table_locks(ctx, s)
-                .into_iter()
-                .filter(|l| l.lock.conflicts_with_app())
-                .collect();
-            for l in &locks {
-                let want = norm_table(&l.table);
-                if first.contains_key(&(s.txn, want.clone())) {
-                    continue;
-                }
-                let strongest = locks
-                    .iter()
-                    .filter(|l| norm_table(&l.table) == want)
-                    .max_by_key(|l| l.lock)
-                    .cloned();
-                if let Some(l) = strongest {
-                    first.insert((s.txn, want), (s.index, l));
-                }
+        if !s.in_transaction {
+            return;
+        }
+        let locks: Vec<TableLock> = table_locks(ctx, s)
+            .into_iter()
+            .filter(|l| l.lock.conflicts_with_app())
+            .collect();
+        for l in &locks {
+            let want = norm_table(&l.table);
+            if self.0.contains_key(&(s.txn, want.clone())) {
+                continue;
+            }
+            let strongest = locks
+                .iter()
+                .filter(|l| norm_table(&l.table) == want)
+                .max_by_key(|l| l.lock)
+                .cloned();
+            if let Some(l) = strongest {
+                self.0.insert((s.txn, want), (s.index, l));
             }
         }
-        FirstLocks(first)
     }
 }
 
@@ -137,13 +138,13 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         if is_bookkeeping(&table) || created_in_file(ctx, stmt, &table) {
             continue;
         }
-        let first = ctx.memo(FirstLocks::build);
-        let Some((ddl_stmt, l)) = first
+        let first = ctx
+            .fact::<FirstLocks>()
             .0
             .get(&(stmt.txn, norm_table(&table)))
             .filter(|(i, _)| *i < stmt.index)
-            .map(|(i, l)| (&ctx.stmts[*i], l.clone()))
-        else {
+            .map(|(i, l)| (&ctx.stmts[*i], l.clone()));
+        let Some((ddl_stmt, l)) = first else {
             continue;
         };
         let blocked = l.lock.blocks();

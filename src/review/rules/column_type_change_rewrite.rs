@@ -43,7 +43,7 @@ use super::{planned_fix, Rule, PG};
 use crate::change::Change;
 use crate::engine::postgres::{normalise_type, type_change, TypeChange};
 use crate::engine::Lock;
-use crate::review::context::last_part;
+use crate::review::context::{last_part, Fact, Settings};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, DataType, Expr, Ident, ObjectName, TimezoneInfo,
@@ -225,72 +225,66 @@ fn trivial_using(e: &Expr, col: &Ident, to: &Kind) -> bool {
 
 /// The column's type as an earlier statement of this file left it.
 fn earlier_type(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> Option<DataType> {
-    let types = ctx.memo(TypeSetters::build);
-    let setters = types.0.get(&(last_part(table), folded(col)))?;
-    let &(index, op) = setters[..setters.partition_point(|&(i, _)| i < stmt.index)].last()?;
-    let Some(Ast::AlterTable(at)) = &ctx.stmts[index].ast else {
-        return None;
-    };
-    match &at.operations[op] {
-        AlterTableOperation::AddColumn { column_def, .. } => Some(column_def.data_type.clone()),
-        AlterTableOperation::AlterColumn {
-            op: AlterColumnOperation::SetDataType { data_type, .. },
-            ..
-        } => Some(data_type.clone()),
-        _ => None,
-    }
+    let types = ctx.fact::<ColumnTypes>();
+    types
+        .0
+        .get(&(last_part(table), folded(col)))?
+        .before(stmt)?
+        .clone()
 }
 
-/// For each (table, column), the `ALTER TABLE` operations (statement and
-/// operation index) that give it a type (`ADD COLUMN`, `TYPE`) or make its
-/// type unknown (a rename to its name), in file order: the last one before a
-/// statement says the column's type there.
-struct TypeSetters(HashMap<(String, String), Vec<(usize, usize)>>);
+/// For each (table, column), the type each `ALTER TABLE` operation gives it
+/// (`ADD COLUMN`, `TYPE`) or the unknown type a rename to its name leaves, in
+/// file order: the last one before a statement says the column's type there.
+#[derive(Default)]
+pub(crate) struct ColumnTypes(HashMap<(String, String), Settings<Option<DataType>>>);
 
-impl TypeSetters {
-    fn build(ctx: &Ctx) -> TypeSetters {
-        let mut setters: HashMap<(String, String), Vec<(usize, usize)>> = HashMap::new();
-        for s in &ctx.stmts {
-            let Some(Ast::AlterTable(at)) = &s.ast else {
-                continue;
+impl Fact for ColumnTypes {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        let Some(Ast::AlterTable(at)) = &s.ast else {
+            return;
+        };
+        for op in &at.operations {
+            let (col, data_type) = match op {
+                AlterTableOperation::AddColumn { column_def, .. } => {
+                    (&column_def.name, Some(&column_def.data_type))
+                }
+                AlterTableOperation::AlterColumn {
+                    column_name,
+                    op: AlterColumnOperation::SetDataType { data_type, .. },
+                } => (column_name, Some(data_type)),
+                AlterTableOperation::RenameColumn {
+                    new_column_name, ..
+                } => (new_column_name, None),
+                _ => continue,
             };
-            for (i, op) in at.operations.iter().enumerate() {
-                let col = match op {
-                    AlterTableOperation::AddColumn { column_def, .. } => &column_def.name,
-                    AlterTableOperation::AlterColumn {
-                        column_name,
-                        op: AlterColumnOperation::SetDataType { .. },
-                    } => column_name,
-                    AlterTableOperation::RenameColumn {
-                        new_column_name, ..
-                    } => new_column_name,
-                    _ => continue,
-                };
-                setters
-                    .entry((last_part(&at.name), folded(col)))
-                    .or_default()
-                    .push((s.index, i));
-            }
+            self.0
+                .entry((last_part(&at.name), folded(col)))
+                .or_default()
+                .set(data_type.cloned(), s);
         }
-        TypeSetters(setters)
     }
 }
 
 /// The first `SET [LOCAL] TimeZone = 'UTC'` (or `SET TIME ZONE 'UTC'`) of the file.
-struct UtcFrom(Option<usize>);
+#[derive(Default)]
+pub(crate) struct UtcFrom(Option<usize>);
+
+impl Fact for UtcFrom {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        if self.0.is_none() && s.starts_with(&["SET"]) && {
+            let text = s.text.to_lowercase();
+            (text.contains("timezone") || text.contains("time zone"))
+                && ["utc", "gmt", "zulu"].iter().any(|z| text.contains(z))
+        } {
+            self.0 = Some(s.index);
+        }
+    }
+}
 
 /// An earlier `SET [LOCAL] TimeZone = 'UTC'` (or `SET TIME ZONE 'UTC'`).
 fn session_in_utc(ctx: &Ctx, stmt: &Stmt) -> bool {
-    let first = ctx.memo(|ctx| {
-        UtcFrom(ctx.stmts.iter().position(|s| {
-            s.starts_with(&["SET"]) && {
-                let text = s.text.to_lowercase();
-                (text.contains("timezone") || text.contains("time zone"))
-                    && ["utc", "gmt", "zulu"].iter().any(|z| text.contains(z))
-            }
-        }))
-    });
-    first.0.is_some_and(|i| i < stmt.index)
+    ctx.fact::<UtcFrom>().0.is_some_and(|i| i < stmt.index)
 }
 
 /// timestamp <-> timestamptz: always a rewrite before 12, free on 12+ in UTC.

@@ -20,7 +20,7 @@
 
 use super::tokens::{options_at, tokens};
 use super::{Rule, PG};
-use crate::review::context::FirstByKey;
+use crate::review::context::{Fact, FirstByKey};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 
 pub static RULE: Rule = Rule {
@@ -40,12 +40,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some((what, table)) = concurrent_kind(stmt) else {
         return;
     };
-    let begins = ctx.memo(|ctx| {
-        Begins(FirstByKey::build(ctx, |s| {
-            (s.starts_with(&["BEGIN"]) || s.starts_with(&["START"])).then_some(s.txn)
-        }))
-    });
-    let explicit = begins.0.before(&stmt.txn, stmt);
+    let explicit = ctx.fact::<Begins>().0.before(&stmt.txn, stmt);
     let (inside, how) = if explicit {
         (
             "after BEGIN",
@@ -71,7 +66,16 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 
 /// The first statement of each transaction (the BEGIN opening it counts)
 /// that starts with BEGIN or START, by transaction number.
-struct Begins(FirstByKey<usize>);
+#[derive(Default)]
+pub(crate) struct Begins(FirstByKey<usize>);
+
+impl Fact for Begins {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        if s.starts_with(&["BEGIN"]) || s.starts_with(&["START"]) {
+            self.0.insert(s.txn, s);
+        }
+    }
+}
 
 /// Which concurrent statement this is, and the table when it is named.
 fn concurrent_kind(stmt: &Stmt) -> Option<(&'static str, Option<String>)> {

@@ -23,7 +23,7 @@ use super::{planned_fix, Rule};
 use crate::change::Change;
 use crate::context::Engine;
 use crate::engine::Lock;
-use crate::review::context::{last_part, FirstByKey};
+use crate::review::context::{last_part, Fact, FirstByKey};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{AlterTableOperation, DropBehavior, Ident, ObjectName};
 
@@ -97,26 +97,28 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 }
 
 /// The (table, column) pairs each `ALTER TABLE ... ADD COLUMN` of the file adds.
-struct Added(FirstByKey<(String, String)>);
+#[derive(Default)]
+pub(crate) struct Added(FirstByKey<(String, String)>);
+
+impl Fact for Added {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        let Some(Ast::AlterTable(at)) = &s.ast else {
+            return;
+        };
+        for op in &at.operations {
+            if let AlterTableOperation::AddColumn { column_def, .. } = op {
+                self.0
+                    .insert((last_part(&at.name), folded(&column_def.name)), s);
+            }
+        }
+    }
+}
 
 /// Whether this file added the column earlier: no deployed app knows it.
 fn added_earlier(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> bool {
-    let added = ctx.memo(|ctx| {
-        Added(FirstByKey::build(ctx, |s| match &s.ast {
-            Some(Ast::AlterTable(at)) => at
-                .operations
-                .iter()
-                .filter_map(|op| match op {
-                    AlterTableOperation::AddColumn { column_def, .. } => {
-                        Some((last_part(&at.name), folded(&column_def.name)))
-                    }
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        }))
-    });
-    added.0.before(&(last_part(table), folded(col)), stmt)
+    ctx.fact::<Added>()
+        .0
+        .before(&(last_part(table), folded(col)), stmt)
 }
 
 #[cfg(test)]

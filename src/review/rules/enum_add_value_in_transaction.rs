@@ -21,7 +21,7 @@
 
 use super::missing_lock_timeout::norm_table;
 use super::{Rule, PG};
-use crate::review::context::FirstByKey;
+use crate::review::context::{Fact, FirstByKey};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{AlterTypeAddValuePosition, AlterTypeOperation, Statement};
 
@@ -36,32 +36,41 @@ pub static RULE: Rule = Rule {
 
 /// The types each transaction creates, by transaction and name as
 /// [`norm_table`] gives it.
-struct CreatedTypes(FirstByKey<(usize, String)>);
+#[derive(Default)]
+pub(crate) struct CreatedTypes(FirstByKey<(usize, String)>);
+
+impl Fact for CreatedTypes {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        if let Some(Statement::CreateType { name, .. }) = s.ast.as_ref().and_then(Ast::other) {
+            self.0.insert((s.txn, norm_table(&name.to_string())), s);
+        }
+    }
+}
 
 /// Whether the enum type was created earlier in the same transaction.
 fn created_in_txn(ctx: &Ctx, stmt: &Stmt, type_name: &str) -> bool {
-    let created = ctx.memo(|ctx| {
-        CreatedTypes(FirstByKey::build(ctx, |s| {
-            match s.ast.as_ref().and_then(Ast::other) {
-                Some(Statement::CreateType { name, .. }) => {
-                    Some((s.txn, norm_table(&name.to_string())))
-                }
-                _ => None,
-            }
-        }))
-    });
-    stmt.in_transaction && created.0.before(&(stmt.txn, norm_table(type_name)), stmt)
+    stmt.in_transaction
+        && ctx
+            .fact::<CreatedTypes>()
+            .0
+            .before(&(stmt.txn, norm_table(type_name)), stmt)
 }
 
 /// Whether a statement names the label as a string literal. Adding values
 /// (even next to the new one, `ADD VALUE 'b' AFTER 'a'`) does not use it.
-fn uses_label(s: &Stmt, literal: &str) -> bool {
-    if let Some(Statement::AlterType(at)) = s.ast.as_ref().and_then(Ast::other) {
+fn uses_label(ctx: &Ctx, s: &Stmt, literal: &str) -> bool {
+    if !s.text.contains(literal) {
+        return false;
+    }
+    // Looked at (parsed again, when not held) only when its text could use
+    // the label.
+    let parsed = ctx.ast_of(s);
+    if let Some(Statement::AlterType(at)) = Option::as_ref(&parsed).and_then(Ast::other) {
         if matches!(at.operation, AlterTypeOperation::AddValue(_)) {
             return false;
         }
     }
-    s.text.contains(literal)
+    true
 }
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
@@ -101,7 +110,10 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         );
         return;
     }
-    let Some(user) = ctx.later_in_txn(stmt).find(|s| uses_label(s, &literal)) else {
+    let Some(user) = ctx
+        .later_in_txn(stmt)
+        .find(|s| uses_label(ctx, s, &literal))
+    else {
         return;
     };
     out.push(

@@ -26,7 +26,7 @@
 use super::{Rule, PG};
 use crate::context::Engine;
 use crate::engine::Lock;
-use crate::review::context::FirstByKey;
+use crate::review::context::{Fact, FirstByKey};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{AlterTableOperation, LockTableMode, ObjectType, Statement, TableConstraint};
 use std::collections::HashMap;
@@ -111,6 +111,15 @@ pub(crate) fn raw_words(text: &str, n: usize) -> Vec<String> {
     words
 }
 
+/// Whether a statement's text, lower-cased and trimmed at the start, starts
+/// with "set": how the MySQL rules find SET statements.
+pub(crate) fn starts_with_set(text: &str) -> bool {
+    text.trim_start()
+        .as_bytes()
+        .get(..3)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"set"))
+}
+
 /// A table name as the context matches it: last part, unquoted, lower-cased
 /// unless quoted.
 pub(crate) fn norm_table(name: &str) -> String {
@@ -131,13 +140,21 @@ pub(crate) fn created_in_file(ctx: &Ctx, stmt: &Stmt, table: &str) -> bool {
     if stmt.new_tables.contains(&want) {
         return true;
     }
-    let created = ctx.memo(|ctx| UnparsedCreates(FirstByKey::build(ctx, unparsed_created_table)));
-    created.0.before(&want, stmt)
+    ctx.fact::<UnparsedCreates>().0.before(&want, stmt)
 }
 
 /// The tables created by statements sqlparser cannot parse, by name as
 /// [`norm_table`] gives it.
-struct UnparsedCreates(FirstByKey);
+#[derive(Default)]
+pub(crate) struct UnparsedCreates(FirstByKey);
+
+impl Fact for UnparsedCreates {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        if let Some(table) = unparsed_created_table(s) {
+            self.0.insert(table, s);
+        }
+    }
+}
 
 /// The table a `CREATE ... TABLE` that sqlparser cannot parse creates.
 fn unparsed_created_table(s: &Stmt) -> Option<String> {
@@ -183,20 +200,7 @@ fn index_table(up: &[String], raw: &[String]) -> Option<String> {
 
 /// The table an index created earlier in the file belongs to.
 fn table_of_index(ctx: &Ctx, stmt: &Stmt, index: &str) -> Option<String> {
-    let created = ctx.memo(|ctx| {
-        let mut first = HashMap::new();
-        for s in &ctx.stmts {
-            if let Some(Ast::CreateIndex(ci)) = &s.ast {
-                if let Some(n) = &ci.name {
-                    first
-                        .entry(norm_table(&n.to_string()))
-                        .or_insert_with(|| (s.index, ci.table_name.to_string()));
-                }
-            }
-        }
-        CreatedIndexes(first)
-    });
-    match created.0.get(&norm_table(index)) {
+    match ctx.fact::<IndexTables>().0.get(&norm_table(index)) {
         Some((i, table)) if *i < stmt.index => Some(table.clone()),
         _ => None,
     }
@@ -204,7 +208,20 @@ fn table_of_index(ctx: &Ctx, stmt: &Stmt, index: &str) -> Option<String> {
 
 /// The indexes the file creates, by name as [`norm_table`] gives it: the
 /// statement creating it first, and its table.
-struct CreatedIndexes(HashMap<String, (usize, String)>);
+#[derive(Default)]
+pub(crate) struct IndexTables(HashMap<String, (usize, String)>);
+
+impl Fact for IndexTables {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        if let Some(Ast::CreateIndex(ci)) = &s.ast {
+            if let Some(n) = &ci.name {
+                self.0
+                    .entry(norm_table(&n.to_string()))
+                    .or_insert_with(|| (s.index, ci.table_name.to_string()));
+            }
+        }
+    }
+}
 
 /// The lock one `ALTER TABLE` operation takes on its table (PostgreSQL).
 fn alter_op_lock(op: &AlterTableOperation) -> Lock {
@@ -520,24 +537,32 @@ fn needs_timeout(ctx: &Ctx, stmt: &Stmt) -> Option<TableLock> {
         })
 }
 
-/// The first statement of each group (a transaction, or every statement
-/// outside one) that needs a lock_timeout it lacks.
-struct FirstUnguarded(HashMap<Option<usize>, usize>);
+/// One finding per transaction; statements outside any transaction share
+/// the session, where one SET at the top covers them all.
+fn group(s: &Stmt) -> Option<usize> {
+    s.in_transaction.then_some(s.txn)
+}
+
+/// The first statement of each group ([`group`]) that needs a lock_timeout
+/// it lacks: the one reported.
+#[derive(Default)]
+pub(crate) struct FirstUnguarded(HashMap<Option<usize>, usize>);
+
+impl Fact for FirstUnguarded {
+    fn add(&mut self, ctx: &Ctx, s: &Stmt) {
+        if needs_timeout(ctx, s).is_some() {
+            self.0.entry(group(s)).or_insert(s.index);
+        }
+    }
+}
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    // One finding per transaction; statements outside any transaction share
-    // the session, where one SET at the top covers them all.
-    let group = |s: &Stmt| s.in_transaction.then_some(s.txn);
-    let first = ctx.memo(|ctx| {
-        let mut first = HashMap::new();
-        for s in &ctx.stmts {
-            if needs_timeout(ctx, s).is_some() {
-                first.entry(group(s)).or_insert(s.index);
-            }
-        }
-        FirstUnguarded(first)
-    });
-    if first.0.get(&group(stmt)) != Some(&stmt.index) {
+    let reported = ctx
+        .fact::<FirstUnguarded>()
+        .0
+        .get(&group(stmt))
+        .is_some_and(|&i| i < stmt.index);
+    if reported {
         return;
     }
     let Some(l) = needs_timeout(ctx, stmt) else {

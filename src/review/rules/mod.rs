@@ -2,6 +2,7 @@
 //! (what it finds, why it hurts, what to write instead) as `//!` lines, which
 //! `schemashift rules` prints and the README's rule table is generated from.
 
+use super::context::{new_fact, FactKind};
 use super::{Ctx, Finding, Severity, Stmt};
 use crate::context::Engine;
 use crate::engine::Lock;
@@ -112,7 +113,7 @@ pub(crate) const PG: &[Engine] = &[Engine::Postgres];
 /// first phase, then the command that prints the whole plan.
 pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<String> {
     use crate::change::ChangeInput;
-    use crate::plan::{build_plan, PlanRequest};
+    use crate::plan::{build_phases, PlanRequest};
     let describe = change.describe();
     let req = PlanRequest {
         input: ChangeInput {
@@ -125,9 +126,11 @@ pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<St
         },
         ..PlanRequest::default()
     };
-    let plan = build_plan(&req).ok()?;
+    // Only the phases: the rest of a plan (estimates, runbook) would cost
+    // more than the phases themselves, for every finding.
+    let phases = build_phases(&req).ok()?;
     let mut out = String::from("-- expand/contract instead:\n");
-    for (i, p) in plan.phases.iter().enumerate() {
+    for (i, p) in phases.iter().enumerate() {
         out.push_str(&format!(
             "--   {}. {} ({})\n",
             i + 1,
@@ -135,7 +138,7 @@ pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<St
             p.kind.as_str()
         ));
     }
-    if let Some(first) = plan.phases.first() {
+    if let Some(first) = phases.first() {
         for s in &first.forward {
             out.push_str(&s.sql);
             out.push('\n');
@@ -147,6 +150,90 @@ pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<St
     Some(out)
 }
 pub(crate) const MYSQL: &[Engine] = &[Engine::Mysql];
+
+const BOTH: &[Engine] = &[Engine::Postgres, Engine::Mysql];
+
+/// Every fact the rules keep about the statements before the one they check
+/// (see [`super::context::Fact`]), with the engines of the rules using it: a rule asking
+/// for a fact not kept here for its engine panics.
+pub(crate) static FACTS: &[FactKind] = &[
+    FactKind {
+        engines: BOTH,
+        new: new_fact::<missing_lock_timeout::UnparsedCreates>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<missing_lock_timeout::IndexTables>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<missing_lock_timeout::FirstUnguarded>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<tokens::CreatedIndexes>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<tokens::CreatedMatviews>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<set_not_null_without_check::Constraints>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<column_type_change_rewrite::ColumnTypes>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<column_type_change_rewrite::UtcFrom>,
+    },
+    FactKind {
+        engines: BOTH,
+        new: new_fact::<drop_column::Added>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<concurrent_index_in_transaction::Begins>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<enum_add_value_in_transaction::CreatedTypes>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<attach_partition_scans::Parts>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<attach_partition_scans::Filled>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<validate_in_same_transaction::Lockers>,
+    },
+    FactKind {
+        engines: BOTH,
+        new: new_fact::<unbatched_backfill::Batches>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<backfill_in_same_transaction_as_ddl::FirstLocks>,
+    },
+    FactKind {
+        engines: MYSQL,
+        new: new_fact::<mysql_copy_algorithm_ddl::FkChecksOff>,
+    },
+    FactKind {
+        engines: MYSQL,
+        new: new_fact::<mysql_missing_lock_wait_timeout::Timeouts>,
+    },
+    FactKind {
+        engines: MYSQL,
+        new: new_fact::<mysql_missing_lock_wait_timeout::FirstUnguarded>,
+    },
+];
 
 /// Every rule, in the order findings of one statement are reported.
 pub static ALL: &[&Rule] = &[

@@ -26,10 +26,12 @@
 //! makes MySQL fail fast instead of silently copying; a foreign key is added
 //! in place with `foreign_key_checks = 0` (after checking the rows yourself).
 
-use super::missing_lock_timeout::{alter_table_target, created_in_file, raw_words};
+use super::missing_lock_timeout::{
+    alter_table_target, created_in_file, raw_words, starts_with_set,
+};
 use super::{Rule, MYSQL};
 use crate::engine::Lock;
-use crate::review::context::Settings;
+use crate::review::context::{Fact, Settings};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     AlterTableAlgorithm, AlterTableOperation, ColumnOption, DataType, TableConstraint,
@@ -80,16 +82,30 @@ fn type_kind(t: &DataType) -> TypeKind {
 
 /// Whether `SET foreign_key_checks = 0` is in force for this statement.
 fn fk_checks_off(ctx: &Ctx, stmt: &Stmt) -> bool {
-    let set = ctx.memo(|ctx| FkChecksOff(Settings::build(ctx, sets_fk_checks_off)));
+    let set = ctx.fact::<FkChecksOff>();
     set.0.before(stmt).copied().unwrap_or(false)
 }
 
 /// Where the file turns foreign key checks off (or back on).
-struct FkChecksOff(Settings<bool>);
+#[derive(Default)]
+pub(crate) struct FkChecksOff(Settings<bool>);
+
+impl Fact for FkChecksOff {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        if let Some(off) = sets_fk_checks_off(s) {
+            self.0.set(off, s);
+        }
+    }
+}
 
 /// Whether a statement turns foreign key checks off for the session (or
 /// on), if it sets them.
 fn sets_fk_checks_off(s: &Stmt) -> Option<bool> {
+    // Lower-casing changes no other letter into "set": most statements need
+    // not be copied to find out.
+    if !starts_with_set(&s.text) {
+        return None;
+    }
     let lower = s.text.to_lowercase();
     if !lower.trim_start().starts_with("set") || lower.contains("global") {
         return None;

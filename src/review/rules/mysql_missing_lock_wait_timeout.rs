@@ -17,10 +17,12 @@
 //! migration, and retry it a few seconds later when it fails with error 1205
 //! (ER_LOCK_WAIT_TIMEOUT).
 
-use super::missing_lock_timeout::{alter_table_target, created_in_file, raw_words};
+use super::missing_lock_timeout::{
+    alter_table_target, created_in_file, raw_words, starts_with_set,
+};
 use super::{Rule, MYSQL};
 use crate::engine::Lock;
-use crate::review::context::Settings;
+use crate::review::context::{Fact, Settings};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{ObjectType, Statement};
 
@@ -38,6 +40,11 @@ const MAX_SECONDS: u64 = 600;
 
 /// Whether this SET gives the session a short lock_wait_timeout.
 fn sets_timeout(s: &Stmt) -> Option<bool> {
+    // Lower-casing changes no other letter into "set": most statements need
+    // not be copied to find out.
+    if !starts_with_set(&s.text) {
+        return None;
+    }
     let lower = s.text.to_lowercase();
     if !lower.trim_start().starts_with("set") {
         return None;
@@ -114,22 +121,46 @@ fn unguarded(ctx: &Ctx, stmt: &Stmt) -> Option<String> {
         return None;
     }
     let table = ddl_table(ctx, stmt)?;
-    let timeouts = ctx.memo(|ctx| Timeouts(Settings::build(ctx, sets_timeout)));
-    let set = timeouts.0.before(stmt).copied().unwrap_or(false);
+    let set = ctx
+        .fact::<Timeouts>()
+        .0
+        .before(stmt)
+        .copied()
+        .unwrap_or(false);
     (!set).then_some(table)
 }
 
 /// Where the file sets lock_wait_timeout (to a value that guards or not).
-struct Timeouts(Settings<bool>);
+#[derive(Default)]
+pub(crate) struct Timeouts(Settings<bool>);
+
+impl Fact for Timeouts {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        if let Some(guards) = sets_timeout(s) {
+            self.0.set(guards, s);
+        }
+    }
+}
 
 /// The first statement that needs a lock_wait_timeout it does not have: the
 /// one reported.
-struct FirstUnguarded(Option<usize>);
+#[derive(Default)]
+pub(crate) struct FirstUnguarded(Option<usize>);
+
+impl Fact for FirstUnguarded {
+    fn add(&mut self, ctx: &Ctx, s: &Stmt) {
+        if self.0.is_none() && unguarded(ctx, s).is_some() {
+            self.0 = Some(s.index);
+        }
+    }
+}
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let first =
-        ctx.memo(|ctx| FirstUnguarded(ctx.stmts.iter().position(|s| unguarded(ctx, s).is_some())));
-    if first.0 != Some(stmt.index) {
+    if ctx
+        .fact::<FirstUnguarded>()
+        .0
+        .is_some_and(|i| i < stmt.index)
+    {
         return;
     }
     let Some(table) = unguarded(ctx, stmt) else {

@@ -25,7 +25,7 @@
 use super::{planned_fix, Rule, PG};
 use crate::change::Change;
 use crate::engine::Lock;
-use crate::review::context::last_part;
+use crate::review::context::{last_part, Fact};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, Expr, Ident, ObjectName, TableConstraint,
@@ -34,7 +34,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 pub static RULE: Rule = Rule {
     id: "set-not-null-without-check",
@@ -131,156 +131,177 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 /// NOT VALID shipped in an earlier file), and nothing else is validated right
 /// before a SET NOT NULL.
 fn proven_earlier(ctx: &Ctx, stmt: &Stmt, table: &ObjectName, col: &Ident) -> bool {
-    let key = (last_part(table), folded(col));
-    let proofs = ctx.memo(|_| Proofs::default());
-    let timeline = {
-        let mut known = proofs.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match known.get(&key) {
-            Some(t) => Arc::clone(t),
-            None => {
-                let t = Arc::new(proof_timeline(ctx, &key.0, &key.1));
-                known.insert(key, Arc::clone(&t));
-                t
-            }
-        }
-    };
-    let before = timeline.partition_point(|&(i, _)| i < stmt.index);
-    before > 0 && timeline[before - 1].1
+    ctx.fact_mut::<Constraints>()
+        .proven_before(last_part(table), folded(col), ctx.pg_version, stmt)
 }
 
-/// For each (table, column) asked about, whether the column is proven NOT
-/// NULL after each of the table's constraint statements. Each pair replays
-/// its table's constraint statements once, rather than every SET NOT NULL
-/// replaying every earlier statement.
-#[derive(Default)]
-struct Proofs(Mutex<HashMap<(String, String), Arc<Timeline>>>);
-
-/// (statement index, proven after it), in file order.
-type Timeline = Vec<(usize, bool)>;
-
-/// A statement that adds, validates or drops constraints.
-enum Event {
-    /// A parsed `ALTER TABLE`: its index.
-    Parsed(usize),
+/// One change a statement makes to a table's constraints.
+enum Step {
+    /// `ADD [CONSTRAINT name] CHECK (...) [NOT VALID]`, with the columns
+    /// the check proves NOT NULL ([`proves_not_null`]).
+    Check {
+        name: Option<Name>,
+        proves: Vec<String>,
+        not_valid: bool,
+    },
+    /// Another constraint added, by name when it has one.
+    Other(Option<Name>),
+    Validate(Name),
+    Drop(Name),
     /// PostgreSQL 18's `ADD CONSTRAINT name NOT NULL col [NOT VALID]`.
     NotNull {
-        index: usize,
-        name: String,
+        name: Name,
         col: String,
         not_valid: bool,
     },
 }
 
-/// The constraint statements of each table, in file order.
-struct ConstraintEvents(HashMap<String, Vec<Event>>);
+/// A constraint name, shared by the steps naming it and the proofs of every
+/// column asked about (each holds the names of the table's constraints).
+type Name = Arc<str>;
 
-impl ConstraintEvents {
-    fn build(ctx: &Ctx) -> ConstraintEvents {
-        let mut on: HashMap<String, Vec<Event>> = HashMap::new();
-        for s in &ctx.stmts {
-            match &s.ast {
-                Some(Ast::AlterTable(at))
-                    if at.operations.iter().any(|op| {
-                        matches!(
-                            op,
-                            AlterTableOperation::AddConstraint { .. }
-                                | AlterTableOperation::ValidateConstraint { .. }
-                                | AlterTableOperation::DropConstraint { .. }
-                        )
-                    }) =>
-                {
-                    on.entry(last_part(&at.name))
-                        .or_default()
-                        .push(Event::Parsed(s.index));
-                }
-                None => {
-                    if let Some((table, name, col, not_valid)) = pg18_not_null_constraint(&s.text) {
-                        on.entry(table).or_default().push(Event::NotNull {
-                            index: s.index,
-                            name,
-                            col,
-                            not_valid,
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-        ConstraintEvents(on)
-    }
+/// The constraint changes of each table (names folded), in file order, and
+/// for each (table, column) asked about, the proof replayed so far: each
+/// pair replays its table's changes once, rather than every SET NOT NULL
+/// replaying every earlier statement.
+#[derive(Default)]
+pub(crate) struct Constraints {
+    steps: HashMap<String, Vec<(usize, Step)>>,
+    proofs: HashMap<(String, String), Proof>,
 }
 
-/// After each constraint statement on `table`, whether a validated
-/// constraint proves `col` NOT NULL.
-fn proof_timeline(ctx: &Ctx, table: &str, col: &str) -> Timeline {
-    let events = ctx.memo(ConstraintEvents::build);
-    let mut pending: HashSet<String> = HashSet::new();
-    let mut validated: HashSet<String> = HashSet::new();
-    // Constraints added in this file that prove something else.
-    let mut other: HashSet<String> = HashSet::new();
-    let mut timeline = Vec::new();
-    for event in events.0.get(table).map_or(&[][..], Vec::as_slice) {
-        let index = match event {
-            Event::Parsed(index) => {
-                let Some(Ast::AlterTable(at)) = &ctx.stmts[*index].ast else {
-                    continue;
-                };
+/// The constraints of one table as they bear on one column.
+#[derive(Default)]
+struct Proof {
+    pending: HashSet<Name>,
+    validated: HashSet<Name>,
+    /// Constraints added in this file that prove something else.
+    other: HashSet<Name>,
+    /// How many of the table's steps are replayed.
+    replayed: usize,
+    /// The statements after which the column became proven or stopped being
+    /// (statement, proven after it), in file order.
+    changes: Vec<(usize, bool)>,
+}
+
+impl Fact for Constraints {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        match &s.ast {
+            Some(Ast::AlterTable(at)) => {
                 for op in &at.operations {
-                    match op {
+                    let step = match op {
                         AlterTableOperation::AddConstraint {
                             constraint: TableConstraint::Check(ck),
                             not_valid,
-                        } if implies_not_null(&ck.expr, col) => {
-                            let name = ck
-                                .name
-                                .as_ref()
-                                .map(folded)
-                                .unwrap_or_else(|| format!("{table}_{col}_check"));
-                            if *not_valid {
-                                pending.insert(name);
-                            } else {
-                                validated.insert(name);
+                        } => {
+                            let mut proves = Vec::new();
+                            proves_not_null(&ck.expr, &mut proves);
+                            Step::Check {
+                                name: ck.name.as_ref().map(|n| folded(n).into()),
+                                proves,
+                                not_valid: *not_valid,
                             }
                         }
                         AlterTableOperation::AddConstraint { constraint, .. } => {
-                            if let Some(name) = constraint_name(constraint) {
-                                other.insert(name);
-                            }
+                            Step::Other(constraint_name(constraint).map(Name::from))
                         }
                         AlterTableOperation::ValidateConstraint { name } => {
-                            let name = folded(name);
-                            if pending.remove(&name) || !other.contains(&name) {
-                                validated.insert(name);
-                            }
+                            Step::Validate(folded(name).into())
                         }
                         AlterTableOperation::DropConstraint { name, .. } => {
-                            pending.remove(&folded(name));
-                            validated.remove(&folded(name));
+                            Step::Drop(folded(name).into())
                         }
-                        _ => {}
+                        _ => continue,
+                    };
+                    self.steps
+                        .entry(last_part(&at.name))
+                        .or_default()
+                        .push((s.index, step));
+                }
+            }
+            None => {
+                if let Some((table, name, col, not_valid)) = pg18_not_null_constraint(&s.text) {
+                    self.steps.entry(table).or_default().push((
+                        s.index,
+                        Step::NotNull {
+                            name: name.into(),
+                            col,
+                            not_valid,
+                        },
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Constraints {
+    /// Whether, before `stmt`, a validated constraint proves `col` of
+    /// `table` NOT NULL.
+    fn proven_before(&mut self, table: String, col: String, version: u32, stmt: &Stmt) -> bool {
+        let steps = self.steps.get(&table).map_or(&[][..], Vec::as_slice);
+        let proof = self.proofs.entry((table.clone(), col.clone())).or_default();
+        proof.replay(&table, &col, steps, version);
+        let before = proof.changes.partition_point(|&(i, _)| i < stmt.index);
+        before > 0 && proof.changes[before - 1].1
+    }
+}
+
+impl Proof {
+    /// Replays the steps not replayed yet.
+    fn replay(&mut self, table: &str, col: &str, steps: &[(usize, Step)], version: u32) {
+        for (index, step) in &steps[self.replayed.min(steps.len())..] {
+            match step {
+                Step::Check {
+                    name,
+                    proves,
+                    not_valid,
+                } if proves.iter().any(|c| c == col) => {
+                    let name = name
+                        .clone()
+                        .unwrap_or_else(|| format!("{table}_{col}_check").into());
+                    if *not_valid {
+                        self.pending.insert(name);
+                    } else {
+                        self.validated.insert(name);
                     }
                 }
-                *index
-            }
-            Event::NotNull {
-                index,
-                name,
-                col: c,
-                not_valid,
-            } => {
-                if c != col || ctx.pg_version < 18 {
-                    other.insert(name.clone());
-                } else if *not_valid {
-                    pending.insert(name.clone());
-                } else {
-                    validated.insert(name.clone());
+                Step::Check { name, .. } | Step::Other(name) => {
+                    if let Some(name) = name {
+                        self.other.insert(name.clone());
+                    }
                 }
-                *index
+                Step::Validate(name) => {
+                    if self.pending.remove(name) || !self.other.contains(name) {
+                        self.validated.insert(name.clone());
+                    }
+                }
+                Step::Drop(name) => {
+                    self.pending.remove(name);
+                    self.validated.remove(name);
+                }
+                Step::NotNull {
+                    name,
+                    col: c,
+                    not_valid,
+                } => {
+                    if c != col || version < 18 {
+                        self.other.insert(name.clone());
+                    } else if *not_valid {
+                        self.pending.insert(name.clone());
+                    } else {
+                        self.validated.insert(name.clone());
+                    }
+                }
             }
-        };
-        timeline.push((index, !validated.is_empty()));
+            let proven = !self.validated.is_empty();
+            if self.changes.last().is_some_and(|&(_, was)| was) != proven {
+                self.changes.push((*index, proven));
+            }
+        }
+        self.replayed = steps.len();
     }
-    timeline
 }
 
 fn constraint_name(c: &TableConstraint) -> Option<String> {
@@ -294,24 +315,29 @@ fn constraint_name(c: &TableConstraint) -> Option<String> {
     name.map(folded)
 }
 
-/// Whether a CHECK expression proves the column is never NULL.
-fn implies_not_null(e: &Expr, col: &str) -> bool {
+/// The columns a CHECK expression proves never NULL (folded): `col IS NOT
+/// NULL` and `NOT (col IS NULL)`, alone or ANDed with other conditions.
+fn proves_not_null(e: &Expr, out: &mut Vec<String>) {
     match e {
-        Expr::Nested(inner) => implies_not_null(inner, col),
-        Expr::IsNotNull(inner) => is_column(inner, col),
+        Expr::Nested(inner) => proves_not_null(inner, out),
+        Expr::IsNotNull(inner) => out.extend(column(inner)),
         Expr::UnaryOp {
             op: UnaryOperator::Not,
             expr,
-        } => match unnest(expr) {
-            Expr::IsNull(inner) => is_column(inner, col),
-            _ => false,
-        },
+        } => {
+            if let Expr::IsNull(inner) = unnest(expr) {
+                out.extend(column(inner));
+            }
+        }
         Expr::BinaryOp {
             left,
             op: sqlparser::ast::BinaryOperator::And,
             right,
-        } => implies_not_null(left, col) || implies_not_null(right, col),
-        _ => false,
+        } => {
+            proves_not_null(left, out);
+            proves_not_null(right, out);
+        }
+        _ => {}
     }
 }
 
@@ -322,11 +348,12 @@ fn unnest(e: &Expr) -> &Expr {
     }
 }
 
-fn is_column(e: &Expr, col: &str) -> bool {
+/// The column an expression is, folded.
+fn column(e: &Expr) -> Option<String> {
     match unnest(e) {
-        Expr::Identifier(i) => folded(i) == col,
-        Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|i| folded(i) == col),
-        _ => false,
+        Expr::Identifier(i) => Some(folded(i)),
+        Expr::CompoundIdentifier(parts) => parts.last().map(folded),
+        _ => None,
     }
 }
 

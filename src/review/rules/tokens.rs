@@ -4,7 +4,7 @@
 //! spelling and quotes, so fixes can repeat them exactly. Also the names
 //! PostgreSQL gives unnamed constraints, so rewritten fixes keep them.
 
-use crate::review::context::{last_part, FirstByKey};
+use crate::review::context::{last_part, Fact, FirstByKey};
 use crate::review::{Ast, Ctx, Stmt};
 use sqlparser::ast::{AlterTable, AlterTableOperation, ColumnOption, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
@@ -30,11 +30,18 @@ impl Tok {
 /// statements that cannot be the one it looks for. Text beyond ASCII always
 /// may, since a few other letters change case into ASCII ones.
 pub(crate) fn may_contain(text: &str, word: &str) -> bool {
-    !text.is_ascii()
-        || text
-            .as_bytes()
-            .windows(word.len())
-            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    let (hay, word) = (text.as_bytes(), word.as_bytes());
+    let Some(&first) = word.first() else {
+        return true;
+    };
+    // One pass over the text, comparing only where the first letter is.
+    hay.iter().enumerate().any(|(i, &b)| {
+        !b.is_ascii()
+            || (b.to_ascii_lowercase() == first
+                && hay
+                    .get(i..i + word.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(word)))
+    })
 }
 
 /// The tokens of a statement; empty when it does not tokenize.
@@ -134,22 +141,34 @@ pub(crate) fn fold(name: &str) -> String {
 
 /// Whether an index of this name was created earlier in the file.
 pub(crate) fn index_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &str) -> bool {
-    let created = ctx.memo(|ctx| {
-        CreatedIndexes(FirstByKey::build(ctx, |s| match &s.ast {
-            Some(Ast::CreateIndex(ci)) => ci.name.as_ref().map(last_part),
-            _ => created_name(s, &["INDEX"]).map(|n| fold(&n)),
-        }))
-    });
-    created.0.before(&fold(name), stmt)
+    ctx.fact::<CreatedIndexes>().0.before(&fold(name), stmt)
 }
 
 /// The indexes the file creates, by name as [`fold`] gives it.
-struct CreatedIndexes(FirstByKey);
+#[derive(Default)]
+pub(crate) struct CreatedIndexes(FirstByKey);
+
+impl Fact for CreatedIndexes {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        let name = match &s.ast {
+            Some(Ast::CreateIndex(ci)) => ci.name.as_ref().map(last_part),
+            _ => created_name(s, &["INDEX"]).map(|n| fold(&n)),
+        };
+        if let Some(name) = name {
+            self.0.insert(name, s);
+        }
+    }
+}
 
 /// The name a `CREATE [UNIQUE] <kind...> [CONCURRENTLY] [IF NOT EXISTS] name`
 /// statement creates, read from its tokens.
 pub(crate) fn created_name(s: &Stmt, kind: &[&str]) -> Option<String> {
-    if !may_contain(&s.text, "create") {
+    // Most statements are none of these: skip tokenizing them.
+    let words = std::iter::once("CREATE").chain(kind.iter().copied());
+    if !words
+        .into_iter()
+        .all(|w| may_contain(&s.text, &w.to_ascii_lowercase()))
+    {
         return None;
     }
     let toks = tokens(&s.text);
@@ -183,19 +202,24 @@ pub(crate) fn relation_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &str) -> bo
     if stmt.new_tables.contains(&want) {
         return true;
     }
-    let created = ctx.memo(|ctx| {
-        CreatedMatviews(FirstByKey::build(ctx, |s| {
-            match s.ast.as_ref().and_then(Ast::other) {
-                Some(Statement::CreateView(cv)) => cv.materialized.then(|| last_part(&cv.name)),
-                _ => created_name(s, &["MATERIALIZED", "VIEW"]).map(|n| fold(&n)),
-            }
-        }))
-    });
-    created.0.before(&want, stmt)
+    ctx.fact::<CreatedMatviews>().0.before(&want, stmt)
 }
 
 /// The materialized views the file creates, by name as [`fold`] gives it.
-struct CreatedMatviews(FirstByKey);
+#[derive(Default)]
+pub(crate) struct CreatedMatviews(FirstByKey);
+
+impl Fact for CreatedMatviews {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        let name = match s.ast.as_ref().and_then(Ast::other) {
+            Some(Statement::CreateView(cv)) => cv.materialized.then(|| last_part(&cv.name)),
+            _ => created_name(s, &["MATERIALIZED", "VIEW"]).map(|n| fold(&n)),
+        };
+        if let Some(name) = name {
+            self.0.insert(name, s);
+        }
+    }
+}
 
 /// What becomes of one operation when a rule takes its constraints out of an
 /// `ALTER TABLE` (see [`take_ops`]).
@@ -400,6 +424,21 @@ pub(crate) fn check_columns(expr: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn may_contain_says_no_only_when_the_word_is_surely_absent() {
+        for (text, word, may) in [
+            ("VACUUM FULL t", "vacuum", true),
+            ("analyze t; Vacuum", "vacuum", true),
+            ("vacuu", "vacuum", false),
+            ("ALTER TABLE vac_uum", "vacuum", false),
+            ("", "vacuum", false),
+            ("CLUſTER t", "cluster", true),
+            ("SELECT 'é'", "vacuum", true),
+        ] {
+            assert_eq!(may_contain(text, word), may, "{text} / {word}");
+        }
+    }
 
     #[test]
     fn names_keep_their_spelling() {

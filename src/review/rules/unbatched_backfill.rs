@@ -32,7 +32,7 @@ use super::{planned_fix, Rule};
 use crate::change::{Change, Fill};
 use crate::context::Engine;
 use crate::engine::Lock;
-use crate::review::context::ByKey;
+use crate::review::context::{ByKey, Fact};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{
     BinaryOperator, Delete, Expr, FromTable, FunctionArg, FunctionArgExpr, FunctionArguments,
@@ -617,7 +617,26 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 
 /// The batches of DML (see [`Scope::Batch`]) of each transaction, by
 /// transaction and table.
-struct Batches(ByKey<(usize, String)>);
+#[derive(Default)]
+pub(crate) struct Batches(ByKey<(usize, String)>);
+
+impl Fact for Batches {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        // Only statements in a transaction have earlier ones in theirs.
+        if !s.in_transaction {
+            return;
+        }
+        let Some(d) = s.ast.as_ref().and_then(Dml::of) else {
+            return;
+        };
+        if d.scope() != Scope::Batch {
+            return;
+        }
+        if let Some((n, _)) = d.table() {
+            self.0.insert((s.txn, norm_table(&n.to_string())), s);
+        }
+    }
+}
 
 /// A second batch of the same loop in the same transaction: the row locks
 /// of every batch last until COMMIT, as if it were one statement.
@@ -631,18 +650,12 @@ fn batches_in_one_transaction(
     if !stmt.in_transaction {
         return;
     }
-    let all = ctx.memo(|ctx| {
-        Batches(ByKey::build(ctx, |s| {
-            let d = s.ast.as_ref().and_then(Dml::of)?;
-            if d.scope() != Scope::Batch {
-                return None;
-            }
-            let (n, _) = d.table()?;
-            Some((s.txn, norm_table(&n.to_string())))
-        }))
-    });
     let key = (stmt.txn, norm_table(table));
-    let batches: Vec<&Stmt> = all.0.before(ctx, &key, stmt).take(2).collect();
+    let batches: Vec<&Stmt> = {
+        let all = ctx.fact::<Batches>();
+        let before = all.0.before(&key, stmt);
+        before.iter().take(2).map(|&i| &ctx.stmts[i]).collect()
+    };
     // Reported once, at the second batch.
     let [first] = batches.as_slice() else {
         return;

@@ -23,9 +23,10 @@
 use super::tokens::{alter_head, fold, may_contain, name_at, tokens};
 use super::{Rule, PG};
 use crate::engine::Lock;
-use crate::review::context::{last_part, ByKey};
+use crate::review::context::{last_part, Fact};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{AlterTableOperation, TableConstraint};
+use std::collections::HashMap;
 
 pub static RULE: Rule = Rule {
     id: "validate-in-same-transaction",
@@ -37,6 +38,7 @@ pub static RULE: Rule = Rule {
 };
 
 /// A lock an earlier statement of the transaction holds on the table.
+#[derive(Clone)]
 struct Held {
     lock: Lock,
     line: usize,
@@ -79,18 +81,12 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
             referenced,
         });
     }
-    let lockers = ctx.memo(Lockers::build);
-    let in_txn = stmt.in_transaction.then(|| (stmt.txn, base.clone()));
-    let earlier = in_txn
-        .iter()
-        .flat_map(|key| lockers.0.before(ctx, key, stmt));
-    for s in earlier {
-        if let Some((lock, referenced)) = lock_on(s, &base) {
-            keep(Held {
-                lock,
-                line: s.line,
-                referenced,
-            });
+    if stmt.in_transaction {
+        let lockers = ctx.fact::<Lockers>();
+        let key = (stmt.txn, base.clone());
+        let all = lockers.0.get(&key).map_or(&[][..], Vec::as_slice);
+        for (_, h) in &all[..all.partition_point(|(i, _)| *i < stmt.index)] {
+            keep(h.clone());
         }
     }
     let Some(h) = held else {
@@ -257,34 +253,53 @@ fn unparsed_locks(s: &Stmt) -> (Vec<String>, Option<Lock>) {
     }
 }
 
-/// The statements that may hold a lock on each table, by transaction and
-/// table (folded): [`lock_on`] finds none in the others.
-struct Lockers(ByKey<(usize, String)>);
+/// The locks each statement in a transaction takes, by transaction and
+/// table (folded), in file order: what [`lock_on`] finds. (Only the BEGIN
+/// and COMMIT around a transaction share its number without being in it,
+/// and they lock nothing.)
+#[derive(Default)]
+pub(crate) struct Lockers(HashMap<(usize, String), Vec<(usize, Held)>>);
 
-impl Lockers {
-    fn build(ctx: &Ctx) -> Lockers {
-        Lockers(ByKey::build(ctx, |s| {
-            let mut tables = match &s.ast {
-                Some(Ast::AlterTable(at)) => {
-                    let mut t = vec![last_part(&at.name)];
-                    t.extend(at.operations.iter().filter_map(|op| match op {
-                        AlterTableOperation::AddConstraint {
-                            constraint: TableConstraint::ForeignKey(fk),
-                            ..
-                        } => Some(last_part(&fk.foreign_table)),
-                        _ => None,
-                    }));
-                    return t.into_iter().map(|t| (s.txn, t)).collect::<Vec<_>>();
-                }
-                Some(Ast::CreateIndex(ci)) if !ci.concurrently => {
-                    vec![last_part(&ci.table_name)]
-                }
-                _ => Vec::new(),
-            };
+impl Fact for Lockers {
+    fn add(&mut self, _: &Ctx, s: &Stmt) {
+        if !s.in_transaction {
+            return;
+        }
+        // The tables lock_on may find a lock on: it finds none on others.
+        let mut tables = match &s.ast {
+            Some(Ast::AlterTable(at)) => {
+                let mut t = vec![last_part(&at.name)];
+                t.extend(at.operations.iter().filter_map(|op| match op {
+                    AlterTableOperation::AddConstraint {
+                        constraint: TableConstraint::ForeignKey(fk),
+                        ..
+                    } => Some(last_part(&fk.foreign_table)),
+                    _ => None,
+                }));
+                t
+            }
+            Some(Ast::CreateIndex(ci)) if !ci.concurrently => vec![last_part(&ci.table_name)],
+            _ => Vec::new(),
+        };
+        if !matches!(s.ast, Some(Ast::AlterTable(_))) {
             // What lock_on reads from the tokens when the parsed form says nothing.
             tables.extend(unparsed_locks(s).0);
-            tables.into_iter().map(|t| (s.txn, t)).collect()
-        }))
+        }
+        tables.sort_unstable();
+        tables.dedup();
+        for table in tables {
+            if let Some((lock, referenced)) = lock_on(s, &table) {
+                let held = Held {
+                    lock,
+                    line: s.line,
+                    referenced,
+                };
+                self.0
+                    .entry((s.txn, table))
+                    .or_default()
+                    .push((s.index, held));
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 use super::ReviewOptions;
 use crate::change::ddl::split_statements;
 use crate::context::Engine;
+use rayon::prelude::*;
 use sqlparser::ast::{
     AlterTable, CreateIndex, Delete, Insert, ObjectName, ObjectNamePart, Statement, Update,
 };
@@ -18,7 +19,7 @@ use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// One statement in its context.
 #[derive(Debug, Clone)]
@@ -231,45 +232,54 @@ pub(crate) const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
 
 /// Parses each statement on its own into its `ast` (`None` when sqlparser
 /// cannot, or when the text holds more than one statement). Large scripts
-/// are cut into one run of statements per core, each parsed on its own
-/// thread: parsing is most of a review's time and every statement parses
-/// independently.
+/// are parsed on the review threads ([`threads`]): parsing is most of a
+/// review's time and every statement parses independently.
 fn parse_into(stmts: &mut [Stmt], engine: Engine) {
     let total: usize = stmts.iter().map(|s| s.text.len()).sum();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if threads < 2 || total < PARALLEL_PARSE_BYTES {
-        parse_run(stmts, engine);
-        return;
+    match threads().filter(|_| total >= PARALLEL_PARSE_BYTES) {
+        Some(pool) => {
+            let asts = pool.install(|| parse_all(stmts, engine));
+            for (s, ast) in stmts.iter_mut().zip(asts) {
+                s.ast = ast;
+                s.state = AstState::Parsed;
+            }
+        }
+        None => parse_run(stmts, engine),
     }
-    let per_thread = total.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut rest = stmts;
-        let mut handles = Vec::new();
-        while !rest.is_empty() {
-            let len = run_len(rest, per_thread);
-            let (run, tail) = rest.split_at_mut(len);
-            rest = tail;
-            let spawned = std::thread::Builder::new()
-                // The main thread's stack size: deep expressions parse
-                // recursively, and must not fail here when they would not on
-                // the caller's thread.
-                .stack_size(8 << 20)
-                .spawn_scoped(scope, move || parse_run(run, engine));
-            match spawned {
-                Ok(h) => handles.push(h),
-                // No thread to be had: parse the rest here.
-                Err(_) => {
-                    parse_run(rest, engine);
-                    break;
-                }
-            }
+}
+
+/// The parsed forms of statements, in order, parsed on the current rayon
+/// pool's threads (each task with its own [`StmtParser`]).
+fn parse_all(stmts: &[Stmt], engine: Engine) -> Vec<Option<Ast>> {
+    stmts
+        .par_iter()
+        .with_min_len(32)
+        .map_init(|| StmtParser::new(engine), |p, s| p.parse(&s.text))
+        .collect()
+}
+
+/// The threads reviews run on, one per core, built once; `None` on one core
+/// or when no thread can be had (then a review runs on the caller's thread).
+/// Work stealing keeps every core busy: the threads checking a chunk take
+/// over parsing the next one when they are done, and the other way round.
+fn threads() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores < 2 {
+            return None;
         }
-        for h in handles {
-            if let Err(panic) = h.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-    });
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cores.min(8))
+            .thread_name(|i| format!("schemashift-review-{i}"))
+            // The main thread's stack size: deep expressions are parsed and
+            // walked recursively, and must not fail here when they would not
+            // on the caller's thread.
+            .stack_size(8 << 20)
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 /// How many of the first statements make about `bytes` bytes (at least one).
@@ -371,57 +381,9 @@ pub struct Ctx {
 }
 
 /// A statement's parsed form is held only while its chunk is checked (and
-/// while the next chunks are parsed ahead): a review holds a few chunks'
-/// worth of parsed statements, never every one of a large file.
+/// while the next chunk is parsed): a review holds two chunks' worth of
+/// parsed statements, never every one of a large file.
 const CHUNK_BYTES: usize = 32 * 1024;
-
-/// At most this many threads parse ahead of the rules: each holds up to two
-/// chunks' parsed statements.
-const MAX_PARSERS: usize = 4;
-
-/// At most this many threads check the statements of a chunk.
-const MAX_CHECKERS: usize = 4;
-
-/// Work for a parser thread: a chunk's texts to parse, and the parsed forms
-/// of a chunk it parsed before, now checked, to drop.
-struct ParseJob {
-    texts: Vec<String>,
-    checked: Vec<Option<Ast>>,
-}
-
-/// A parser thread: jobs in, each chunk's parsed forms out, in order.
-type ParserThread = (
-    std::sync::mpsc::SyncSender<ParseJob>,
-    std::sync::mpsc::Receiver<Vec<Option<Ast>>>,
-);
-
-/// Starts a parser thread; `None` when no thread is to be had.
-fn spawn_parser<'scope>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
-    engine: Engine,
-) -> Option<ParserThread> {
-    let (jobs, inbox) = std::sync::mpsc::sync_channel::<ParseJob>(1);
-    let (outbox, results) = std::sync::mpsc::sync_channel(1);
-    std::thread::Builder::new()
-        // The main thread's stack size: deep expressions parse recursively,
-        // and must not fail here when they would not on the caller's thread.
-        .stack_size(8 << 20)
-        .spawn_scoped(scope, move || {
-            let mut parser = StmtParser::new(engine);
-            for job in inbox {
-                // Freed by the thread that allocated them, their memory is
-                // at hand for the next chunk: freed elsewhere, the
-                // allocator would take fresh pages meanwhile.
-                drop(job.checked);
-                let asts: Vec<Option<Ast>> = job.texts.iter().map(|t| parser.parse(t)).collect();
-                if outbox.send(asts).is_err() {
-                    break;
-                }
-            }
-        })
-        .ok()?;
-    Some((jobs, results))
-}
 
 impl Ctx {
     /// The statements of a source, parsed, with every fact taken in: the
@@ -533,7 +495,6 @@ impl Ctx {
         chunk_bytes: usize,
         check: impl Fn(&Ctx, &Stmt, &mut Vec<T>) + Sync,
     ) -> Vec<T> {
-        let mut out = Vec::new();
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < self.stmts.len() {
@@ -542,118 +503,74 @@ impl Ctx {
             start = end;
         }
         let total: usize = self.stmts.iter().map(|s| s.text.len()).sum();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let parsers = if total < PARALLEL_PARSE_BYTES || chunks.len() < 2 {
-            0
-        } else {
-            (cores - 1).clamp(1, MAX_PARSERS)
+        let mut out = Vec::new();
+        let Some(pool) = threads().filter(|_| total >= PARALLEL_PARSE_BYTES) else {
+            for run in chunks {
+                self.parse(run.clone());
+                for i in run.clone() {
+                    self.take_in(i);
+                }
+                for i in run.clone() {
+                    check(&self, &self.stmts[i], &mut out);
+                }
+                self.release(run);
+            }
+            return out;
         };
-        std::thread::scope(|scope| {
-            // Parsing is most of a review's time and the rules must go
-            // through the file in order: parser threads work on the next
-            // chunks (round robin) while this one checks the current one.
-            let mut workers = Vec::new();
-            for _ in 0..parsers {
-                match spawn_parser(scope, self.engine) {
-                    Some(w) => workers.push(w),
-                    None => break,
-                }
-            }
-            let texts = |run: &std::ops::Range<usize>, stmts: &[Stmt]| -> Vec<String> {
-                stmts[run.clone()].iter().map(|s| s.text.clone()).collect()
-            };
-            // Each parser's checked chunks, to go back to it with its next job.
-            let mut checked: Vec<Vec<Option<Ast>>> = workers.iter().map(|_| Vec::new()).collect();
-            for (k, run) in chunks.iter().enumerate().take(workers.len()) {
-                // A parser gone (it cannot fail short of a bug) leaves its
-                // chunks to this thread.
-                let job = ParseJob {
-                    texts: texts(run, &self.stmts),
-                    checked: Vec::new(),
-                };
-                let _ = workers[k].0.send(job);
-            }
+        let engine = self.engine;
+        pool.install(|| {
+            let mut next = chunks
+                .first()
+                .map(|run| parse_all(&self.stmts[run.clone()], engine));
             for (k, run) in chunks.iter().enumerate() {
-                let parser = k % workers.len().max(1);
-                let parsed = match workers.get(parser) {
-                    Some((_, results)) => results.recv().ok(),
-                    None => None,
-                };
-                let from_parser = parsed.is_some();
-                match parsed {
-                    Some(asts) => self.install(run.clone(), asts),
-                    None => self.parse(run.clone()),
-                }
-                if let Some(next) = chunks
-                    .get(k + workers.len())
-                    .filter(|_| !workers.is_empty())
-                {
-                    let job = ParseJob {
-                        texts: texts(next, &self.stmts),
-                        checked: std::mem::take(&mut checked[parser]),
-                    };
-                    let _ = workers[parser].0.send(job);
+                if let Some(asts) = next.take() {
+                    self.install(run.clone(), asts);
                 }
                 for i in run.clone() {
                     self.take_in(i);
                 }
-                self.check_run(run.clone(), cores, &check, &mut out);
-                let released = self.stmts[run.clone()].iter_mut().map(|s| {
-                    s.state = AstState::Released;
-                    s.ast.take()
-                });
-                if from_parser {
-                    checked[parser] = released.collect();
-                } else {
-                    released.for_each(drop);
-                }
+                // The rules go through the file in order; the next chunk is
+                // parsed meanwhile, on the same threads.
+                let this = &self;
+                let (parsed, found) = rayon::join(
+                    || {
+                        chunks
+                            .get(k + 1)
+                            .map(|r| parse_all(&this.stmts[r.clone()], engine))
+                    },
+                    || this.check_all(run.clone(), &check),
+                );
+                out.extend(found.into_iter().flatten());
+                next = parsed;
+                self.release(run.clone());
             }
         });
         out
     }
 
-    /// Checks a run of statements, on up to `threads` threads, each taking
-    /// a part of the run; what they push is kept in file order.
-    fn check_run<T: Send>(
+    /// What `check` pushes for each statement of a run, in order, checked
+    /// on the current rayon pool's threads.
+    fn check_all<T: Send>(
         &self,
         run: std::ops::Range<usize>,
-        threads: usize,
         check: &(impl Fn(&Ctx, &Stmt, &mut Vec<T>) + Sync),
-        out: &mut Vec<T>,
-    ) {
-        let parts = threads.min(MAX_CHECKERS).min(run.len()).max(1);
-        let per = run.len().div_ceil(parts);
-        let part = |k: usize| run.start + k * per..(run.start + (k + 1) * per).min(run.end);
-        let check_part = &|r: std::ops::Range<usize>| {
-            let mut found = Vec::new();
-            for i in r {
+    ) -> Vec<Vec<T>> {
+        run.into_par_iter()
+            .with_min_len(8)
+            .map(|i| {
+                let mut found = Vec::new();
                 check(self, &self.stmts[i], &mut found);
-            }
-            found
-        };
-        std::thread::scope(|scope| {
-            let others: Vec<_> = (1..parts)
-                .map(|k| {
-                    let r = part(k);
-                    std::thread::Builder::new()
-                        // As for parsing: deep expressions are walked recursively.
-                        .stack_size(8 << 20)
-                        .spawn_scoped(scope, move || check_part(r))
-                        .map_err(|_| part(k))
-                })
-                .collect();
-            out.extend(check_part(part(0)));
-            for other in others {
-                match other {
-                    Ok(h) => match h.join() {
-                        Ok(found) => out.extend(found),
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    },
-                    // No thread to be had: check that part here.
-                    Err(r) => out.extend(check_part(r)),
-                }
-            }
-        });
+                found
+            })
+            .collect()
+    }
+
+    /// Drops the parsed forms of a run of checked statements.
+    fn release(&mut self, run: std::ops::Range<usize>) {
+        for s in &mut self.stmts[run] {
+            s.ast = None;
+            s.state = AstState::Released;
+        }
     }
 
     /// Parses a run of statements, and records the tables they create.

@@ -40,18 +40,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some((what, table)) = concurrent_kind(stmt) else {
         return;
     };
-    let explicit = ctx.fact::<Begins>().0.before(&stmt.txn, stmt);
-    let (inside, how) = if explicit {
-        (
-            "after BEGIN",
-            "-- move it after the COMMIT (or remove the BEGIN/COMMIT around it):",
-        )
-    } else {
-        (
-            "in the transaction the migration tool wraps the file in",
-            "-- run it outside a transaction: Rails disable_ddl_transaction!, Django atomic = False,\n-- dbmate `-- migrate:up transaction:false`, golang-migrate a file of its own without BEGIN/COMMIT:",
-        )
-    };
+    let (inside, how) = outside_transaction(ctx, stmt);
     let mut f = RULE
         .finding(
             stmt,
@@ -62,6 +51,23 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         .with_fix(format!("{how}\n{};", stmt.text.trim().trim_end_matches(';')));
     f.table = table;
     out.push(f);
+}
+
+/// Where a statement that must run outside a transaction block runs (after
+/// BEGIN, or in the transaction the tool wraps the file in), and the comment
+/// that says how to take it out.
+pub(crate) fn outside_transaction(ctx: &Ctx, stmt: &Stmt) -> (&'static str, &'static str) {
+    if ctx.fact::<Begins>().0.before(&stmt.txn, stmt) {
+        (
+            "after BEGIN",
+            "-- move it after the COMMIT (or remove the BEGIN/COMMIT around it):",
+        )
+    } else {
+        (
+            "in the transaction the migration tool wraps the file in",
+            "-- run it outside a transaction: Rails disable_ddl_transaction!, Django atomic = False,\n-- dbmate `-- migrate:up transaction:false`, golang-migrate a file of its own without BEGIN/COMMIT:",
+        )
+    }
 }
 
 /// The first statement of each transaction (the BEGIN opening it counts)

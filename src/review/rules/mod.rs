@@ -39,6 +39,7 @@ mod tokens;
 mod unbatched_backfill;
 mod unparsed_statement;
 mod vacuum_full_or_cluster;
+mod vacuum_in_transaction;
 mod validate_in_same_transaction;
 
 /// A rule: a stable id, its severity, and the check.
@@ -268,6 +269,7 @@ pub static ALL: &[&Rule] = &[
     &add_unique_constraint_builds_index::RULE,
     &add_primary_key_builds_index::RULE,
     &vacuum_full_or_cluster::RULE,
+    &vacuum_in_transaction::RULE,
     &refresh_matview_non_concurrent::RULE,
 ];
 

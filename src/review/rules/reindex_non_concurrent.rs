@@ -19,6 +19,8 @@
 //! with `DROP INDEX CONCURRENTLY`. Before 12, build a copy with
 //! `CREATE INDEX CONCURRENTLY`, drop the old index concurrently and rename
 //! the copy. Indexes and tables created earlier in the same file are silent.
+//! Before 12, `REINDEX ... CONCURRENTLY` itself is flagged: it is a syntax
+//! error there, and the same copy-and-swap is the fix.
 
 use super::tokens::{index_created_earlier, name_at, options_at, relation_created_earlier, tokens};
 use super::{Rule, PG};
@@ -48,7 +50,23 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         return;
     }
     let concurrent_option = opts.iter().any(|(o, on)| o == "CONCURRENTLY" && *on);
-    if concurrent_option || toks.get(i + 1).is_some_and(|t| t.is("CONCURRENTLY")) {
+    let concurrent_keyword = toks.get(i + 1).is_some_and(|t| t.is("CONCURRENTLY"));
+    if concurrent_option || concurrent_keyword {
+        if ctx.pg_version < 12 {
+            // Not a lock hazard but a failed migration: the syntax is new in 12.
+            let after = if concurrent_keyword { i + 2 } else { i + 1 };
+            let target = name_at(&toks, after).map(|(n, _)| n).unwrap_or_default();
+            out.push(
+                RULE.finding(
+                    stmt,
+                    format!(
+                        "REINDEX ... CONCURRENTLY needs PostgreSQL 12: PostgreSQL {} rejects it with a syntax error and the migration fails",
+                        ctx.pg_version
+                    ),
+                )
+                .with_fix(before_12(&kind, &target)),
+            );
+        }
         return;
     }
     let name = name_at(&toks, i + 1).map(|(n, _)| n);
@@ -127,6 +145,35 @@ fn before_12(kind: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn concurrently_before_12_is_a_syntax_error_with_the_copy_as_fix() {
+        use crate::review::rules::testing::run;
+        for (sql, name) in [
+            (
+                "REINDEX INDEX CONCURRENTLY users_email_idx;",
+                "users_email_idx",
+            ),
+            (
+                "REINDEX (CONCURRENTLY) INDEX users_email_idx;",
+                "users_email_idx",
+            ),
+        ] {
+            let f = run("reindex-non-concurrent", sql, 11);
+            assert_eq!(f.len(), 1, "{sql}");
+            assert!(
+                f[0].message.contains("needs PostgreSQL 12"),
+                "{}",
+                f[0].message
+            );
+            let fix = f[0].fix.as_deref().unwrap();
+            assert!(
+                fix.contains(&format!("DROP INDEX CONCURRENTLY {name};")),
+                "{fix}"
+            );
+            assert!(run("reindex-non-concurrent", sql, 12).is_empty(), "{sql}");
+        }
+    }
+
     use crate::review::rules::testing::run;
 
     const ID: &str = "reindex-non-concurrent";

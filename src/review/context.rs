@@ -230,21 +230,18 @@ pub fn last_part(name: &ObjectName) -> String {
 /// Above this much SQL the statements are parsed on several threads.
 pub(crate) const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
 
-/// Parses each statement on its own into its `ast` (`None` when sqlparser
-/// cannot, or when the text holds more than one statement). Large scripts
-/// are parsed on the review threads ([`threads`]): parsing is most of a
-/// review's time and every statement parses independently.
-fn parse_into(stmts: &mut [Stmt], engine: Engine) {
+/// The parsed form of each statement, in order (`None` when sqlparser
+/// cannot parse it, or when the text holds more than one statement). Large
+/// scripts are parsed on the review threads ([`threads`]): parsing is most of
+/// a review's time and every statement parses independently.
+fn parse_stmts(stmts: &[Stmt], engine: Engine) -> Vec<Option<Ast>> {
     let total: usize = stmts.iter().map(|s| s.text.len()).sum();
     match threads().filter(|_| total >= PARALLEL_PARSE_BYTES) {
-        Some(pool) => {
-            let asts = pool.install(|| parse_all(stmts, engine));
-            for (s, ast) in stmts.iter_mut().zip(asts) {
-                s.ast = ast;
-                s.state = AstState::Parsed;
-            }
+        Some(pool) => pool.install(|| parse_all(stmts, engine)),
+        None => {
+            let mut parser = StmtParser::new(engine);
+            stmts.iter().map(|s| parser.parse(&s.text)).collect()
         }
-        None => parse_run(stmts, engine),
     }
 }
 
@@ -294,15 +291,7 @@ fn run_len(stmts: &[Stmt], bytes: usize) -> usize {
     stmts.len()
 }
 
-fn parse_run(run: &mut [Stmt], engine: Engine) {
-    let mut parser = StmtParser::new(engine);
-    for s in run {
-        s.ast = parser.parse(&s.text);
-        s.state = AstState::Parsed;
-    }
-}
-
-/// One statement parsed on its own (see [`parse_into`]).
+/// One statement parsed on its own (see [`parse_stmts`]).
 fn parse_one(text: &str, engine: Engine) -> Option<Ast> {
     StmtParser::new(engine).parse(text)
 }
@@ -575,8 +564,8 @@ impl Ctx {
 
     /// Parses a run of statements, and records the tables they create.
     fn parse(&mut self, run: std::ops::Range<usize>) {
-        parse_into(&mut self.stmts[run.clone()], self.engine);
-        self.record_creates(run);
+        let asts = parse_stmts(&self.stmts[run.clone()], self.engine);
+        self.install(run, asts);
     }
 
     /// Takes the parsed forms of a run of statements, parsed elsewhere.
@@ -1015,14 +1004,17 @@ mod tests {
         }
         assert!(sql.len() > PARALLEL_PARSE_BYTES);
         let threaded = ctx(&sql);
-        let mut in_order = threaded.stmts.clone();
-        parse_run(&mut in_order, Engine::Postgres);
+        let in_order: Vec<Option<Ast>> = threaded
+            .stmts
+            .iter()
+            .map(|s| parse_one(&s.text, Engine::Postgres))
+            .collect();
         assert_eq!(threaded.stmts.len(), 12000);
         assert!(threaded
             .stmts
             .iter()
             .zip(&in_order)
-            .all(|(a, b)| a.ast == b.ast));
+            .all(|(a, b)| &a.ast == b));
         assert!(threaded.stmts[0].ast.is_some());
         assert_eq!(run_len(&threaded.stmts, 1), 1);
         assert_eq!(run_len(&threaded.stmts[..3], usize::MAX), 3);

@@ -145,6 +145,17 @@ fn fix(pg_version: u32, r: &Rewrite) -> String {
 
 /// `VACUUM FULL ...` or `VACUUM (FULL ...) ...`.
 fn vacuum_full(toks: &[Tok]) -> Option<Rewrite> {
+    let (full, tables) = vacuum_parts(toks);
+    full.then_some(Rewrite {
+        command: "VACUUM FULL",
+        tables,
+        index: None,
+    })
+}
+
+/// What a `VACUUM` asks for: whether FULL is on, and the tables it names
+/// (none: every table of the database).
+pub(super) fn vacuum_parts(toks: &[Tok]) -> (bool, Vec<String>) {
     let (full, i) = if toks.get(1).is_some_and(|t| t.is("(")) {
         let (opts, i) = options_at(toks, 1);
         (opts.iter().any(|(o, on)| o == "FULL" && *on), i)
@@ -161,11 +172,13 @@ fn vacuum_full(toks: &[Tok]) -> Option<Rewrite> {
         }
         (full, i)
     };
-    full.then(|| Rewrite {
-        command: "VACUUM FULL",
-        tables: table_list(toks, i),
-        index: None,
-    })
+    (full, table_list(toks, i))
+}
+
+/// Whether a `CLUSTER` names no table (it then re-clusters every table
+/// clustered before).
+pub(super) fn cluster_without_table(toks: &[Tok]) -> bool {
+    cluster(toks).is_some_and(|r| r.tables.is_empty())
 }
 
 /// `CLUSTER [VERBOSE] [(options)] [table [USING index]]` and the old

@@ -20,7 +20,8 @@
 //! without BEGIN/COMMIT, an explicit script: after the COMMIT.
 
 use super::concurrent_index_in_transaction::outside_transaction;
-use super::tokens::{name_at, options_at, tokens};
+use super::tokens::tokens;
+use super::vacuum_full_or_cluster::{cluster_without_table, vacuum_parts};
 use super::{Rule, PG};
 use crate::review::{Ctx, Finding, Severity, Stmt};
 
@@ -37,18 +38,18 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     if !stmt.in_transaction {
         return;
     }
-    let what = if stmt.starts_with(&["VACUUM"]) {
-        "VACUUM"
-    } else if stmt.starts_with(&["CLUSTER"]) && !names_a_table(stmt) {
-        "CLUSTER without a table"
+    let (what, refused) = if stmt.starts_with(&["VACUUM"]) {
+        ("VACUUM", "VACUUM")
+    } else if stmt.starts_with(&["CLUSTER"]) && cluster_without_table(&tokens(&stmt.text)) {
+        ("CLUSTER without a table", "CLUSTER")
     } else {
         return;
     };
     let (inside, how) = outside_transaction(ctx, stmt);
-    let refused = what.split(' ').next().unwrap_or(what);
     let mut fix = format!("{how}\n{};", stmt.text.trim().trim_end_matches(';'));
     if what == "VACUUM" {
-        let analyze = match vacuumed_table(stmt) {
+        let (_, tables) = vacuum_parts(&tokens(&stmt.text));
+        let analyze = match tables.first() {
             Some(t) => format!("ANALYZE {t};"),
             None => "ANALYZE;".to_string(),
         };
@@ -62,29 +63,6 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
             "{what} runs {inside}: PostgreSQL rejects it with \"{refused} cannot run inside a transaction block\" and the migration fails"
         ),
     ).with_fix(fix));
-}
-
-/// The first table a `VACUUM` names, as written.
-fn vacuumed_table(stmt: &Stmt) -> Option<String> {
-    let toks = tokens(&stmt.text);
-    let (_, mut i) = options_at(&toks, 1);
-    while toks.get(i).is_some_and(|t| {
-        ["FULL", "FREEZE", "VERBOSE", "ANALYZE", "ANALYSE"].contains(&t.upper.as_str())
-    }) {
-        i += 1;
-    }
-    name_at(&toks, i).map(|(name, _)| name)
-}
-
-/// Whether a `CLUSTER` names a table (`CLUSTER t`, `CLUSTER VERBOSE t USING
-/// i`, `CLUSTER (VERBOSE) t`, the old `CLUSTER i ON t`).
-fn names_a_table(stmt: &Stmt) -> bool {
-    let toks = tokens(&stmt.text);
-    let (_, mut i) = options_at(&toks, 1);
-    if toks.get(i).is_some_and(|t| t.is("VERBOSE")) {
-        i += 1;
-    }
-    name_at(&toks, i).is_some()
 }
 
 #[cfg(test)]

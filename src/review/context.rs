@@ -515,11 +515,9 @@ impl Ctx {
                 if let Some(asts) = next.take() {
                     self.install(run.clone(), asts);
                 }
-                for i in run.clone() {
-                    self.take_in(i);
-                }
                 // The rules go through the file in order; the next chunk is
-                // parsed meanwhile, on the same threads.
+                // parsed meanwhile, on the same threads, also while the facts
+                // take in this chunk one statement after another.
                 let this = &self;
                 let (parsed, found) = rayon::join(
                     || {
@@ -527,7 +525,12 @@ impl Ctx {
                             .get(k + 1)
                             .map(|r| parse_all(&this.stmts[r.clone()], engine))
                     },
-                    || this.check_all(run.clone(), &check),
+                    || {
+                        for i in run.clone() {
+                            this.take_in(i);
+                        }
+                        this.check_all(run.clone(), &check)
+                    },
                 );
                 out.extend(found.into_iter().flatten());
                 next = parsed;

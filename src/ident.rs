@@ -32,7 +32,12 @@ pub enum IdentError {
 /// Users write names unquoted (`users`) or quoted (`"Users"`); unquoted names are
 /// folded to lower case as PostgreSQL does, quoted ones are kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Ident(String);
+pub struct Ident {
+    name: String,
+    /// Whether PostgreSQL reads the name bare, known once: plans quote the
+    /// same names many times over.
+    bare_pg: bool,
+}
 
 impl Ident {
     /// Parses one identifier as a user wrote it, folding unquoted names.
@@ -66,30 +71,37 @@ impl Ident {
                 name,
             });
         }
-        Ok(Self(name))
+        Ok(Self {
+            bare_pg: bare_pg(&name),
+            name,
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
     }
 
     /// The identifier quoted for PostgreSQL: bare when that means the same name.
     pub fn pg(&self) -> String {
-        quote_pg(&self.0)
+        if self.bare_pg {
+            self.name.clone()
+        } else {
+            quoted_pg(&self.name)
+        }
     }
 
     /// The identifier quoted for the given engine.
     pub fn quoted(&self, engine: Engine) -> String {
         match engine {
-            Engine::Postgres => quote_pg(&self.0),
-            Engine::Mysql => format!("`{}`", self.0.replace('`', "``")),
+            Engine::Postgres => self.pg(),
+            Engine::Mysql => format!("`{}`", self.name.replace('`', "``")),
         }
     }
 }
 
 impl fmt::Display for Ident {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.name)
     }
 }
 
@@ -163,19 +175,27 @@ pub fn split_dotted(raw: &str) -> Vec<String> {
 /// Quotes a PostgreSQL identifier unless it is a plain lower-case name that is
 /// not a reserved word (quoting those would be correct too, but noisy).
 pub fn quote_pg(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !is_pg_reserved(name);
-    if plain {
+    if bare_pg(name) {
         name.to_string()
     } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
+        quoted_pg(name)
     }
+}
+
+/// Whether PostgreSQL reads `name` bare as the same name: lower case, digits
+/// and underscores, not starting with a digit, not a reserved word.
+fn bare_pg(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.first()
+        .is_some_and(|&c| c.is_ascii_lowercase() || c == b'_')
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        && !is_pg_reserved(name)
+}
+
+/// `name` in double quotes, inner quotes doubled.
+fn quoted_pg(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Quotes a string literal for PostgreSQL (standard_conforming_strings on).
@@ -290,7 +310,8 @@ const PG_RESERVED: &[&str] = &[
 ];
 
 pub fn is_pg_reserved(name: &str) -> bool {
-    PG_RESERVED.binary_search(&name).is_ok()
+    // The longest reserved word, `current_timestamp`, has 17 bytes.
+    name.len() <= 17 && PG_RESERVED.binary_search(&name).is_ok()
 }
 
 #[cfg(test)]

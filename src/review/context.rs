@@ -171,6 +171,15 @@ impl Stmt {
         words.iter().all(|w| have.next() == Some(*w))
     }
 
+    /// Whether the first word may be one of `words` (upper-case): a test to
+    /// run before tokenizing. A word here runs to the next space or bracket,
+    /// so it can carry a quote or comment written against it: prefixes count.
+    pub fn may_start_with(&self, words: &[&str]) -> bool {
+        self.words()
+            .next()
+            .is_some_and(|first| words.iter().any(|w| first.starts_with(w)))
+    }
+
     /// The first words, upper-cased, quotes and punctuation kept apart
     /// ([`leading_words`]; words never hold a space).
     pub fn words(&self) -> impl Iterator<Item = &str> + '_ {
@@ -511,6 +520,9 @@ impl Ctx {
             let mut next = chunks
                 .first()
                 .map(|run| parse_all(&self.stmts[run.clone()], engine));
+            // The syntax trees of the chunk checked last, freed on the pool
+            // while the next chunk is parsed.
+            let mut checked = Vec::new();
             for (k, run) in chunks.iter().enumerate() {
                 if let Some(asts) = next.take() {
                     self.install(run.clone(), asts);
@@ -519,8 +531,10 @@ impl Ctx {
                 // parsed meanwhile, on the same threads, also while the facts
                 // take in this chunk one statement after another.
                 let this = &self;
+                let garbage = std::mem::take(&mut checked);
                 let (parsed, found) = rayon::join(
                     || {
+                        drop(garbage);
                         chunks
                             .get(k + 1)
                             .map(|r| parse_all(&this.stmts[r.clone()], engine))
@@ -534,7 +548,7 @@ impl Ctx {
                 );
                 out.extend(found.into_iter().flatten());
                 next = parsed;
-                self.release(run.clone());
+                checked = self.release(run.clone());
             }
         });
         out
@@ -557,12 +571,16 @@ impl Ctx {
             .collect()
     }
 
-    /// Drops the parsed forms of a run of checked statements.
-    fn release(&mut self, run: std::ops::Range<usize>) {
-        for s in &mut self.stmts[run] {
-            s.ast = None;
-            s.state = AstState::Released;
-        }
+    /// Takes the parsed forms of a run of checked statements away from them,
+    /// for the caller to drop.
+    fn release(&mut self, run: std::ops::Range<usize>) -> Vec<Option<Ast>> {
+        self.stmts[run]
+            .iter_mut()
+            .map(|s| {
+                s.state = AstState::Released;
+                s.ast.take()
+            })
+            .collect()
     }
 
     /// Parses a run of statements, and records the tables they create.
@@ -930,7 +948,7 @@ pub fn leading_words(text: &str, n: usize) -> Vec<String> {
 /// [`leading_words`] joined by spaces (words hold none), built as one
 /// string: what a statement keeps, made without a string per word.
 fn joined_words(text: &str, n: usize) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(64);
     let mut count = 0;
     let mut rest = text;
     while count < n {
@@ -946,9 +964,7 @@ fn joined_words(text: &str, n: usize) -> String {
         let Some(c) = rest.chars().next() else {
             break;
         };
-        let end = rest
-            .find(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',' || c == ';')
-            .unwrap_or(rest.len());
+        let end = word_end(rest);
         if count > 0 {
             out.push(' ');
         }
@@ -960,13 +976,31 @@ fn joined_words(text: &str, n: usize) -> String {
         }
         let word = &rest[..end];
         if word.is_ascii() {
-            out.extend(word.bytes().map(|b| char::from(b.to_ascii_uppercase())));
+            let at = out.len();
+            out.push_str(word);
+            out[at..].make_ascii_uppercase();
         } else {
             out.push_str(&word.to_uppercase());
         }
         rest = &rest[end..];
     }
     out
+}
+
+/// Where the word at the start of `s` ends: at whitespace, a bracket, a comma
+/// or a semicolon. Bytes first; characters only once a non-ASCII one comes.
+fn word_end(s: &str) -> usize {
+    let ends = |c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | ';');
+    for (i, b) in s.bytes().enumerate() {
+        if !b.is_ascii() {
+            // Every byte before was ASCII: `i` is a character boundary.
+            return i + s[i..].find(ends).unwrap_or(s.len() - i);
+        }
+        if ends(char::from(b)) {
+            return i;
+        }
+    }
+    s.len()
 }
 
 #[cfg(test)]
@@ -1057,8 +1091,24 @@ mod tests {
     }
 
     #[test]
+    fn may_start_with_tests_the_first_word_by_prefix() {
+        let ctx = Ctx::split(
+            "/* c */ vacuum full t;\ntruncate\"t\";\nselect 'vacuum';\n",
+            0,
+            &ReviewOptions::default(),
+            false,
+        );
+        let firsts: Vec<bool> = ctx
+            .stmts
+            .iter()
+            .map(|s| s.may_start_with(&["VACUUM", "TRUNCATE"]))
+            .collect();
+        assert_eq!(firsts, [true, true, false]);
+    }
+
+    #[test]
     fn leading_words_are_upper_cased_and_split_at_punctuation() {
-        let cases: [(&str, &[&str]); 6] = [
+        let cases: [(&str, &[&str]); 8] = [
             (
                 "alter table \"Users\"(id)",
                 &["ALTER", "TABLE", "\"USERS\"", "(", "ID", ")"],
@@ -1077,6 +1127,8 @@ mod tests {
                 &["A", "B", "C", "D", "E", "F", "G", "H"],
             ),
             ("begin;", &["BEGIN", ";"]),
+            ("drop\u{a0}table\u{2003}x", &["DROP", "TABLE", "X"]),
+            ("é(x),ü;", &["É", "(", "X", ")", ",", "Ü", ";"]),
         ];
         for (text, words) in cases {
             assert_eq!(leading_words(text, 8), words, "{text}");

@@ -32,7 +32,7 @@ pub static RULE: Rule = Rule {
 
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     // sqlparser 0.63 does not parse PostgreSQL partition DETACH: read the words.
-    if stmt.ast.is_some() || ctx.pg_version < 14 {
+    if stmt.ast.is_some() || ctx.pg_version < 14 || !stmt.may_start_with(&["ALTER"]) {
         return;
     }
     let raw = raw_words(&stmt.text, 48);

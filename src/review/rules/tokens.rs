@@ -164,10 +164,10 @@ impl Fact for CreatedIndexes {
 /// statement creates, read from its tokens.
 pub(crate) fn created_name(s: &Stmt, kind: &[&str]) -> Option<String> {
     // Most statements are none of these: skip tokenizing them.
-    let words = std::iter::once("CREATE").chain(kind.iter().copied());
-    if !words
-        .into_iter()
-        .all(|w| may_contain(&s.text, &w.to_ascii_lowercase()))
+    if !s.may_start_with(&["CREATE"])
+        || !kind
+            .iter()
+            .all(|w| may_contain(&s.text, &w.to_ascii_lowercase()))
     {
         return None;
     }

@@ -192,9 +192,8 @@ fn unparsed_locks(s: &Stmt) -> (Vec<String>, Option<Lock>) {
     let none = (Vec::new(), None);
     // Most statements are none of these: skip tokenizing them.
     let text = &s.text;
-    if !(may_contain(text, "lock")
-        || may_contain(text, "truncate")
-        || (may_contain(text, "create") && may_contain(text, "trigger")))
+    if !s.may_start_with(&["LOCK", "TRUNCATE", "CREATE"])
+        || (s.may_start_with(&["CREATE"]) && !may_contain(text, "trigger"))
     {
         return none;
     }

@@ -63,6 +63,18 @@ impl<'a> Cursor<'a> {
         if byte < self.byte {
             *self = Self::new(self.text);
         }
+        // Count whole stretches at once: a file of statements is walked once
+        // for their positions.
+        if let Some(seg) = self.text.get(self.byte..byte) {
+            match seg.rfind('\n') {
+                Some(nl) => {
+                    self.line += seg.bytes().filter(|&b| b == b'\n').count() as u64;
+                    self.column = 1 + seg[nl + 1..].chars().count() as u64;
+                }
+                None => self.column += seg.chars().count() as u64,
+            }
+            self.byte = byte;
+        }
         while self.byte < byte {
             if !self.step() {
                 break;

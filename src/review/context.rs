@@ -527,9 +527,14 @@ impl Ctx {
                 if let Some(asts) = next.take() {
                     self.install(run.clone(), asts);
                 }
+                // On the calling thread: what the facts keep lives as long as
+                // the review, and kept apart from the parsers' short-lived
+                // trees it does not fragment their memory.
+                for i in run.clone() {
+                    self.take_in(i);
+                }
                 // The rules go through the file in order; the next chunk is
-                // parsed meanwhile, on the same threads, also while the facts
-                // take in this chunk one statement after another.
+                // parsed meanwhile, on the same threads.
                 let this = &self;
                 let garbage = std::mem::take(&mut checked);
                 let (parsed, found) = rayon::join(
@@ -539,12 +544,7 @@ impl Ctx {
                             .get(k + 1)
                             .map(|r| parse_all(&this.stmts[r.clone()], engine))
                     },
-                    || {
-                        for i in run.clone() {
-                            this.take_in(i);
-                        }
-                        this.check_all(run.clone(), &check)
-                    },
+                    || this.check_all(run.clone(), &check),
                 );
                 out.extend(found.into_iter().flatten());
                 next = parsed;

@@ -309,9 +309,20 @@ const PG_RESERVED: &[&str] = &[
     "with",
 ];
 
+/// The length of the longest reserved word: longer names skip the search.
+const PG_RESERVED_MAX_LEN: usize = {
+    let (mut i, mut max) = (0, 0);
+    while i < PG_RESERVED.len() {
+        if PG_RESERVED[i].len() > max {
+            max = PG_RESERVED[i].len();
+        }
+        i += 1;
+    }
+    max
+};
+
 pub fn is_pg_reserved(name: &str) -> bool {
-    // The longest reserved word, `current_timestamp`, has 17 bytes.
-    name.len() <= 17 && PG_RESERVED.binary_search(&name).is_ok()
+    name.len() <= PG_RESERVED_MAX_LEN && PG_RESERVED.binary_search(&name).is_ok()
 }
 
 #[cfg(test)]

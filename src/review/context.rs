@@ -528,8 +528,8 @@ impl Ctx {
                     self.install(run.clone(), asts);
                 }
                 // On the calling thread: what the facts keep lives as long as
-                // the review, and kept apart from the parsers' short-lived
-                // trees it does not fragment their memory.
+                // the review, and allocated on the pool among the parsers'
+                // short-lived trees it fragmented their memory.
                 for i in run.clone() {
                     self.take_in(i);
                 }

@@ -288,6 +288,17 @@ fn threads() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
+/// `f` of each item, in order, on the review threads when there are any.
+pub(crate) fn on_review_threads<T: Sync, U: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> U + Sync,
+) -> Vec<U> {
+    match threads() {
+        Some(pool) => pool.install(|| items.par_iter().map(&f).collect()),
+        None => items.iter().map(f).collect(),
+    }
+}
+
 /// How many of the first statements make about `bytes` bytes (at least one).
 fn run_len(stmts: &[Stmt], bytes: usize) -> usize {
     let mut size = 0;

@@ -50,12 +50,62 @@ pub fn write(
     extents: &Extents,
 ) -> std::io::Result<()> {
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, review)?;
-            out.write_all(b"\n")
-        }
+        Format::Json => write_json(out, review),
         _ => out.write_all(render(review, format, extents).as_bytes()),
     }
+}
+
+/// What `serde_json::to_writer_pretty` writes for the review, and a newline,
+/// with the findings serialized on the review threads a batch at a time: on
+/// a large review that serializing, one thread's work, was the last part of
+/// the review to leave the other cores idle.
+fn write_json(out: &mut impl std::io::Write, review: &Review) -> std::io::Result<()> {
+    // The review without its findings shows where they go: `"findings": []`
+    // occurs once in it, as the key (in a string its quotes are escaped).
+    let shell = Review {
+        verdict: review.verdict,
+        findings: Vec::new(),
+        summary: review.summary.clone(),
+        statements: review.statements,
+    };
+    let head = serde_json::to_vec_pretty(&shell)?;
+    let key = b"\"findings\": [";
+    let at = head
+        .windows(key.len() + 1)
+        .position(|w| w[..key.len()] == key[..] && w[key.len()] == b']')
+        .map(|i| i + key.len())
+        .ok_or_else(|| std::io::Error::other("the review's JSON has no findings key"))?;
+    out.write_all(&head[..at])?;
+    // About a megabyte of JSON at a time, however many findings there are.
+    for (k, batch) in review.findings.chunks(512).enumerate() {
+        let parts = super::context::on_review_threads(batch, |f| {
+            let mut part = Vec::with_capacity(2048);
+            // Finding's fields are strings, numbers and enums: nothing fails.
+            serde_json::to_writer_pretty(&mut part, f).map(|()| part)
+        });
+        for (i, part) in parts.into_iter().enumerate() {
+            out.write_all(if k == 0 && i == 0 {
+                b"\n    "
+            } else {
+                b",\n    "
+            })?;
+            // A finding is pretty-printed two levels deeper in the review.
+            // Raw newlines in serde_json's output are its own: one in a
+            // string is written as `\n`.
+            let part = part?;
+            for (j, line) in part.split(|&b| b == b'\n').enumerate() {
+                if j > 0 {
+                    out.write_all(b"\n    ")?;
+                }
+                out.write_all(line)?;
+            }
+        }
+    }
+    if !review.findings.is_empty() {
+        out.write_all(b"\n  ")?;
+    }
+    out.write_all(&head[at..])?;
+    out.write_all(b"\n")
 }
 
 /// Renders a review in a format. `extents` may be empty; SARIF uses it.
@@ -105,12 +155,14 @@ pub fn text(review: &Review) -> String {
 
 /// The [`Review`] itself: `verdict`, `findings`, `summary`, `statements`.
 pub fn json(review: &Review) -> String {
-    let mut s = serde_json::to_string_pretty(review).unwrap_or_else(|e| {
+    let mut out = Vec::new();
+    match write_json(&mut out, review) {
+        // serde_json writes UTF-8 only.
+        Ok(()) => String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         // Only non-string map keys can fail here, and a Review has none.
-        json!({ "error": e.to_string() }).to_string()
-    });
-    s.push('\n');
-    s
+        Err(e) => json!({ "error": e.to_string() }).to_string(),
+    }
 }
 
 /// GitHub's escaping of workflow command data (the message).
@@ -421,6 +473,33 @@ mod tests {
             ],
             2,
         )
+    }
+
+    #[test]
+    fn json_is_what_serde_json_pretty_prints() {
+        let mut tricky = finding("rename-column", Severity::Info, None);
+        tricky.message = "a \"findings\": [] inside,\n\ta string \u{2028} é".into();
+        tricky.fix = None;
+        tricky.lock = None;
+        for n in [0, 1, 2, 511, 512, 513, 1300] {
+            let findings: Vec<Finding> = (0..n)
+                .map(|i| {
+                    let mut f = if i % 3 == 0 {
+                        tricky.clone()
+                    } else {
+                        finding("drop-column", Severity::Error, Some("db/a.sql"))
+                    };
+                    f.line = i + 1;
+                    f
+                })
+                .collect();
+            let r = Review::from_findings(findings, n);
+            let want = serde_json::to_string_pretty(&r).unwrap() + "\n";
+            assert_eq!(json(&r), want, "{n} findings");
+            let mut written = Vec::new();
+            write(&mut written, &r, Format::Json, &Extents::default()).unwrap();
+            assert_eq!(String::from_utf8(written).unwrap(), want, "{n} findings");
+        }
     }
 
     #[test]

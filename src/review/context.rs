@@ -288,6 +288,25 @@ fn threads() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
+/// Gives the memory freed since the last large review back to the system
+/// before the next one. glibc keeps what each thread frees in that thread's
+/// arena, and which thread frees what differs from one review to the next:
+/// without this, a process reviewing large files one after another (the MCP
+/// server, the benchmark) holds more after each of them (measured: 38 MB
+/// after the first review of the 2 MB benchmark file, 48 MB after the fifth).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: malloc_trim takes no pointer and only returns free pages.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 /// `f` of each item, in order, on the review threads when there are any.
 pub(crate) fn on_review_threads<T: Sync, U: Send>(
     items: &[T],
@@ -526,6 +545,7 @@ impl Ctx {
             }
             return out;
         };
+        release_freed_memory();
         let engine = self.engine;
         pool.install(|| {
             let mut next = chunks
@@ -538,24 +558,28 @@ impl Ctx {
                 if let Some(asts) = next.take() {
                     self.install(run.clone(), asts);
                 }
-                // On the calling thread: what the facts keep lives as long as
-                // the review, and allocated on the pool among the parsers'
-                // short-lived trees it fragmented their memory.
-                for i in run.clone() {
-                    self.take_in(i);
-                }
-                // The rules go through the file in order; the next chunk is
-                // parsed meanwhile, on the same threads.
+                // The facts take in the chunk (one statement after another)
+                // and the rules then check it, while the next chunk is parsed
+                // on the other threads, which join the rules when done. The
+                // facts take in on the first arm, the thread calling join:
+                // what they keep lives as long as the review, and spread
+                // over the threads among the parsers' short-lived trees it
+                // fragmented their memory (45 MB peak instead of 38).
                 let this = &self;
                 let garbage = std::mem::take(&mut checked);
-                let (parsed, found) = rayon::join(
+                let (found, parsed) = rayon::join(
+                    || {
+                        for i in run.clone() {
+                            this.take_in(i);
+                        }
+                        this.check_all(run.clone(), &check)
+                    },
                     || {
                         drop(garbage);
                         chunks
                             .get(k + 1)
                             .map(|r| parse_all(&this.stmts[r.clone()], engine))
                     },
-                    || this.check_all(run.clone(), &check),
                 );
                 out.extend(found.into_iter().flatten());
                 next = parsed;

@@ -81,24 +81,24 @@ fn write_json(out: &mut impl std::io::Write, review: &Review) -> std::io::Result
         let parts = super::context::on_review_threads(batch, |f| {
             let mut part = Vec::with_capacity(2048);
             // Finding's fields are strings, numbers and enums: nothing fails.
-            serde_json::to_writer_pretty(&mut part, f).map(|()| part)
-        });
-        for (i, part) in parts.into_iter().enumerate() {
-            out.write_all(if k == 0 && i == 0 {
-                b"\n    "
-            } else {
-                b",\n    "
-            })?;
+            serde_json::to_writer_pretty(&mut part, f)?;
             // A finding is pretty-printed two levels deeper in the review.
             // Raw newlines in serde_json's output are its own: one in a
             // string is written as `\n`.
-            let part = part?;
-            for (j, line) in part.split(|&b| b == b'\n').enumerate() {
-                if j > 0 {
-                    out.write_all(b"\n    ")?;
-                }
-                out.write_all(line)?;
+            let mut indented = Vec::with_capacity(part.len() + part.len() / 8);
+            indented.extend_from_slice(b"    ");
+            let mut from = 0;
+            for nl in memchr::memchr_iter(b'\n', &part) {
+                indented.extend_from_slice(&part[from..nl]);
+                indented.extend_from_slice(b"\n    ");
+                from = nl + 1;
             }
+            indented.extend_from_slice(&part[from..]);
+            Ok::<_, serde_json::Error>(indented)
+        });
+        for (i, part) in parts.into_iter().enumerate() {
+            out.write_all(if k == 0 && i == 0 { b"\n" } else { b",\n" })?;
+            out.write_all(&part?)?;
         }
     }
     if !review.findings.is_empty() {

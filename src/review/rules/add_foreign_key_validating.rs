@@ -57,7 +57,7 @@ fn check(_ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
-    if stmt.is_new_table(&at.name) {
+    if stmt.alters_new_table(at) {
         return;
     }
     let taken = take_ops(at, |op, found| match op {

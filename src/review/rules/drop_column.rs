@@ -40,7 +40,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
-    if stmt.is_new_table(&at.name) {
+    if stmt.alters_new_table(at) {
         return;
     }
     let table = at.name.to_string();

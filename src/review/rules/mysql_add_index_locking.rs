@@ -55,7 +55,7 @@ fn tools(table: &str, alter: &str) -> String {
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     match &stmt.ast {
         Some(Ast::AlterTable(at)) => {
-            if stmt.is_new_table(&at.name) {
+            if stmt.alters_new_table(at) {
                 return;
             }
             let table = at.name.to_string();

@@ -177,7 +177,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 }
 
 fn alter_table(ctx: &Ctx, stmt: &Stmt, at: &sqlparser::ast::AlterTable, out: &mut Vec<Finding>) {
-    if stmt.is_new_table(&at.name) {
+    if stmt.alters_new_table(at) {
         return;
     }
     let table = at.name.to_string();

@@ -81,7 +81,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some(Ast::AlterTable(at)) = &stmt.ast else {
         return;
     };
-    if stmt.is_new_table(&at.name) {
+    if stmt.alters_new_table(at) {
         return;
     }
     for op in &at.operations {

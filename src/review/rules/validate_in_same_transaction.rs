@@ -58,7 +58,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
             _ => None,
         })
         .collect();
-    if names.is_empty() || stmt.is_new_table(&at.name) {
+    if names.is_empty() || stmt.alters_new_table(at) {
         return;
     }
     let base = last_part(&at.name);

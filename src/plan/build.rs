@@ -71,40 +71,35 @@ fn sync_function(
     to_old: &[String],
     lenient_old: bool,
 ) -> String {
-    let all_null = |cols: &[Ident]| {
-        cols.iter()
-            .map(|c| format!("NEW.{} IS NULL", c.pg()))
-            .collect::<Vec<_>>()
-            .join(" AND ")
+    // Each list written straight into one string (no string per column):
+    // a plan holds up to four of these functions, and every planned fix in
+    // a review builds a plan.
+    let list = |cols: &[Ident], before: &str, after: &str, sep: &str| {
+        let mut out = String::new();
+        for (i, c) in cols.iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(before);
+            out.push_str(&c.pg());
+            out.push_str(after);
+        }
+        out
     };
-    let row = |prefix: &str, cols: &[Ident]| {
-        format!(
-            "ROW({})",
-            cols.iter()
-                .map(|c| format!("{prefix}.{}", c.pg()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
+    let all_null = |cols: &[Ident]| list(cols, "NEW.", " IS NULL", " AND ");
+    let row = |prefix: &str, cols: &[Ident]| format!("ROW({})", list(cols, prefix, "", ", "));
     let assign = |exprs: &[String], targets: &[Ident]| {
         format!(
             "SELECT {} INTO {} FROM (SELECT NEW.*) AS r;",
             exprs.join(", "),
-            targets
-                .iter()
-                .map(|c| format!("NEW.{}", c.pg()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            list(targets, "NEW.", "", ", ")
         )
     };
     let fill_old = if lenient_old {
         format!(
             "BEGIN {} EXCEPTION WHEN data_exception THEN {} END;",
             assign(to_old, old),
-            old.iter()
-                .map(|c| format!("NEW.{} := NULL;", c.pg()))
-                .collect::<Vec<_>>()
-                .join(" ")
+            list(old, "NEW.", " := NULL;", " ")
         )
     } else {
         assign(to_old, old)
@@ -114,10 +109,10 @@ fn sync_function(
         new_null = all_null(new),
         old_null = all_null(old),
         fill_new = assign(to_new, new),
-        old_new_row = row("NEW", old),
-        old_old_row = row("OLD", old),
-        new_new_row = row("NEW", new),
-        new_old_row = row("OLD", new),
+        old_new_row = row("NEW.", old),
+        old_old_row = row("OLD.", old),
+        new_new_row = row("NEW.", new),
+        new_old_row = row("OLD.", new),
     );
     let tag = sql::dollar_tag("sync", &body);
     format!(

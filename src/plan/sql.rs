@@ -8,7 +8,7 @@ use crate::ident::{literal_pg, quote_pg};
 pub fn dollar_tag(base: &str, body: &str) -> String {
     let mut tag = format!("${base}$");
     let mut n = 1;
-    while body.contains(&tag) {
+    while memchr::memmem::find(body.as_bytes(), tag.as_bytes()).is_some() {
         tag = format!("${base}{n}$");
         n += 1;
     }
@@ -21,11 +21,13 @@ pub fn dollar_tag(base: &str, body: &str) -> String {
 /// holding the table never queues the app behind the DDL for longer than the
 /// timeout. `body` holds PL/pgSQL statements, each ending in `;`.
 pub fn guarded(s: &Settings, body: &[String]) -> String {
-    let stmts = body
-        .iter()
-        .map(|b| format!("      {b}"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    // Built in one string: plans hold several of these, and every review
+    // finding with a planned fix builds a plan.
+    let mut stmts = String::with_capacity(body.iter().map(|b| b.len() + 7).sum());
+    for (i, b) in body.iter().enumerate() {
+        stmts.push_str(if i == 0 { "      " } else { "\n      " });
+        stmts.push_str(b);
+    }
     let tag = dollar_tag("migrate", &stmts);
     format!(
         "DO {tag}\nBEGIN\n  FOR attempt IN 1..{retries} LOOP\n    BEGIN\n      SET LOCAL lock_timeout = '{timeout}ms';\n{stmts}\n      RETURN;\n    EXCEPTION WHEN lock_not_available THEN\n      RAISE NOTICE 'lock not available (attempt % of {retries}); retrying', attempt;\n      PERFORM pg_sleep(least(attempt, 5));\n    END;\n  END LOOP;\n  RAISE EXCEPTION 'gave up after {retries} attempts: another transaction kept the table locked';\nEND\n{tag};",

@@ -444,42 +444,22 @@ impl Ctx {
     pub fn split(source: &str, line_offset: usize, opts: &ReviewOptions, wrapped: bool) -> Ctx {
         let wrapped = wrapped || opts.assume_in_transaction;
         let pieces = split_statements(source, opts.engine);
-        // What each statement says on its own (its first words, the ignore
-        // comments before it), read on the pool for a large file; the
-        // transaction state after it follows from those, in order.
-        let lead = |i: usize| {
-            let p = &pieces[i];
-            let gap_start = i.checked_sub(1).map_or(0, |j| {
-                let before = &pieces[j];
-                before.byte_offset + before.text.len()
-            });
-            let gap = source.get(gap_start..p.byte_offset).unwrap_or("");
-            Lead {
-                comments: ignore_comments(gap),
-                words: joined_words(&p.text, 8),
-                names_lock_timeout: contains_ignoring_case(&p.text, "lock_timeout"),
-            }
-        };
-        let leads: Vec<Lead> = match threads().filter(|_| source.len() >= PARALLEL_PARSE_BYTES) {
-            Some(pool) => pool.install(|| (0..pieces.len()).into_par_iter().map(lead).collect()),
-            None => (0..pieces.len()).map(lead).collect(),
-        };
         let mut stmts = Vec::with_capacity(pieces.len());
         let mut explicit_txn = false;
         let mut txn = 0usize;
         let mut session_timeout = false;
         let mut local_timeout = false;
+        let mut prev_end = 0usize;
         let created = Arc::new(RwLock::new(HashMap::new()));
-        for (index, (p, lead)) in pieces.into_iter().zip(leads).enumerate() {
-            let Lead {
-                comments: (ignored, ignored_all),
-                words: joined,
-                names_lock_timeout,
-            } = lead;
-            let mut words = joined.split(' ').filter(|w| !w.is_empty());
-            let (w0, w1) = (words.next().unwrap_or(""), words.next());
-            let begins = matches!(w0, "BEGIN" | "START") && w1 != Some("ATOMIC");
-            let ends = matches!(w0, "COMMIT" | "ROLLBACK" | "END") && w1 != Some("TO");
+        for (index, p) in pieces.into_iter().enumerate() {
+            let gap = source.get(prev_end..p.byte_offset).unwrap_or("");
+            prev_end = p.byte_offset + p.text.len();
+            let (ignored, ignored_all) = ignore_comments(gap);
+            let joined = joined_words(&p.text, 8);
+            let words: Vec<&str> = joined.split(' ').filter(|w| !w.is_empty()).collect();
+            let w0 = words.first().copied().unwrap_or("");
+            let begins = matches!(w0, "BEGIN" | "START") && words.get(1) != Some(&"ATOMIC");
+            let ends = matches!(w0, "COMMIT" | "ROLLBACK" | "END") && words.get(1) != Some(&"TO");
             if begins {
                 explicit_txn = true;
                 txn += 1;
@@ -489,8 +469,8 @@ impl Ctx {
                 txn += 1;
             }
             if w0 == "SET" || w0 == "RESET" {
-                let local = w1 == Some("LOCAL");
-                if w1 == Some("LOCK_TIMEOUT") || words.any(|w| w == "LOCK_TIMEOUT") {
+                let local = words.get(1) == Some(&"LOCAL");
+                if words.contains(&"LOCK_TIMEOUT") {
                     let zero = w0 == "RESET" || is_zero_timeout(&p.text);
                     if local {
                         local_timeout = !zero;
@@ -499,8 +479,9 @@ impl Ctx {
                     }
                 }
             }
-            let lock_timeout_set =
-                session_timeout || (local_timeout && in_transaction) || names_lock_timeout;
+            let lock_timeout_set = session_timeout
+                || (local_timeout && in_transaction)
+                || contains_ignoring_case(&p.text, "lock_timeout");
             stmts.push(Stmt {
                 index,
                 line: p.line + line_offset,
@@ -941,16 +922,6 @@ impl<V> Settings<V> {
         let n = self.0.partition_point(|&(i, _)| i < stmt.index);
         n.checked_sub(1).map(|last| &self.0[last].1)
     }
-}
-
-/// What a statement says on its own, read before the file is walked in order.
-struct Lead {
-    /// The rules its ignore comments name, and whether they ignore all.
-    comments: (Vec<String>, bool),
-    /// Its first words ([`joined_words`]).
-    words: String,
-    /// Whether `lock_timeout` appears in it.
-    names_lock_timeout: bool,
 }
 
 fn is_zero_timeout(text: &str) -> bool {

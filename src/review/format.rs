@@ -69,11 +69,9 @@ fn write_json(out: &mut impl std::io::Write, review: &Review) -> std::io::Result
         statements: review.statements,
     };
     let head = serde_json::to_vec_pretty(&shell)?;
-    let key = b"\"findings\": [";
-    let at = head
-        .windows(key.len() + 1)
-        .position(|w| w[..key.len()] == key[..] && w[key.len()] == b']')
-        .map(|i| i + key.len())
+    // Just after the `[`.
+    let at = memchr::memmem::find(&head, b"\"findings\": []")
+        .map(|i| i + b"\"findings\": [".len())
         .ok_or_else(|| std::io::Error::other("the review's JSON has no findings key"))?;
     out.write_all(&head[..at])?;
     // About a megabyte of JSON at a time, however many findings there are.

@@ -5,7 +5,9 @@
 //! 10) and the process's peak resident memory (target: under 50 MB).
 //! Run with `cargo bench --bench review`; `cargo bench --bench review --
 //! --write FILE` writes the migration to FILE instead, to review it with the
-//! command line (`schemashift review --format json FILE`).
+//! command line (`schemashift review --format json FILE`). The allocator is
+//! the library's, as in the binary: jemalloc by default, the system's with
+//! `--no-default-features`.
 
 use schemashift::review::files::{review_inputs, Input};
 use schemashift::review::{format, rules, sources, Ctx, ReviewOptions};

@@ -297,25 +297,6 @@ fn threads() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
-/// Gives the memory freed since the last large review back to the system
-/// before the next one. glibc keeps what each thread frees in that thread's
-/// arena, and which thread frees what differs from one review to the next:
-/// without this, a process reviewing large files one after another (the MCP
-/// server, the benchmark) holds more after each of them (measured: 38 MB
-/// after the first review of the 2 MB benchmark file, 48 MB after the fifth).
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> std::ffi::c_int;
-        }
-        // SAFETY: malloc_trim takes no pointer and only returns free pages.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
-}
-
 /// `f` of each item, in order, on the review threads when there are any.
 pub(crate) fn on_review_threads<T: Sync, U: Send>(
     items: &[T],
@@ -555,7 +536,7 @@ impl Ctx {
             }
             return out;
         };
-        release_freed_memory();
+        crate::memory::release_freed();
         let engine = self.engine;
         pool.install(|| {
             let mut next = chunks

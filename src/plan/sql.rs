@@ -6,7 +6,14 @@ use crate::ident::{literal_pg, quote_pg};
 
 /// Picks a dollar-quote tag that does not occur in the body.
 pub fn dollar_tag(base: &str, body: &str) -> String {
-    let mut tag = format!("${base}$");
+    let mut tag = String::with_capacity(base.len() + 4);
+    tag.push('$');
+    tag.push_str(base);
+    tag.push('$');
+    // Most bodies hold no `$` at all: no search needed.
+    if memchr::memchr(b'$', body.as_bytes()).is_none() {
+        return tag;
+    }
     let mut n = 1;
     while memchr::memmem::find(body.as_bytes(), tag.as_bytes()).is_some() {
         tag = format!("${base}{n}$");
@@ -150,5 +157,21 @@ pub fn keyset_backfill(
             pause = s.batch_pause_ms
         ),
         batch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dollar_tag;
+
+    #[test]
+    fn dollar_tag_avoids_every_tag_in_the_body() {
+        assert_eq!(dollar_tag("migrate", "UPDATE t SET a = 1;"), "$migrate$");
+        assert_eq!(dollar_tag("migrate", "SELECT $1, $$x$$;"), "$migrate$");
+        assert_eq!(dollar_tag("migrate", "x $migrate$ y"), "$migrate1$");
+        assert_eq!(
+            dollar_tag("sync", "$sync$ $sync1$ $sync2$ $sync4$"),
+            "$sync3$"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! constraints on them are harmless).
 
 use super::ReviewOptions;
-use crate::change::ddl::split_statements;
+use crate::change::ddl::{split_statements, StatementText};
 use crate::context::Engine;
 use rayon::prelude::*;
 use sqlparser::ast::{
@@ -308,6 +308,43 @@ pub(crate) fn on_review_threads<T: Sync, U: Send>(
     }
 }
 
+/// What a statement's own text says, whatever comes before it: its first
+/// words, the ignore comments just before it, and whether it names
+/// `lock_timeout`. Worked out on the review threads for large sources (a
+/// third of splitting one); the rest of the split follows the statements in
+/// order.
+struct OwnFacts {
+    joined: String,
+    ignored: Vec<String>,
+    ignored_all: bool,
+    names_timeout: bool,
+}
+
+impl OwnFacts {
+    fn of_all(source: &str, pieces: &[StatementText]) -> Vec<OwnFacts> {
+        let of = |i: &usize| {
+            let p = &pieces[*i];
+            let prev_end = i
+                .checked_sub(1)
+                .map_or(0, |j| pieces[j].byte_offset + pieces[j].text.len());
+            let (ignored, ignored_all) =
+                ignore_comments(source.get(prev_end..p.byte_offset).unwrap_or(""));
+            OwnFacts {
+                joined: joined_words(&p.text, 8),
+                ignored,
+                ignored_all,
+                names_timeout: contains_ignoring_case(&p.text, "lock_timeout"),
+            }
+        };
+        let all: Vec<usize> = (0..pieces.len()).collect();
+        if source.len() >= PARALLEL_PARSE_BYTES {
+            on_review_threads(&all, of)
+        } else {
+            all.iter().map(of).collect()
+        }
+    }
+}
+
 /// How many of the first statements make about `bytes` bytes (at least one).
 fn run_len(stmts: &[Stmt], bytes: usize) -> usize {
     let mut size = 0;
@@ -443,13 +480,15 @@ impl Ctx {
         let mut txn = 0usize;
         let mut session_timeout = false;
         let mut local_timeout = false;
-        let mut prev_end = 0usize;
         let created = Arc::new(RwLock::new(HashMap::new()));
-        for (index, p) in pieces.into_iter().enumerate() {
-            let gap = source.get(prev_end..p.byte_offset).unwrap_or("");
-            prev_end = p.byte_offset + p.text.len();
-            let (ignored, ignored_all) = ignore_comments(gap);
-            let joined = joined_words(&p.text, 8);
+        let own = OwnFacts::of_all(source, &pieces);
+        for ((index, p), own) in pieces.into_iter().enumerate().zip(own) {
+            let OwnFacts {
+                joined,
+                ignored,
+                ignored_all,
+                names_timeout,
+            } = own;
             let words: Vec<&str> = joined.split(' ').filter(|w| !w.is_empty()).collect();
             let w0 = words.first().copied().unwrap_or("");
             let begins = matches!(w0, "BEGIN" | "START") && words.get(1) != Some(&"ATOMIC");
@@ -473,9 +512,8 @@ impl Ctx {
                     }
                 }
             }
-            let lock_timeout_set = session_timeout
-                || (local_timeout && in_transaction)
-                || contains_ignoring_case(&p.text, "lock_timeout");
+            let lock_timeout_set =
+                session_timeout || (local_timeout && in_transaction) || names_timeout;
             stmts.push(Stmt {
                 index,
                 line: p.line + line_offset,

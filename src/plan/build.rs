@@ -45,6 +45,17 @@ struct Planner<'a> {
     assumptions: Vec<String>,
     risks: Vec<String>,
     backfill: Option<Backfill>,
+    /// Build the first phase whole and only the kind and title of the
+    /// others (see [`super::outline_phases`]).
+    outline: bool,
+}
+
+/// Whether keyset batches can walk the table's key (see [`Planner::keyset`]).
+fn key_usable(t: &T) -> R<()> {
+    match &t.key_problem {
+        Some(problem) => Err(PlanError::Unsupported(problem.clone())),
+        None => Ok(()),
+    }
 }
 
 /// The name of the function behind a same-row sync trigger, as SQL.
@@ -372,9 +383,7 @@ impl<'a> Planner<'a> {
         remaining: String,
         strategy: &str,
     ) -> R<KeysetBackfill> {
-        if let Some(problem) = &t.key_problem {
-            return Err(PlanError::Unsupported(problem.clone()));
-        }
+        key_usable(t)?;
         let name = object_name(&{
             let mut p = vec!["schemashift_backfill", t.q.name.as_str()];
             p.extend_from_slice(purpose);
@@ -625,20 +634,29 @@ pub(super) fn build(
     schema: Option<&Schema>,
     classification: Classification,
 ) -> R<Plan> {
-    let (p, phases) = construct(change, ctx, s, schema)?;
+    let (p, phases) = construct(change, ctx, s, schema, false)?;
     finish(p, change, classification, phases)
 }
 
 /// The phases of the plan, as [`build`] puts them in the plan, without the
-/// estimates, runbook and tables built around them.
+/// estimates, runbook and tables built around them; with `outline`, the
+/// phases after the first may hold only their kind and title.
 pub(super) fn phases(
     change: &Change,
     ctx: &Context,
     s: &Settings,
     schema: Option<&Schema>,
+    outline: bool,
 ) -> R<Vec<Phase>> {
-    let (p, all) = construct(change, ctx, s, schema)?;
+    let (p, all) = construct(change, ctx, s, schema, outline)?;
     selected(&p, change, all)
+}
+
+/// `built` followed by phases holding only a kind and a title: the rest of
+/// a plan in outline.
+fn outlined(mut built: Vec<Phase>, rest: Vec<(PhaseKind, String)>) -> Vec<Phase> {
+    built.extend(rest.into_iter().map(|(kind, title)| phase(kind, title, "")));
+    built
 }
 
 /// Every phase of the change, numbered.
@@ -647,6 +665,7 @@ fn construct<'a>(
     ctx: &'a Context,
     s: &'a Settings,
     schema: Option<&'a Schema>,
+    outline: bool,
 ) -> R<(Planner<'a>, Vec<Phase>)> {
     let rows = ctx.rows.unwrap_or(DEFAULT_ROWS);
     let mut p = Planner {
@@ -657,6 +676,7 @@ fn construct<'a>(
         assumptions: Vec::new(),
         risks: Vec::new(),
         backfill: None,
+        outline,
     };
     if ctx.rows.is_none() {
         p.assume(format!(
@@ -1439,6 +1459,19 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
     let old_names = qualified(t, &r.old);
     let new_names = qualified(t, &r.new);
     let trigger = p.s.dual_write == DualWrite::Trigger;
+    let (v_reads, v_writes) = if trigger { ("v2", "v3") } else { ("v3", "v4") };
+    let bf_title = format!("Backfill {}", new_names.join(", "));
+    let val_title = format!(
+        "Prove {} matches {}",
+        new_names.join(", "),
+        old_names.join(", ")
+    );
+    let cr_title = format!("Release {v_reads}: reads {}", new_names.join(", "));
+    let cw_title = format!(
+        "Release {v_writes}: reads and writes {} only",
+        new_names.join(", ")
+    );
+    let con_title = format!("Drop {}", old_names.join(", "));
     let mut ex = phase(
         PhaseKind::Expand,
         format!("Add {}", new_names.join(", ")),
@@ -1495,6 +1528,19 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
         dep.abort_when.push("v2 fails writes: redeploy v1".into());
         phases.push(dep);
     }
+    if p.outline {
+        key_usable(t)?;
+        return Ok(outlined(
+            phases,
+            vec![
+                (PhaseKind::Backfill, bf_title),
+                (PhaseKind::Validate, val_title),
+                (PhaseKind::CutoverReads, cr_title),
+                (PhaseKind::CutoverWrites, cw_title),
+                (PhaseKind::Contract, con_title),
+            ],
+        ));
+    }
     let diff = format!(
         "SELECT count(*) FROM {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
         t.sql,
@@ -1523,19 +1569,10 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
     } else {
         vec![app("v2", &old_names, &both)]
     };
-    phases.push(p.backfill_phase(
-        &kb,
-        &diff,
-        &format!("Backfill {}", new_names.join(", ")),
-        live.clone(),
-    ));
+    phases.push(p.backfill_phase(&kb, &diff, &bf_title, live.clone()));
     let mut val = phase(
         PhaseKind::Validate,
-        format!(
-            "Prove {} matches {}",
-            new_names.join(", "),
-            old_names.join(", ")
-        ),
+        val_title,
         "the new shape equals the old for every row; carry over constraints",
     );
     val.app = live;
@@ -1613,11 +1650,9 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
     val.rollback_point =
         "undo the constraint copies; the old shape is still the source of truth".into();
     phases.push(val);
-    let v_reads = if trigger { "v2" } else { "v3" };
-    let v_writes = if trigger { "v3" } else { "v4" };
     let mut cr = phase(
         PhaseKind::CutoverReads,
-        format!("Release {v_reads}: reads {}", new_names.join(", ")),
+        cr_title,
         format!(
             "switch reads to the new shape while writes still go to {}",
             if trigger {
@@ -1649,10 +1684,7 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
     cr.rollback_point = "redeploy the previous version: both shapes are in sync".into();
     let mut cw = phase(
         PhaseKind::CutoverWrites,
-        format!(
-            "Release {v_writes}: reads and writes {} only",
-            new_names.join(", ")
-        ),
+        cw_title,
         format!(
             "switch writes to the new shape; {}",
             if trigger {
@@ -1736,7 +1768,7 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
     phases.push(cw);
     let mut con = phase(
         PhaseKind::Contract,
-        format!("Drop {}", old_names.join(", ")),
+        con_title,
         "remove the old shape and the sync machinery",
     );
     con.app = vec![app(v_writes, &new_names, &new_names)];
@@ -1972,8 +2004,21 @@ fn change_type(
         ex.rollback_point = format!("none needed: every value written as {from} still fits {to_type}, and old app versions read it unchanged; changing it back would rewrite the table");
         return Ok(vec![ex]);
     }
+    // Checked before anything is built, so that an outline fails as the
+    // whole plan does.
+    let is_pk = t.key == c && t.info.is_some();
+    if is_pk {
+        return Err(PlanError::Unsupported(format!(
+            "{}.{c} is the primary key: changing its type also swaps the primary-key constraint, its sequence and every foreign key that references it; plan those as separate changes (add_unique_constraint on the shadow column, then the key swap) or use a dedicated tool",
+            t.q
+        )));
+    }
     let shadow = p.ident("column", &object_name(&[c.as_str(), "new"]))?;
     let old_name = p.ident("column", &object_name(&[c.as_str(), "old"]))?;
+    let bf_title = format!("Backfill {}.{shadow}", t.q);
+    let val_title = format!("Prove {shadow} equals {c} converted");
+    let sw_title = format!("Swap {c} and {shadow} in one short transaction");
+    let con_title = format!("Drop {old_name} and the sync trigger");
     let conv = match using {
         Some(u) => format!("({u})"),
         None => format!("{}::{to_type}", c.pg()),
@@ -2032,6 +2077,18 @@ fn change_type(
     ex.advance_when
         .push("the shadow column and its trigger exist".into());
     ex.rollback_point = "drop the trigger and the shadow column".into();
+    if p.outline {
+        key_usable(&t)?;
+        return Ok(outlined(
+            vec![ex],
+            vec![
+                (PhaseKind::Backfill, bf_title),
+                (PhaseKind::Validate, val_title),
+                (PhaseKind::CutoverWrites, sw_title),
+                (PhaseKind::Contract, con_title),
+            ],
+        ));
+    }
     let diff = format!(
         "SELECT count(*) FROM {} WHERE {} IS DISTINCT FROM {conv}",
         t.sql,
@@ -2042,12 +2099,12 @@ fn change_type(
     let bf = p.backfill_phase(
         &kb,
         &diff,
-        &format!("Backfill {}.{shadow}", t.q),
+        &bf_title,
         vec![app("v1", &[], &[format!("{}.{c}", t.q)])],
     );
     let mut val = phase(
         PhaseKind::Validate,
-        format!("Prove {shadow} equals {c} converted"),
+        val_title,
         "every row converted, constraints copied to the shadow column",
     );
     val.app = vec![app("v1", &[], &[])];
@@ -2058,13 +2115,6 @@ fn change_type(
         let (fwd, rb) = p.enforce_not_null(&t, &shadow);
         val.forward.extend(fwd);
         val.rollback.extend(rb);
-    }
-    let is_pk = t.key == c && t.info.is_some();
-    if is_pk {
-        return Err(PlanError::Unsupported(format!(
-            "{}.{c} is the primary key: changing its type also swaps the primary-key constraint, its sequence and every foreign key that references it; plan those as separate changes (add_unique_constraint on the shadow column, then the key swap) or use a dedicated tool",
-            t.q
-        )));
     }
     if let Some(info) = &t.info {
         for (i, idx) in info
@@ -2098,7 +2148,7 @@ fn change_type(
     val.rollback_point = "drop the copied constraints; nothing uses the shadow column".into();
     let mut sw = phase(
         PhaseKind::CutoverWrites,
-        format!("Swap {c} and {shadow} in one short transaction"),
+        sw_title,
         "the column name now points at the new type; the old values stay as the rollback",
     );
     sw.app = vec![app(
@@ -2209,7 +2259,7 @@ fn change_type(
         "rename the columns back; the same transaction points the sync trigger at the old names again".into();
     let mut con = phase(
         PhaseKind::Contract,
-        format!("Drop {old_name} and the sync trigger"),
+        con_title,
         "remove the old values once the new type has run for a full business cycle",
     );
     con.app = vec![app(

@@ -321,7 +321,29 @@ pub fn build_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
 /// about two thirds of the cost.
 pub fn build_phases(req: &PlanRequest) -> Result<Vec<Phase>, PlanError> {
     let (settings, schema, resolved) = prepare(req)?;
-    build::phases(&resolved.change, &req.context, &settings, schema.as_ref())
+    build::phases(
+        &resolved.change,
+        &req.context,
+        &settings,
+        schema.as_ref(),
+        false,
+    )
+}
+
+/// [`build_phases`] in outline: the first phase whole, and of the phases
+/// after it at least the kind and title (for the changes whose later phases
+/// cost the most to build, only those). Fails when [`build_phases`] fails.
+/// What a one-paragraph fix needs: a review builds one for every rename or
+/// type change it finds, and the later phases were half of that cost.
+pub fn outline_phases(req: &PlanRequest) -> Result<Vec<Phase>, PlanError> {
+    let (settings, schema, resolved) = prepare(req)?;
+    build::phases(
+        &resolved.change,
+        &req.context,
+        &settings,
+        schema.as_ref(),
+        true,
+    )
 }
 
 /// The request checked: its settings, its schema, and its change resolved
@@ -419,5 +441,72 @@ mod tests {
             }
         }
         assert!(compared > 100, "{compared} phases compared");
+    }
+
+    /// An outline has the whole plan's first phase, the kind and title of
+    /// every phase, and fails where the whole plan fails.
+    #[test]
+    fn an_outline_is_the_plan_s_phases_in_brief() {
+        let schema = "CREATE TABLE orders (id bigint PRIMARY KEY, amount integer NOT NULL DEFAULT 0, note text);
+             CREATE TABLE events (at timestamptz, payload jsonb);";
+        let mut outlined = 0;
+        for text in [
+            "rename users.username to handle",
+            "rename column \"Users\".\"User Name\" to \"handle\"",
+            "rename billing.invoices.total to amount_due",
+            "change orders.amount to bigint",
+            "change orders.id to bigint",
+            "change orders.note from text to varchar(20)",
+            "ALTER TABLE orders ALTER COLUMN amount TYPE numeric(12,2) USING amount::numeric / 100",
+            "ALTER TABLE events ALTER COLUMN payload TYPE text",
+            "rename events.payload to body",
+            "split users.name into first_name, last_name",
+            "merge users.first_name, users.last_name into full_name",
+            "drop column users.legacy",
+            "make users.email not null",
+            "rename table users to accounts",
+            "drop table old_things",
+        ] {
+            for version in [11, 12, 15, 18] {
+                for dual_write in [DualWrite::Trigger, DualWrite::App] {
+                    for with_schema in [false, true] {
+                        let req = PlanRequest {
+                            input: ChangeInput::from_request(text),
+                            context: Context {
+                                version: Some(version),
+                                ..Context::default()
+                            },
+                            schema: with_schema.then(|| schema.to_string()),
+                            options: PlanOptions {
+                                dual_write: Some(dual_write),
+                                ..PlanOptions::default()
+                            },
+                        };
+                        let case =
+                            format!("{text} / {version} / {dual_write:?} / schema {with_schema}");
+                        let (whole, outline) = match (build_phases(&req), outline_phases(&req)) {
+                            (Ok(w), Ok(o)) => (w, o),
+                            (Err(w), Err(o)) => {
+                                assert_eq!(w.to_string(), o.to_string(), "{case}");
+                                continue;
+                            }
+                            (w, o) => panic!("{case}: whole {w:?}\noutline {o:?}"),
+                        };
+                        let brief = |ps: &[Phase]| {
+                            ps.iter()
+                                .map(|p| (p.kind, p.title.clone()))
+                                .collect::<Vec<_>>()
+                        };
+                        assert_eq!(brief(&outline), brief(&whole), "{case}");
+                        assert_eq!(outline.first(), whole.first(), "{case}");
+                        if outline != whole {
+                            outlined += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // The renames and type changes were outlined, not built whole.
+        assert!(outlined >= 100, "{outlined} plans outlined");
     }
 }

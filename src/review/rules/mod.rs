@@ -114,7 +114,7 @@ pub(crate) const PG: &[Engine] = &[Engine::Postgres];
 /// first phase, then the command that prints the whole plan.
 pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<String> {
     use crate::change::ChangeInput;
-    use crate::plan::{build_phases, PlanRequest};
+    use crate::plan::{outline_phases, PlanRequest};
     let describe = change.describe();
     let req = PlanRequest {
         input: ChangeInput {
@@ -127,9 +127,9 @@ pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<St
         },
         ..PlanRequest::default()
     };
-    // Only the phases: the rest of a plan (estimates, runbook) would cost
-    // more than the phases themselves, for every finding.
-    let phases = build_phases(&req).ok()?;
+    // The phases in outline: the rest of a plan (estimates, runbook, the
+    // later phases' SQL) would cost more than what is shown, for every finding.
+    let phases = outline_phases(&req).ok()?;
     let mut out = String::from("-- expand/contract instead:\n");
     for (i, p) in phases.iter().enumerate() {
         out.push_str(&format!(

@@ -320,14 +320,7 @@ pub fn build_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
 /// summary of the plan needs (the reviewer's fixes, one per finding), at
 /// about two thirds of the cost.
 pub fn build_phases(req: &PlanRequest) -> Result<Vec<Phase>, PlanError> {
-    let (settings, schema, resolved) = prepare(req)?;
-    build::phases(
-        &resolved.change,
-        &req.context,
-        &settings,
-        schema.as_ref(),
-        false,
-    )
+    phases(req, false)
 }
 
 /// [`build_phases`] in outline: the first phase whole, and of the phases
@@ -336,14 +329,13 @@ pub fn build_phases(req: &PlanRequest) -> Result<Vec<Phase>, PlanError> {
 /// What a one-paragraph fix needs: a review builds one for every rename or
 /// type change it finds, and the later phases were half of that cost.
 pub fn outline_phases(req: &PlanRequest) -> Result<Vec<Phase>, PlanError> {
+    phases(req, true)
+}
+
+fn phases(req: &PlanRequest, outline: bool) -> Result<Vec<Phase>, PlanError> {
     let (settings, schema, resolved) = prepare(req)?;
-    build::phases(
-        &resolved.change,
-        &req.context,
-        &settings,
-        schema.as_ref(),
-        true,
-    )
+    let (change, ctx) = (&resolved.change, &req.context);
+    build::phases(change, ctx, &settings, schema.as_ref(), outline)
 }
 
 /// The request checked: its settings, its schema, and its change resolved

@@ -140,7 +140,7 @@ fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
         let col = Ident::parse("column", &c.name.to_string()).map_err(|e| e.to_string())?;
         let mut column = Column {
             name: col.clone(),
-            data_type: c.data_type.to_string().to_lowercase(),
+            data_type: crate::ident::fold_pg_outside_quotes(&c.data_type.to_string()),
             not_null: false,
             default: None,
         };

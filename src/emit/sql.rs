@@ -16,6 +16,8 @@
 
 use super::{header_lines, nontx_reason, Chunk, Ctx, Down, EmitError, EmittedFile, Unit};
 use crate::detect::Tool;
+use crate::ident::literal_pg;
+use crate::plan::sql::dollar_tag;
 
 pub(crate) fn render(ctx: &mut Ctx, units: &mut [Unit]) -> Result<Vec<EmittedFile>, EmitError> {
     let mut files = Vec::new();
@@ -52,7 +54,10 @@ pub(crate) fn render(ctx: &mut Ctx, units: &mut [Unit]) -> Result<Vec<EmittedFil
 pub(crate) fn comment(lines: &[String]) -> String {
     let mut s = String::new();
     for l in lines {
-        for part in l.split('\n') {
+        // Every line break PostgreSQL (or another reader) knows starts a new
+        // commented line: a CR inside a string literal of a commented
+        // statement must not end the comment and run the rest.
+        for part in l.replace("\r\n", "\n").split(super::ends_line) {
             if part.is_empty() {
                 s.push_str("--\n");
             } else {
@@ -96,10 +101,15 @@ fn bodies(chunks: &[Chunk], wrap: bool) -> String {
 
 /// A statement that stops a down migration that cannot be undone.
 pub(crate) fn refuse_sql(loss: &str) -> String {
-    format!(
-        "DO $schemashift$\nBEGIN\n  RAISE EXCEPTION USING MESSAGE = '{}';\nEND\n$schemashift$;\n",
-        format!("irreversible: {loss}; restore from a backup instead").replace('\'', "''")
-    )
+    let body = format!(
+        "\nBEGIN\n  RAISE EXCEPTION USING MESSAGE = {};\nEND\n",
+        literal_pg(&format!(
+            "irreversible: {loss}; restore from a backup instead"
+        ))
+    );
+    // The message holds names: the tag must not occur in it.
+    let tag = dollar_tag("schemashift", &body);
+    format!("DO {tag}{body}{tag};\n")
 }
 
 /// Lines explaining why up (or down) runs outside a transaction.

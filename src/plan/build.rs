@@ -188,6 +188,13 @@ impl<'a> Planner<'a> {
         Ident::parse(what, raw).map_err(|e| invalid(e.to_string()))
     }
 
+    /// A name the plan makes up from user names (`<column>_new`): taken as
+    /// it is (never folded or trimmed like user input) and kept within
+    /// 63 bytes by [`object_name`].
+    fn derived(&self, what: &str, parts: &[&str]) -> R<Ident> {
+        Ident::new(what, object_name(parts)).map_err(|e| invalid(e.to_string()))
+    }
+
     fn table(&mut self, raw: &str) -> R<T> {
         let q = QualifiedName::parse("table", raw).map_err(|e| invalid(e.to_string()))?;
         let info = self.schema.and_then(|s| s.table(&q)).cloned();
@@ -2013,8 +2020,8 @@ fn change_type(
             t.q
         )));
     }
-    let shadow = p.ident("column", &object_name(&[c.as_str(), "new"]))?;
-    let old_name = p.ident("column", &object_name(&[c.as_str(), "old"]))?;
+    let shadow = p.derived("shadow column", &[c.as_str(), "new"])?;
+    let old_name = p.derived("old column", &[c.as_str(), "old"])?;
     let bf_title = format!("Backfill {}.{shadow}", t.q);
     let val_title = format!("Prove {shadow} equals {c} converted");
     let sw_title = format!("Swap {c} and {shadow} in one short transaction");
@@ -3395,8 +3402,10 @@ fn merge_tables(
 
 fn rename_table(p: &mut Planner, table: &str, new_name: &str) -> R<Vec<Phase>> {
     let old = QualifiedName::parse("table", table).map_err(|e| invalid(e.to_string()))?;
-    let new = Ident::parse("new_name", new_name.rsplit('.').next().unwrap_or(new_name))
-        .map_err(|e| invalid(e.to_string()))?;
+    // A table keeps its schema on rename: only the name part counts.
+    let new = QualifiedName::parse("new_name", new_name)
+        .map_err(|e| invalid(e.to_string()))?
+        .name;
     let new_q = QualifiedName {
         schema: old.schema.clone(),
         name: new.clone(),
@@ -3649,7 +3658,7 @@ fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Vec<Phase>> {
             let (tsql, key, cp, f, tt) = (t.sql.clone(), t.key.pg(), col.pg(), literal_pg(from), literal_pg(to));
             let kb = p.keyset(&t, &[col.as_str(), "relabel"], &move |lo, hi| format!("UPDATE {tsql} SET {cp} = {tt} WHERE {key} >= {lo} AND {key} <= {hi} AND {cp} = {f}"), remaining.clone(), "keyset batches by primary key; each batch relabels rows still holding the old value")?;
             let bf = p.backfill_phase(&kb, &remaining, &format!("Move rows of {tq}.{col} from '{from}' to '{to}'"), vec![app("v2", &[], &[])]);
-            p.risks.push(format!("'{from}' stays in {ty} unused: removing a value needs a new type and a column type change that rewrites {tq}; leave it, or add a CHECK ({col} <> '{from}')"));
+            p.risks.push(format!("'{from}' stays in {ty} unused: removing a value needs a new type and a column type change that rewrites {tq}; leave it, or add a CHECK ({} <> {})", col.pg(), literal_pg(from)));
             Ok(vec![ex, dep, bf])
         }
         EnumOp::RemoveValue { value, replace_with: None } => Err(invalid(format!(

@@ -43,8 +43,11 @@ pub fn guarded(s: &Settings, body: &[String]) -> String {
     )
 }
 
-/// A name for a helper object (trigger, function, procedure, constraint),
-/// kept within PostgreSQL's 63-byte limit by trimming and adding a short hash.
+/// A name for a helper object (trigger, function, procedure, constraint,
+/// index, backup table, shadow column), kept within PostgreSQL's 63-byte
+/// limit: a longer name is cut on a character boundary and ends in a hash
+/// of the whole name, so two long names that differ only past the cut stay
+/// distinct (PostgreSQL would truncate both to the same name).
 pub fn object_name(parts: &[&str]) -> String {
     let full = parts.join("_");
     if full.len() <= 63 {
@@ -129,8 +132,10 @@ pub fn keyset_backfill(
 ) -> KeysetBackfill {
     let proc_name = quote_pg(name);
     let work = body("batch_start", "batch_end");
+    // Names reach the NOTICE as parameters, never inside its format string.
+    let (driver_lit, key_lit) = (literal_pg(driver), literal_pg(key));
     let inner = format!(
-        "DECLARE\n  batch_start {key_type};\n  batch_end {key_type};\nBEGIN\n  SELECT min({key}) INTO batch_start FROM {driver} WHERE start_after IS NULL OR {key} > start_after;\n  WHILE batch_start IS NOT NULL LOOP\n    SELECT max(k) INTO batch_end FROM (\n      SELECT {key} AS k FROM {driver} WHERE {key} >= batch_start ORDER BY {key} LIMIT batch_size\n    ) AS batch;\n    {work};\n    RAISE NOTICE 'backfilled {driver} up to {key} = %', batch_end;\n    COMMIT;\n    SELECT min({key}) INTO batch_start FROM {driver} WHERE {key} > batch_end;\n    IF pause_ms > 0 THEN\n      PERFORM pg_sleep(pause_ms / 1000.0);\n    END IF;\n  END LOOP;\nEND\n"
+        "DECLARE\n  batch_start {key_type};\n  batch_end {key_type};\nBEGIN\n  SELECT min({key}) INTO batch_start FROM {driver} WHERE start_after IS NULL OR {key} > start_after;\n  WHILE batch_start IS NOT NULL LOOP\n    SELECT max(k) INTO batch_end FROM (\n      SELECT {key} AS k FROM {driver} WHERE {key} >= batch_start ORDER BY {key} LIMIT batch_size\n    ) AS batch;\n    {work};\n    RAISE NOTICE 'backfilled % up to % = %', {driver_lit}, {key_lit}, batch_end;\n    COMMIT;\n    SELECT min({key}) INTO batch_start FROM {driver} WHERE {key} > batch_end;\n    IF pause_ms > 0 THEN\n      PERFORM pg_sleep(pause_ms / 1000.0);\n    END IF;\n  END LOOP;\nEND\n"
     );
     let tag = dollar_tag("backfill", &inner);
     let procedure = format!(
@@ -162,7 +167,19 @@ pub fn keyset_backfill(
 
 #[cfg(test)]
 mod tests {
-    use super::dollar_tag;
+    use super::{dollar_tag, object_name};
+
+    #[test]
+    fn object_names_fit_and_stay_distinct() {
+        assert_eq!(object_name(&["users", "email", "idx"]), "users_email_idx");
+        let a = format!("{}a", "é".repeat(30));
+        let b = format!("{}b", "é".repeat(30));
+        let (na, nb) = (object_name(&[&a, "new"]), object_name(&[&b, "new"]));
+        assert!(na.len() <= 63 && nb.len() <= 63, "{na} {nb}");
+        assert_ne!(na, nb);
+        // Cut on a character boundary: still valid UTF-8 of whole characters.
+        assert!(na.starts_with(&"é".repeat(26)), "{na}");
+    }
 
     #[test]
     fn dollar_tag_avoids_every_tag_in_the_body() {

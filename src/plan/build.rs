@@ -1623,7 +1623,7 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
             for (i, idx) in info
                 .indexes
                 .iter()
-                .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == r.old[0].as_str())
+                .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == r.old[0].pg())
                 .enumerate()
             {
                 let name = object_name(&[
@@ -2127,7 +2127,7 @@ fn change_type(
         for (i, idx) in info
             .indexes
             .iter()
-            .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == c.as_str())
+            .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == c.pg())
             .enumerate()
         {
             let name = object_name(&[
@@ -2559,7 +2559,7 @@ fn drop_index(p: &mut Planner, name: &str, table: Option<&str>) -> R<Vec<Phase>>
     let def = known.as_ref().and_then(|t| {
         t.indexes
             .iter()
-            .find(|i| i.name == q.name.as_str() || i.name == q.to_string())
+            .find(|i| i.name == q.name.as_str())
             .cloned()
     });
     let mut con = phase(
@@ -2847,7 +2847,7 @@ fn add_foreign_key(
     let indexed = t.info.as_ref().map(|i| {
         i.indexes
             .iter()
-            .any(|ix| ix.columns.first().map(String::as_str) == Some(cols[0].as_str()))
+            .any(|ix| ix.columns.first() == Some(&cols[0].pg()))
     });
     if indexed != Some(true) {
         p.risks.push(format!(
@@ -3639,7 +3639,7 @@ fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Vec<Phase>> {
             let users: Vec<(QualifiedName, Ident)> = schema
                 .tables
                 .iter()
-                .flat_map(|t| t.columns.iter().filter(|c| c.data_type == ty.to_string() || c.data_type == ty.name.as_str()).map(|c| (t.name.clone(), c.name.clone())))
+                .flat_map(|t| t.columns.iter().filter(|c| [ty.to_string(), ty.pg(), ty.name.to_string(), ty.name.pg()].contains(&c.data_type)).map(|c| (t.name.clone(), c.name.clone())))
                 .collect();
             let Some((tq, col)) = users.first().cloned() else {
                 return Err(invalid(format!("no column of type {ty} found in the schema given")));
@@ -3647,7 +3647,7 @@ fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Vec<Phase>> {
             if users.len() > 1 {
                 p.assume(format!("only {tq}.{col} is migrated; run the same plan for the other columns of type {ty}"));
             }
-            let t = p.table(&tq.to_string())?;
+            let t = p.table(&tq.pg())?;
             let ex = add(p, to, format!(" AFTER {}", literal_pg(from)));
             let mut dep = phase(PhaseKind::Deploy, format!("Release v2: writes '{to}', reads both '{from}' and '{to}'"), "new rows use the new label");
             dep.app = vec![app("v1", &[format!("{tq}.{col}")], &[format!("{tq}.{col}")]), app("v2", &[format!("{tq}.{col}")], &[format!("{tq}.{col}")])];

@@ -1,7 +1,7 @@
 //! JavaScript and TypeScript migrations: Knex, TypeORM and Sequelize. SQL
-//! goes into JSON-escaped string literals, which hold every byte exactly
-//! (template literals would turn CR and CRLF into LF), with `?` escaped for
-//! Knex, whose `knex.raw` would read it as a binding.
+//! goes into template literals with `\`, backticks and `${` escaped, and CR
+//! written as `\r` (a template literal turns a raw CR or CRLF into LF);
+//! for Knex also `?`, which `knex.raw` would read as a binding.
 //!
 //! Transactions: a migration with any step that must run outside a
 //! transaction turns the tool's own transaction off (Knex
@@ -15,24 +15,28 @@ use super::{
     EmittedFile, Unit,
 };
 
-/// A string literal holding `s` exactly (after the tool's own unescaping):
-/// JSON's escaping is valid JavaScript, and U+2028/U+2029 are escaped too
-/// for parsers older than ES2019.
-pub(crate) fn sql_literal(s: &str, knex: bool) -> String {
-    // knex.raw reads `?` as a positional binding; `\?` is a literal `?`.
-    let value = if knex {
-        s.replace('?', "\\?")
-    } else {
-        s.to_string()
-    };
-    js_string(&value)
+/// A template literal holding `s` exactly (after the tool's own unescaping).
+pub(crate) fn template(s: &str, knex: bool) -> String {
+    let mut out = String::from("`");
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '`' => out.push_str("\\`"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            // A raw CR (alone or before LF) would reach the tool as LF.
+            '\r' => out.push_str("\\r"),
+            // knex.raw reads `?` as a positional binding; `\?` is a literal `?`.
+            '?' if knex => out.push_str("\\\\?"),
+            c => out.push(c),
+        }
+    }
+    out.push('`');
+    out
 }
 
 fn js_string(s: &str) -> String {
-    serde_json::to_string(s)
-        .unwrap_or_else(|_| "\"\"".into())
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
 fn comments(lines: &[String], indent: &str) -> String {
@@ -150,7 +154,7 @@ fn knex_body(chunks: &[Chunk], manual: bool) -> String {
         if manual && c.transactional {
             s.push_str("  await knex.transaction(async (trx) => {\n");
             for sql in &c.sql {
-                s.push_str(&format!("    await trx.raw({});\n", sql_literal(sql, true)));
+                s.push_str(&format!("    await trx.raw({});\n", template(sql, true)));
             }
             s.push_str("  });\n");
         } else {
@@ -161,7 +165,7 @@ fn knex_body(chunks: &[Chunk], manual: bool) -> String {
                         nontx_reason(sql)
                     ));
                 }
-                s.push_str(&format!("  await knex.raw({});\n", sql_literal(sql, true)));
+                s.push_str(&format!("  await knex.raw({});\n", template(sql, true)));
             }
         }
     }
@@ -269,7 +273,7 @@ fn typeorm_body(chunks: &[Chunk], manual: bool) -> String {
             for sql in &c.sql {
                 s.push_str(&format!(
                     "            await queryRunner.query({});\n",
-                    sql_literal(sql, false)
+                    template(sql, false)
                 ));
             }
             s.push_str("            await queryRunner.commitTransaction();\n");
@@ -284,7 +288,7 @@ fn typeorm_body(chunks: &[Chunk], manual: bool) -> String {
                 }
                 s.push_str(&format!(
                     "        await queryRunner.query({});\n",
-                    sql_literal(sql, false)
+                    template(sql, false)
                 ));
             }
         }
@@ -349,7 +353,7 @@ fn sequelize_body(chunks: &[Chunk]) -> String {
             for sql in &c.sql {
                 s.push_str(&format!(
                     "      await queryInterface.sequelize.query({}, {{ transaction }});\n",
-                    sql_literal(sql, false)
+                    template(sql, false)
                 ));
             }
             s.push_str("    });\n");
@@ -361,7 +365,7 @@ fn sequelize_body(chunks: &[Chunk]) -> String {
                 ));
                 s.push_str(&format!(
                     "    await queryInterface.sequelize.query({});\n",
-                    sql_literal(sql, false)
+                    template(sql, false)
                 ));
             }
         }
@@ -374,15 +378,14 @@ fn sequelize_body(chunks: &[Chunk]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sql_literal;
+    use super::template;
 
     #[test]
-    fn string_literals_keep_the_text() {
-        assert_eq!(sql_literal("a`b", false), "\"a`b\"");
-        assert_eq!(sql_literal("${x} $y", false), "\"${x} $y\"");
-        assert_eq!(sql_literal("a\\b", false), "\"a\\\\b\"");
-        assert_eq!(sql_literal("x ? y", true), "\"x \\\\? y\"");
-        assert_eq!(sql_literal("'a\r\nb\rc'", false), "\"'a\\r\\nb\\rc'\"");
-        assert_eq!(sql_literal("a\u{2028}b", false), "\"a\\u2028b\"");
+    fn template_literals_keep_the_text() {
+        assert_eq!(template("a`b", false), "`a\\`b`");
+        assert_eq!(template("${x} $y", false), "`\\${x} $y`");
+        assert_eq!(template("a\\b", false), "`a\\\\b`");
+        assert_eq!(template("x ? y", true), "`x \\\\? y`");
+        assert_eq!(template("'a\r\nb\rc'", false), "`'a\\r\nb\\rc'`");
     }
 }

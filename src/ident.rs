@@ -528,7 +528,10 @@ mod tests {
             display_name("users; drop table canary; --", Engine::Postgres),
             "\"users; drop table canary; --\""
         );
-        assert_eq!(display_name("Billing.\"Users\"", Engine::Postgres), "billing.\"Users\"");
+        assert_eq!(
+            display_name("Billing.\"Users\"", Engine::Postgres),
+            "billing.\"Users\""
+        );
         assert_eq!(display_name("\"a`b\"", Engine::Mysql), "`a``b`");
         assert_eq!(display_name("`x.y`.Users", Engine::Mysql), "`x.y`.`Users`");
         assert_eq!(display_name("a\0b", Engine::Postgres), "\"a\0b\"");

@@ -145,15 +145,14 @@ fn ident(i: &sqlparser::ast::Ident) -> Result<Ident, String> {
 }
 
 fn qualified(n: &ObjectName) -> Result<QualifiedName, String> {
-    let parts = n
-        .0
-        .iter()
-        .map(|p| {
-            p.as_ident()
-                .ok_or_else(|| format!("schema: `{n}` is not a plain name"))
-                .and_then(ident)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let parts =
+        n.0.iter()
+            .map(|p| {
+                p.as_ident()
+                    .ok_or_else(|| format!("schema: `{n}` is not a plain name"))
+                    .and_then(ident)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
     match parts.as_slice() {
         [name] => Ok(QualifiedName {
             schema: None,

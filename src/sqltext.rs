@@ -128,7 +128,9 @@ pub fn has_comment(text: &str, engine: Engine) -> bool {
                     .iter()
                     .position(|&x| !(x.is_ascii_alphanumeric() || x == b'_' || x >= 0x80))
                     .map(|p| i + 1 + p);
-                if let Some(e) = tag_end.filter(|&e| b[e] == b'$' && !b[i + 1..e].first().is_some_and(u8::is_ascii_digit)) {
+                if let Some(e) = tag_end.filter(|&e| {
+                    b[e] == b'$' && !b[i + 1..e].first().is_some_and(u8::is_ascii_digit)
+                }) {
                     let tag = &b[i..=e];
                     match memchr::memmem::find(&b[e + 1..], tag) {
                         Some(p) => {

@@ -24,8 +24,8 @@
 //! 3. `names_no_database_keeps_are_refused`: 64+ byte names and names with
 //!    control characters are refused with the reason.
 //!
-//! `SCHEMASHIFT_HOSTILE_CASES=N` sets the seeds per change type (default 2
-//! on PostgreSQL, 20 for the lexing test).
+//! `SCHEMASHIFT_HOSTILE_CASES=N` sets the seeds per change type: N on
+//! PostgreSQL (default 2, about a minute), 10 N for the lexing test.
 
 mod hostile_support;
 
@@ -151,41 +151,81 @@ fn inputs(kind: ChangeType, n: &Names) -> Vec<(Form, ChangeInput)> {
     let x = &n.new;
     let (x0, x1, x2) = (qi(&x[0]), qi(&x[1]), qi(&x[2]));
     let structured: Value = match kind {
-        ChangeType::AddColumn => json!({"change_type": "add_column", "table": t, "column": x0, "data_type": "text", "default": ql(&x[1])}),
-        ChangeType::AddNotNullColumn => json!({"change_type": "add_not_null_column", "table": t, "column": x0, "data_type": "text", "fill": {"kind": "expression", "expression": format!("coalesce({a}, {})", ql(&x[1]))}}),
+        ChangeType::AddColumn => {
+            json!({"change_type": "add_column", "table": t, "column": x0, "data_type": "text", "default": ql(&x[1])})
+        }
+        ChangeType::AddNotNullColumn => {
+            json!({"change_type": "add_not_null_column", "table": t, "column": x0, "data_type": "text", "fill": {"kind": "expression", "expression": format!("coalesce({a}, {})", ql(&x[1]))}})
+        }
         ChangeType::DropColumn => json!({"change_type": "drop_column", "table": t, "column": a}),
-        ChangeType::RenameColumn => json!({"change_type": "rename_column", "table": t, "column": a, "new_name": x0}),
-        ChangeType::ChangeColumnType => json!({"change_type": "change_column_type", "table": t, "column": nn, "to_type": "bigint"}),
+        ChangeType::RenameColumn => {
+            json!({"change_type": "rename_column", "table": t, "column": a, "new_name": x0})
+        }
+        ChangeType::ChangeColumnType => {
+            json!({"change_type": "change_column_type", "table": t, "column": nn, "to_type": "bigint"})
+        }
         ChangeType::SetNotNull => json!({"change_type": "set_not_null", "table": t, "column": a}),
         ChangeType::DropNotNull => json!({"change_type": "drop_not_null", "table": t, "column": b}),
-        ChangeType::SetDefault => json!({"change_type": "set_default", "table": t, "column": a, "default": ql(&x[1])}),
-        ChangeType::AddIndex => json!({"change_type": "add_index", "table": t, "columns": [a, format!("lower({b})")], "name": x0, "predicate": format!("{nn} > 0 AND {a} <> {}", ql(&x[1]))}),
-        ChangeType::DropIndex => json!({"change_type": "drop_index", "name": qi(&n.ix), "table": t}),
-        ChangeType::AddUniqueConstraint => json!({"change_type": "add_unique_constraint", "table": t, "columns": [a], "name": x0}),
-        ChangeType::AddPrimaryKey => json!({"change_type": "add_primary_key", "table": t3, "columns": [qi(&n.k)], "name": x0}),
-        ChangeType::AddForeignKey => json!({"change_type": "add_foreign_key", "table": t2, "columns": [qi(&n.fk)], "references_table": t, "references_columns": [qi(&n.id)], "name": x0, "on_delete": "cascade"}),
-        ChangeType::AddCheckConstraint => json!({"change_type": "add_check_constraint", "table": t, "expression": format!("{nn} >= 0 AND {a} <> {}", ql(&x[1])), "name": x0}),
+        ChangeType::SetDefault => {
+            json!({"change_type": "set_default", "table": t, "column": a, "default": ql(&x[1])})
+        }
+        ChangeType::AddIndex => {
+            json!({"change_type": "add_index", "table": t, "columns": [a, format!("lower({b})")], "name": x0, "predicate": format!("{nn} > 0 AND {a} <> {}", ql(&x[1]))})
+        }
+        ChangeType::DropIndex => {
+            json!({"change_type": "drop_index", "name": qi(&n.ix), "table": t})
+        }
+        ChangeType::AddUniqueConstraint => {
+            json!({"change_type": "add_unique_constraint", "table": t, "columns": [a], "name": x0})
+        }
+        ChangeType::AddPrimaryKey => {
+            json!({"change_type": "add_primary_key", "table": t3, "columns": [qi(&n.k)], "name": x0})
+        }
+        ChangeType::AddForeignKey => {
+            json!({"change_type": "add_foreign_key", "table": t2, "columns": [qi(&n.fk)], "references_table": t, "references_columns": [qi(&n.id)], "name": x0, "on_delete": "cascade"})
+        }
+        ChangeType::AddCheckConstraint => {
+            json!({"change_type": "add_check_constraint", "table": t, "expression": format!("{nn} >= 0 AND {a} <> {}", ql(&x[1])), "name": x0})
+        }
         // The default split (comma-separated parts) is the one the sync
         // trigger can turn back into the old column.
-        ChangeType::SplitColumn => json!({"change_type": "split_column", "table": t, "column": a, "into": [
+        ChangeType::SplitColumn => {
+            json!({"change_type": "split_column", "table": t, "column": a, "into": [
             {"name": x0, "data_type": "text"},
-            {"name": x1}]}),
-        ChangeType::MergeColumns => json!({"change_type": "merge_columns", "table": t, "columns": [a, b], "into": x0, "data_type": "text"}),
-        ChangeType::MoveColumn => json!({"change_type": "move_column", "column": a, "from_table": t, "to_table": t2, "key": qi(&n.fk)}),
-        ChangeType::SplitTable => json!({"change_type": "split_table", "table": t, "new_table": x0, "columns": [a, nn], "key": x1}),
-        ChangeType::MergeTables => json!({"change_type": "merge_tables", "table": t, "other": t2, "columns": [qi(&n.c2)], "key": qi(&n.fk)}),
-        ChangeType::RenameTable => json!({"change_type": "rename_table", "table": t, "new_name": x0}),
+            {"name": x1}]})
+        }
+        ChangeType::MergeColumns => {
+            json!({"change_type": "merge_columns", "table": t, "columns": [a, b], "into": x0, "data_type": "text"})
+        }
+        ChangeType::MoveColumn => {
+            json!({"change_type": "move_column", "column": a, "from_table": t, "to_table": t2, "key": qi(&n.fk)})
+        }
+        ChangeType::SplitTable => {
+            json!({"change_type": "split_table", "table": t, "new_table": x0, "columns": [a, nn], "key": x1})
+        }
+        ChangeType::MergeTables => {
+            json!({"change_type": "merge_tables", "table": t, "other": t2, "columns": [qi(&n.c2)], "key": qi(&n.fk)})
+        }
+        ChangeType::RenameTable => {
+            json!({"change_type": "rename_table", "table": t, "new_name": x0})
+        }
         ChangeType::DropTable => json!({"change_type": "drop_table", "table": t3}),
         ChangeType::CreateTable => json!({"change_type": "create_table", "table": x0, "columns": [
             {"name": x1, "data_type": "bigint", "primary_key": true},
             {"name": x2, "data_type": "text", "not_null": true, "default": ql(&x[3])}]}),
-        ChangeType::EnumChange => json!({"change_type": "enum_change", "type_name": qi(&n.ty), "operation": {"op": "rename_value", "from": n.labels[0], "to": n.labels[3]}}),
-        ChangeType::BackfillOnly => json!({"change_type": "backfill_only", "table": t, "column": a, "fill": {"kind": "expression", "expression": format!("upper({a})")}, "predicate": format!("{nn} > 0")}),
+        ChangeType::EnumChange => {
+            json!({"change_type": "enum_change", "type_name": qi(&n.ty), "operation": {"op": "rename_value", "from": n.labels[0], "to": n.labels[3]}})
+        }
+        ChangeType::BackfillOnly => {
+            json!({"change_type": "backfill_only", "table": t, "column": a, "fill": {"kind": "expression", "expression": format!("upper({a})")}, "predicate": format!("{nn} > 0")})
+        }
     };
     let mut out = vec![(
         Form::Structured,
         ChangeInput {
-            change: Some(serde_json::from_value(structured).expect("the case's change JSON parses")),
+            change: Some(
+                serde_json::from_value(structured).expect("the case's change JSON parses"),
+            ),
             ..ChangeInput::default()
         },
     )];
@@ -297,7 +337,8 @@ fn every_plan_keeps_names_quoted() {
     let mut failures = Vec::new();
     let (mut plans, mut refused, mut statements) = (0, BTreeMap::<String, usize>::new(), 0);
     for kind in ChangeType::ALL {
-        for seed in 0..seeds(20) {
+        // Lexing is cheap: ten times the seeds of the PostgreSQL run.
+        for seed in 0..seeds(2) * 10 {
             let n = names_for(seed * 1000 + kind as u64);
             for (form, input) in inputs(kind, &n) {
                 for version in [12, 17] {
@@ -329,7 +370,10 @@ fn every_plan_keeps_names_quoted() {
                     for l in &c.lock {
                         statements += 1;
                         for v in violations(&l.statement, Dialect::Mysql) {
-                            failures.push(format!("{kind} {form:?} seed {seed} MySQL naive statement: {v}\n  SQL: {}", l.statement));
+                            failures.push(format!(
+                                "{kind} {form:?} seed {seed} MySQL naive statement: {v}\n  SQL: {}",
+                                l.statement
+                            ));
                         }
                     }
                 }
@@ -337,7 +381,12 @@ fn every_plan_keeps_names_quoted() {
         }
     }
     eprintln!("lexed {statements} statements of {plans} plans; refused: {refused:?}");
-    assert!(failures.is_empty(), "{} violation(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} violation(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -351,18 +400,36 @@ fn names_no_database_keeps_are_refused() {
         (long.clone(), "63-byte"),
         ("x".repeat(64), "63-byte"),
         ("a\0b".to_string(), "control character"),
-        ("a\nb; DROP TABLE canary_drop_marker".to_string(), "control character"),
+        (
+            "a\nb; DROP TABLE canary_drop_marker".to_string(),
+            "control character",
+        ),
         ("a\rb".to_string(), "control character"),
         ("a\u{1b}[31mb".to_string(), "control character"),
         ("a\u{85}b".to_string(), "control character"),
     ];
     for (name, why) in &cases {
         for (slot, change) in [
-            ("table", json!({"change_type": "rename_column", "table": qi(name), "column": "a", "new_name": "b"})),
-            ("column", json!({"change_type": "rename_column", "table": "t", "column": qi(name), "new_name": "b"})),
-            ("new name", json!({"change_type": "rename_column", "table": "t", "column": "a", "new_name": qi(name)})),
-            ("index name", json!({"change_type": "add_index", "table": "t", "columns": ["a"], "name": qi(name)})),
-            ("enum type", json!({"change_type": "enum_change", "type_name": qi(name), "operation": {"op": "add_value", "value": "v"}})),
+            (
+                "table",
+                json!({"change_type": "rename_column", "table": qi(name), "column": "a", "new_name": "b"}),
+            ),
+            (
+                "column",
+                json!({"change_type": "rename_column", "table": "t", "column": qi(name), "new_name": "b"}),
+            ),
+            (
+                "new name",
+                json!({"change_type": "rename_column", "table": "t", "column": "a", "new_name": qi(name)}),
+            ),
+            (
+                "index name",
+                json!({"change_type": "add_index", "table": "t", "columns": ["a"], "name": qi(name)}),
+            ),
+            (
+                "enum type",
+                json!({"change_type": "enum_change", "type_name": qi(name), "operation": {"op": "add_value", "value": "v"}}),
+            ),
         ] {
             let input = ChangeInput {
                 change: Some(serde_json::from_value(change).unwrap()),
@@ -448,7 +515,10 @@ fn hostile_plans_run_and_leave_canaries_alone() {
                     Ok(p) => p,
                     Err(e) => {
                         assert!(!e.trim().is_empty(), "{label}: empty refusal");
-                        refused.entry(format!("{kind} {form:?}")).or_default().push(e);
+                        refused
+                            .entry(format!("{kind} {form:?}"))
+                            .or_default()
+                            .push(e);
                         continue;
                     }
                 };
@@ -504,7 +574,10 @@ fn hostile_plans_run_and_leave_canaries_alone() {
     assert!(failures.is_empty(), "{summary}\n{}", failures.join("\n\n"));
     // Every change type ran at least once on PostgreSQL.
     for kind in ChangeType::ALL {
-        assert!(ran.contains_key(&kind.to_string()), "{kind} never ran: {summary}");
+        assert!(
+            ran.contains_key(&kind.to_string()),
+            "{kind} never ran: {summary}"
+        );
     }
 }
 
@@ -526,26 +599,48 @@ fn run_plan(client: &mut Client, plan: &Plan) -> Result<usize, String> {
                 run(client, format!("{} rollback {}", ph.id, i + 1), &s.sql)?;
             }
             for (i, s) in ph.forward.iter().enumerate() {
-                run(client, format!("{} forward {} (after the rollback)", ph.id, i + 1), &s.sql)?;
+                run(
+                    client,
+                    format!("{} forward {} (after the rollback)", ph.id, i + 1),
+                    &s.sql,
+                )?;
             }
         }
         if let (Some(b), "backfill") = (&plan.backfill, ph.kind.as_str()) {
-            let first = query_value(client, &b.first_key_query)
-                .map_err(|e| format!("first key query failed: {e}\n  SQL: {}", b.first_key_query))?;
+            let first = query_value(client, &b.first_key_query).map_err(|e| {
+                format!("first key query failed: {e}\n  SQL: {}", b.first_key_query)
+            })?;
             let arg = first.map_or("NULL".to_string(), |v| ql(&v));
-            let batch = format!("{}\nEXECUTE {}({arg});\nDEALLOCATE {};", b.batch_sql, b.batch_name, b.batch_name);
+            let batch = format!(
+                "{}\nEXECUTE {}({arg});\nDEALLOCATE {};",
+                b.batch_sql, b.batch_name, b.batch_name
+            );
             run(client, "the prepared batch".into(), &batch)?;
-            let left = query_value(client, &b.completion_query)
-                .map_err(|e| format!("completion query failed: {e}\n  SQL: {}", b.completion_query))?;
+            let left = query_value(client, &b.completion_query).map_err(|e| {
+                format!(
+                    "completion query failed: {e}\n  SQL: {}",
+                    b.completion_query
+                )
+            })?;
             if left.as_deref() != Some("0") {
-                return Err(format!("the completion query returns {left:?}, not 0\n  SQL: {}", b.completion_query));
+                return Err(format!(
+                    "the completion query returns {left:?}, not 0\n  SQL: {}",
+                    b.completion_query
+                ));
             }
         }
         for c in &ph.validation {
-            let got = query_value(client, &c.sql)
-                .map_err(|e| format!("{} check `{}` failed: {e}\n  SQL: {}", ph.id, c.meaning, c.sql))?;
+            let got = query_value(client, &c.sql).map_err(|e| {
+                format!(
+                    "{} check `{}` failed: {e}\n  SQL: {}",
+                    ph.id, c.meaning, c.sql
+                )
+            })?;
             if got.as_deref() != Some(c.expect.as_str()) {
-                return Err(format!("{} check `{}` returned {got:?}, not {:?}\n  SQL: {}", ph.id, c.meaning, c.expect, c.sql));
+                return Err(format!(
+                    "{} check `{}` returned {got:?}, not {:?}\n  SQL: {}",
+                    ph.id, c.meaning, c.expect, c.sql
+                ));
             }
         }
     }
@@ -577,7 +672,12 @@ fn pg_error(e: &postgres::Error) -> String {
     let Some(db) = e.as_db_error() else {
         return e.to_string();
     };
-    let mut s = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+    let mut s = format!(
+        "{}: {} (SQLSTATE {})",
+        db.severity(),
+        db.message(),
+        db.code().code()
+    );
     if let Some(w) = db.where_() {
         let _ = write!(s, "\n    WHERE: {w}");
     }

@@ -11,8 +11,8 @@
 
 use super::naming::camel;
 use super::{
-    comment_text, header_lines, nontx_reason, one_line, Chunk, Ctx, Down, EmitError,
-    EmittedFile, Unit,
+    comment_text, header_lines, nontx_reason, one_line, Chunk, Ctx, Down, EmitError, EmittedFile,
+    Unit,
 };
 
 /// A template literal holding `s` exactly (after the tool's own unescaping).

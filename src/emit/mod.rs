@@ -449,7 +449,9 @@ pub(crate) fn ends_line(c: char) -> bool {
 /// `s` made safe for one comment line: every line break becomes a space,
 /// so text after it (a name, a string in a statement) cannot become code.
 pub(crate) fn comment_text(s: &str) -> String {
-    s.chars().map(|c| if ends_line(c) { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if ends_line(c) { ' ' } else { c })
+        .collect()
 }
 
 /// The first line of a statement, for comments.

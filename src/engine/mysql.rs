@@ -4,8 +4,8 @@
 //! PostgreSQL.
 
 use super::{Duration, Lock, LockFacts, Naive};
-use crate::context::Engine;
 use crate::change::{Change, EnumOp};
+use crate::context::Engine;
 
 const MDL_NOTE: &str = "the exclusive metadata lock at start and end queues every query behind open transactions: SET SESSION lock_wait_timeout = 2 and retry";
 

@@ -1,8 +1,8 @@
 //! PostgreSQL 10-18: the lock, rewrite and scan facts of each naive DDL form.
 
 use super::{Duration, Lock, LockFacts, Naive};
-use crate::context::Engine;
 use crate::change::{Change, EnumOp, Fill};
+use crate::context::Engine;
 use crate::sqltext::is_volatile_default;
 
 /// Whether changing a column from one type to another rewrites the table.
@@ -315,20 +315,33 @@ fn enum_facts(n: &Naive, type_name: &str, op: &EnumOp, version: u32) -> LockFact
     let ty = n.name(type_name);
     match op {
         EnumOp::AddValue { value, .. } => {
-            let f = LockFacts::new(format!("ALTER TYPE {ty} ADD VALUE {}", n.literal(value)), Lock::None, Duration::Brief)
-                .note("no table lock: only the type's catalog rows change");
+            let f = LockFacts::new(
+                format!("ALTER TYPE {ty} ADD VALUE {}", n.literal(value)),
+                Lock::None,
+                Duration::Brief,
+            )
+            .note("no table lock: only the type's catalog rows change");
             if version < 12 {
                 f.note("before PostgreSQL 12 ADD VALUE cannot run inside a transaction block: migration tools that wrap each file in BEGIN fail")
             } else {
                 f.note("PostgreSQL 12+: allowed in a transaction, but the new value cannot be used until that transaction commits")
             }
         }
-        EnumOp::RenameValue { from, to } => {
-            LockFacts::new(format!("ALTER TYPE {ty} RENAME VALUE {} TO {}", n.literal(from), n.literal(to)), Lock::None, Duration::Brief)
-                .note("instant, but app versions writing or comparing the old label break at once")
-        }
+        EnumOp::RenameValue { from, to } => LockFacts::new(
+            format!(
+                "ALTER TYPE {ty} RENAME VALUE {} TO {}",
+                n.literal(from),
+                n.literal(to)
+            ),
+            Lock::None,
+            Duration::Brief,
+        )
+        .note("instant, but app versions writing or comparing the old label break at once"),
         EnumOp::RemoveValue { value, .. } => LockFacts::new(
-            format!("(no DDL removes {} from {ty}: a new type and ALTER COLUMN ... TYPE are needed)", n.literal(value)),
+            format!(
+                "(no DDL removes {} from {ty}: a new type and ALTER COLUMN ... TYPE are needed)",
+                n.literal(value)
+            ),
             Lock::AccessExclusive,
             Duration::Rewrite,
         )

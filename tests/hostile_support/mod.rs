@@ -115,15 +115,48 @@ pub fn cut(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
+/// Whole names that the generated SQL itself uses: PL/pgSQL variables and
+/// parameters of the backfill procedure and the retry block, the trigger
+/// records, and the aliases of the generated queries.
+const OWN_WORDS: &[&str] = &[
+    "batch_start",
+    "batch_end",
+    "batch_size",
+    "pause_ms",
+    "start_after",
+    "attempt",
+    "new",
+    "old",
+    "tg_op",
+    "r",
+    "k",
+    "batch",
+    "bounds",
+    "work",
+    "hi",
+    "t",
+    "s",
+    "d",
+    "b",
+    "p",
+    "c",
+    "dup",
+    "excluded",
+];
+
 /// One hostile name of 1..=63 bytes: pieces and letters, sometimes padded
 /// to 60-63 bytes (with multi-byte characters at the cut).
 pub fn name(rng: &mut Rng) -> String {
+    if rng.below(8) == 0 {
+        return rng.pick(OWN_WORDS).to_string();
+    }
     let mut s = String::new();
     for _ in 0..1 + rng.below(4) {
         if rng.below(3) == 0 {
             s.push(*rng.pick(LETTERS));
         } else {
-            s.push_str(*rng.pick(PIECES));
+            let piece: &&str = rng.pick(PIECES);
+            s.push_str(piece);
         }
     }
     if rng.below(4) == 0 {
@@ -146,7 +179,9 @@ pub fn names(rng: &mut Rng, n: usize, taken: &mut Vec<String>) -> Vec<String> {
     while out.len() < n {
         let mut candidate = name(rng);
         // A letter keeps names apart (and from the planner's own names).
-        if taken.contains(&candidate) || rng.below(2) == 0 {
+        if taken.contains(&candidate)
+            || (rng.below(2) == 0 && !OWN_WORDS.contains(&candidate.as_str()))
+        {
             candidate = cut(&format!("{}{}", rng.pick(LETTERS), candidate), MAX_BYTES);
         }
         if !taken.contains(&candidate) {
@@ -195,7 +230,10 @@ fn ident_start(c: char) -> bool {
 }
 
 fn ident_char(c: char, dialect: Dialect) -> bool {
-    c.is_alphanumeric() || c == '_' || (c as u32) >= 0x80 || (c == '$' && dialect == Dialect::Postgres)
+    c.is_alphanumeric()
+        || c == '_'
+        || (c as u32) >= 0x80
+        || (c == '$' && dialect == Dialect::Postgres)
 }
 
 fn lex(sql: &str, dialect: Dialect, depth: usize, out: &mut Vec<String>) {
@@ -204,7 +242,9 @@ fn lex(sql: &str, dialect: Dialect, depth: usize, out: &mut Vec<String>) {
     let mut i = 0;
     let flag = |what: &str, s: &str, out: &mut Vec<String>| {
         if s.to_lowercase().contains(MARKER) {
-            out.push(format!("{MARKER} outside quotes ({what}, depth {depth}): {s}"));
+            out.push(format!(
+                "{MARKER} outside quotes ({what}, depth {depth}): {s}"
+            ));
         }
     };
     while i < chars.len() {
@@ -224,7 +264,10 @@ fn lex(sql: &str, dialect: Dialect, depth: usize, out: &mut Vec<String>) {
             let mut level = 0;
             loop {
                 if i + 1 >= chars.len() {
-                    out.push(format!("unterminated /* comment at depth {depth}: {}", text(start, i + 1)));
+                    out.push(format!(
+                        "unterminated /* comment at depth {depth}: {}",
+                        text(start, i + 1)
+                    ));
                     return;
                 }
                 if chars[i] == '/' && chars[i + 1] == '*' {
@@ -265,7 +308,10 @@ fn lex(sql: &str, dialect: Dialect, depth: usize, out: &mut Vec<String>) {
             loop {
                 match chars.get(i) {
                     None => {
-                        out.push(format!("unterminated {q} at depth {depth}: {}", text(start, i)));
+                        out.push(format!(
+                            "unterminated {q} at depth {depth}: {}",
+                            text(start, i)
+                        ));
                         return;
                     }
                     Some('\\') if escapes => i += 2,
@@ -283,10 +329,15 @@ fn lex(sql: &str, dialect: Dialect, depth: usize, out: &mut Vec<String>) {
             continue;
         }
         // Dollar quotes: the body is SQL (PL/pgSQL) again.
-        if c == '$' && dialect == Dialect::Postgres && (i == 0 || !ident_char(chars[i - 1], dialect)) {
+        if c == '$'
+            && dialect == Dialect::Postgres
+            && (i == 0 || !ident_char(chars[i - 1], dialect))
+        {
             let mut j = i + 1;
             if j < chars.len() && ident_start(chars[j]) && !chars[j].is_ascii_digit() {
-                while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_' || (chars[j] as u32) >= 0x80) {
+                while j < chars.len()
+                    && (chars[j].is_alphanumeric() || chars[j] == '_' || (chars[j] as u32) >= 0x80)
+                {
                     j += 1;
                 }
             }
@@ -336,13 +387,29 @@ fn the_lexer_finds_escaped_names() {
     assert!(violations("SELECT 1 FROM \"canary_drop_marker\"", p).is_empty());
     assert!(violations("SELECT 'a''; DROP TABLE canary_drop_marker; --'", p).is_empty());
     assert!(!violations("SELECT 'a'; DROP TABLE canary_drop_marker; --'", p).is_empty());
-    assert!(!violations("DO $x$ BEGIN RAISE NOTICE 'a'; DROP TABLE canary_drop_marker; RAISE NOTICE ''; END $x$", p).is_empty());
-    assert!(violations("DO $x$ BEGIN RAISE NOTICE '%', 'a''; DROP TABLE canary_drop_marker'; END $x$", p).is_empty());
+    assert!(!violations(
+        "DO $x$ BEGIN RAISE NOTICE 'a'; DROP TABLE canary_drop_marker; RAISE NOTICE ''; END $x$",
+        p
+    )
+    .is_empty());
+    assert!(violations(
+        "DO $x$ BEGIN RAISE NOTICE '%', 'a''; DROP TABLE canary_drop_marker'; END $x$",
+        p
+    )
+    .is_empty());
     assert!(!violations("SELECT 1 -- canary_drop_marker", p).is_empty());
     assert!(!violations("SELECT E'\\''; DROP TABLE canary_drop_marker; --'", p).is_empty());
     assert!(!violations("SELECT 'unterminated", p).is_empty());
     let m = Dialect::Mysql;
-    assert!(violations("ALTER TABLE `a``; DROP TABLE canary_drop_marker` ADD x int", m).is_empty());
-    assert!(!violations("ALTER TABLE `a`; DROP TABLE canary_drop_marker` ADD x int", m).is_empty());
+    assert!(violations(
+        "ALTER TABLE `a``; DROP TABLE canary_drop_marker` ADD x int",
+        m
+    )
+    .is_empty());
+    assert!(!violations(
+        "ALTER TABLE `a`; DROP TABLE canary_drop_marker` ADD x int",
+        m
+    )
+    .is_empty());
     assert!(violations("SELECT 'a\\'; DROP TABLE canary_drop_marker; #'", m).is_empty());
 }

@@ -182,8 +182,13 @@ fn pg_fix(table: &str, short: &str, def: &ColumnDef, serial: Option<&str>, versi
         not_null_steps(table, short, col, version)
     );
     let key = def.options.iter().find_map(|o| match &o.option {
-        ColumnOption::PrimaryKey(_) => Some(("PRIMARY KEY", quote_pg(&object_name(&[short, "pkey"])))),
-        ColumnOption::Unique(_) => Some(("UNIQUE", quote_pg(&object_name(&[short, &col_plain, "key"])))),
+        ColumnOption::PrimaryKey(_) => {
+            Some(("PRIMARY KEY", quote_pg(&object_name(&[short, "pkey"]))))
+        }
+        ColumnOption::Unique(_) => Some((
+            "UNIQUE",
+            quote_pg(&object_name(&[short, &col_plain, "key"])),
+        )),
         _ => None,
     });
     if let Some((kind, name)) = key {

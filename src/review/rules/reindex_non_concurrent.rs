@@ -22,10 +22,10 @@
 //! Before 12, `REINDEX ... CONCURRENTLY` itself is flagged: it is a syntax
 //! error there, and the same copy-and-swap is the fix.
 
-use crate::ident::literal_pg;
 use super::tokens::{index_created_earlier, name_at, options_at, relation_created_earlier, tokens};
 use super::{Rule, PG};
 use crate::engine::Lock;
+use crate::ident::literal_pg;
 use crate::review::{Ctx, Finding, Severity, Stmt};
 
 pub static RULE: Rule = Rule {

@@ -473,6 +473,11 @@ fn sql_files_hold_the_plan_and_isolate_nontransactional_steps() {
         let tool = Tool::parse(tool_name).unwrap();
         for (name, plan) in all_plans() {
             let what = format!("{tool_name}: {name}");
+            if tool == Tool::Flyway && name == "tricky" {
+                // `${not_js}` would be a Flyway placeholder: refused (see
+                // refuses_sql_the_tool_would_rewrite).
+                continue;
+            }
             let em = emit_all(tool_name, &plan);
             let migrations = sql_migrations(tool, &em);
             let (want_up, want_down, irreversible) = expected(&plan);
@@ -1068,5 +1073,47 @@ fn javascript_migrations_send_the_plans_exact_bytes() {
             );
         }
         std::fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[test]
+fn refuses_sql_the_tool_would_rewrite() {
+    let plan_of = |change: serde_json::Value| {
+        schemashift::plan::build_plan(&schemashift::plan::PlanRequest {
+            input: schemashift::change::ChangeInput {
+                change: Some(serde_json::from_value(change).unwrap()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let all = EmitOptions {
+        stage: Some(StageSelect::Keyword(StageKeyword::All)),
+        now: Some(NOW),
+        ..Default::default()
+    };
+    // Flyway replaces `${...}` everywhere in a script, quoted names included.
+    let placeholder = plan_of(serde_json::json!({"change_type": "add_column",
+        "table": "users", "column": "\"a${flyway:user}\"", "data_type": "text"}));
+    let err = emit(&placeholder, &detect(&fixture("flyway")).unwrap(), &all).unwrap_err();
+    assert!(err.to_string().contains("Flyway placeholder"), "{err}");
+    // dbmate cuts the file at a line starting `-- migrate:`, even in a string.
+    let marker = plan_of(serde_json::json!({"change_type": "add_column",
+        "table": "users", "column": "note", "data_type": "text",
+        "default": "'x\n-- migrate:down\nDROP TABLE users; '"}));
+    let err = emit(&marker, &detect(&fixture("dbmate")).unwrap(), &all).unwrap_err();
+    assert!(err.to_string().contains("migrate:"), "{err}");
+    // A tool with no such syntax takes both.
+    for plan in [&placeholder, &marker] {
+        emit(
+            plan,
+            &detect(&temp_dir("plain")).unwrap(),
+            &EmitOptions {
+                tool: Some(Tool::GolangMigrate),
+                ..all.clone()
+            },
+        )
+        .unwrap();
     }
 }

@@ -21,6 +21,9 @@ use crate::plan::sql::dollar_tag;
 
 pub(crate) fn render(ctx: &mut Ctx, units: &mut [Unit]) -> Result<Vec<EmittedFile>, EmitError> {
     let mut files = Vec::new();
+    for u in units.iter() {
+        refuse_markers(ctx.tool.tool, u)?;
+    }
     for u in units.iter_mut() {
         match ctx.tool.tool {
             Tool::Flyway => flyway(ctx, u, &mut files),
@@ -97,6 +100,37 @@ fn bodies(chunks: &[Chunk], wrap: bool) -> String {
         .map(|c| body(c, wrap))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Refuses SQL the tool would read as its own syntax: dbmate cuts a file
+/// at a line starting `-- migrate:`, and Flyway replaces `${...}` as a
+/// placeholder, even inside a quoted name or a string literal.
+fn refuse_markers(tool: Tool, u: &Unit) -> Result<(), EmitError> {
+    let down: &[Chunk] = match &u.down {
+        Down::Steps(c) => c,
+        _ => &[],
+    };
+    for sql in u.up.iter().chain(down).flat_map(|c| c.sql.iter()) {
+        let bad = match tool {
+            Tool::Dbmate => sql
+                .split(['\n', '\r'])
+                .any(|l| l.trim_start().starts_with("--") && l.contains("migrate:")),
+            Tool::Flyway => sql.contains("${"),
+            _ => false,
+        };
+        if bad {
+            return Err(EmitError::Unsupported(format!(
+                "a statement of phase {} contains {}, which {tool} would read as its own syntax and change; write it with --tool golang-migrate instead",
+                u.phase_id,
+                if tool == Tool::Flyway {
+                    "`${` (a Flyway placeholder)"
+                } else {
+                    "a line starting `-- migrate:` (dbmate's section marker)"
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A statement that stops a down migration that cannot be undone.

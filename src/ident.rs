@@ -98,12 +98,6 @@ impl Ident {
             Engine::Mysql => quote_mysql(&self.name),
         }
     }
-
-    /// The name as a string literal for PostgreSQL, for catalog lookups
-    /// (`attname = 'a''b'`) and RAISE parameters.
-    pub fn literal_pg(&self) -> String {
-        literal_pg(&self.name)
-    }
 }
 
 /// Folds the unquoted parts of a type or name as PostgreSQL does (ASCII
@@ -172,20 +166,6 @@ impl QualifiedName {
             Some(s) => format!("{}.{}", s.pg(), self.name.pg()),
             None => self.name.pg(),
         }
-    }
-
-    /// Quoted for the given engine, schema (MySQL: database) first when given.
-    pub fn quoted(&self, engine: Engine) -> String {
-        match &self.schema {
-            Some(s) => format!("{}.{}", s.quoted(engine), self.name.quoted(engine)),
-            None => self.name.quoted(engine),
-        }
-    }
-
-    /// The quoted name as a PostgreSQL string literal, the argument of
-    /// `::regclass`, `to_regclass` and `to_regtype`: `'"a''b"'`.
-    pub fn regclass_literal(&self) -> String {
-        literal_pg(&self.pg())
     }
 
     /// The schema to look the table up in (`public` when none was given).

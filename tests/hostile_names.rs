@@ -13,7 +13,10 @@
 //! 1. `every_plan_keeps_names_quoted` (no database): every statement of
 //!    every plan, its backfill and its naive DDL (PostgreSQL and MySQL) is
 //!    lexed; the marker may appear only inside a quoted name or a string
-//!    literal (dollar-quoted bodies are lexed again as SQL).
+//!    literal (dollar-quoted bodies are lexed again as SQL). The SQL
+//!    migration files written from the plans (dbmate, golang-migrate,
+//!    Flyway, sqlx) are lexed whole: there the marker may also sit in a
+//!    comment, but never become code.
 //! 2. `hostile_plans_run_and_leave_canaries_alone`: on a real PostgreSQL,
 //!    a fresh database per case holds canaries (tables with rows in
 //!    `public` and a second schema, a function, an enum type) and the
@@ -38,6 +41,8 @@ use schemashift::change::{ChangeInput, ChangeType};
 use schemashift::classify::{classify_request, ClassifyRequest};
 use schemashift::cluster::Cluster;
 use schemashift::context::{Context, Engine};
+use schemashift::detect::{detect, Tool};
+use schemashift::emit::{emit, EmitOptions, StageKeyword, StageSelect};
 use schemashift::plan::{build_plan, Plan, PlanOptions, PlanRequest};
 use serde_json::{json, Value};
 
@@ -335,7 +340,8 @@ fn seeds(default: u64) -> u64 {
 #[test]
 fn every_plan_keeps_names_quoted() {
     let mut failures = Vec::new();
-    let (mut plans, mut refused, mut statements) = (0, BTreeMap::<String, usize>::new(), 0);
+    let (mut plans, mut refused, mut statements) =
+        (0, BTreeMap::<String, (usize, String)>::new(), 0);
     for kind in ChangeType::ALL {
         // Lexing is cheap: ten times the seeds of the PostgreSQL run.
         for seed in 0..seeds(2) * 10 {
@@ -354,7 +360,10 @@ fn every_plan_keeps_names_quoted() {
                         }
                         Err(e) => {
                             assert!(!e.trim().is_empty(), "{kind} {form:?}: empty refusal");
-                            *refused.entry(format!("{kind} {form:?}")).or_default() += 1;
+                            refused
+                                .entry(format!("{kind} {form:?}"))
+                                .or_insert((0, e))
+                                .0 += 1;
                         }
                     }
                 }
@@ -381,6 +390,51 @@ fn every_plan_keeps_names_quoted() {
         }
     }
     eprintln!("lexed {statements} statements of {plans} plans; refused: {refused:?}");
+    // The SQL migration files written from the plans, lexed whole.
+    let empty = std::env::temp_dir().join(format!("schemashift-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let detection = detect(&empty).unwrap();
+    let (mut files, mut tool_refusals) = (0, 0);
+    for kind in ChangeType::ALL {
+        for seed in 0..seeds(2) * 2 {
+            let n = names_for(seed * 1000 + kind as u64);
+            for (form, input) in inputs(kind, &n) {
+                let Ok(plan) = plan_for(&input, &n, 17) else {
+                    continue;
+                };
+                for tool in [Tool::Dbmate, Tool::GolangMigrate, Tool::Flyway, Tool::Sqlx] {
+                    let options = EmitOptions {
+                        tool: Some(tool),
+                        stage: Some(StageSelect::Keyword(StageKeyword::All)),
+                        now: Some(1_767_225_600),
+                        ..EmitOptions::default()
+                    };
+                    match emit(&plan, &detection, &options) {
+                        Ok(em) => {
+                            for f in em.files.iter().filter(|f| f.path.ends_with(".sql")) {
+                                files += 1;
+                                for v in code_violations(&f.contents) {
+                                    failures.push(format!(
+                                        "{kind} {form:?} seed {seed} {tool} {}: {v}\n{}",
+                                        f.path, f.contents
+                                    ));
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            assert!(
+                                e.to_string().contains("write it with"),
+                                "{kind} {form:?} {tool}: {e}"
+                            );
+                            tool_refusals += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&empty);
+    eprintln!("lexed {files} migration files; {tool_refusals} emission(s) refused for the tool's own syntax");
     assert!(
         failures.is_empty(),
         "{} violation(s):\n{}",

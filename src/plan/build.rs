@@ -3639,7 +3639,7 @@ fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Vec<Phase>> {
             let users: Vec<(QualifiedName, Ident)> = schema
                 .tables
                 .iter()
-                .flat_map(|t| t.columns.iter().filter(|c| [ty.to_string(), ty.pg(), ty.name.to_string(), ty.name.pg()].contains(&c.data_type)).map(|c| (t.name.clone(), c.name.clone())))
+                .flat_map(|t| t.columns.iter().filter(|c| names_type(&c.data_type, &ty)).map(|c| (t.name.clone(), c.name.clone())))
                 .collect();
             let Some((tq, col)) = users.first().cloned() else {
                 return Err(invalid(format!("no column of type {ty} found in the schema given")));
@@ -3665,6 +3665,18 @@ fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Vec<Phase>> {
             "removing '{value}' from {ty} needs `replace_with`: the value rows holding '{value}' move to before it is retired"
         ))),
     }
+}
+
+/// Whether a column's type as the schema wrote it (`status`, `"Status"`,
+/// `billing.status`) is the enum type `ty`.
+fn names_type(data_type: &str, ty: &QualifiedName) -> bool {
+    QualifiedName::parse("type", data_type).is_ok_and(|q| {
+        q.name == ty.name
+            && match (&q.schema, &ty.schema) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    })
 }
 
 fn backfill_only(

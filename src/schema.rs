@@ -3,9 +3,9 @@
 //! of assuming them.
 
 use crate::context::Engine;
-use crate::ident::{fold_pg, Ident, QualifiedName};
+use crate::ident::{fold_pg, fold_pg_outside_quotes, Ident, QualifiedName};
 use regex::Regex;
-use sqlparser::ast::{ColumnOption, Expr, ObjectName, Statement, TableConstraint};
+use sqlparser::ast::{ColumnOption, DataType, Expr, ObjectName, Statement, TableConstraint};
 use sqlparser::parser::Parser;
 use std::sync::LazyLock;
 
@@ -177,6 +177,18 @@ fn key_part(e: &Expr) -> String {
     }
 }
 
+/// A column's type as SQL: a named type (an enum) quoted from its parts,
+/// since the parser's printed form does not double a `"` inside a name;
+/// others as printed, ASCII-folded outside quotes.
+fn type_text(t: &DataType) -> String {
+    match t {
+        DataType::Custom(name, modifiers) if modifiers.is_empty() => qualified(name)
+            .map(|q| q.pg())
+            .unwrap_or_else(|_| fold_pg_outside_quotes(&t.to_string())),
+        _ => fold_pg_outside_quotes(&t.to_string()),
+    }
+}
+
 fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
     let name = qualified(&ct.name)?;
     let mut table = Table {
@@ -189,7 +201,7 @@ fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
         let col = ident(&c.name)?;
         let mut column = Column {
             name: col.clone(),
-            data_type: crate::ident::fold_pg_outside_quotes(&c.data_type.to_string()),
+            data_type: type_text(&c.data_type),
             not_null: false,
             default: None,
         };

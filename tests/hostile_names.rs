@@ -89,7 +89,16 @@ fn names_for(seed: u64) -> Names {
         b: v[3].clone(),
         n: v[4].clone(),
         e: v[5].clone(),
-        ty: v[6].clone(),
+        // Every third case, a type name that ends a naively printed quoted
+        // name: the schema's type is copied into new columns.
+        ty: if seed % 3 == 0 {
+            cut(
+                &format!("x\"; DROP TABLE canary_drop_marker; --{}", v[6]),
+                MAX_BYTES,
+            )
+        } else {
+            v[6].clone()
+        },
         ix: v[7].clone(),
         t2: v[8].clone(),
         id2: v[9].clone(),
@@ -234,6 +243,19 @@ fn inputs(kind: ChangeType, n: &Names) -> Vec<(Form, ChangeInput)> {
             ..ChangeInput::default()
         },
     )];
+    if kind == ChangeType::RenameColumn {
+        // The new column copies the type of the old from the schema: here
+        // the enum type with its hostile name.
+        let e =
+            json!({"change_type": "rename_column", "table": t, "column": qi(&n.e), "new_name": x1});
+        out.push((
+            Form::Structured,
+            ChangeInput {
+                change: Some(serde_json::from_value(e).expect("the case's change JSON parses")),
+                ..ChangeInput::default()
+            },
+        ));
+    }
     let sql = match kind {
         ChangeType::AddColumn => Some(format!("ALTER TABLE {t} ADD COLUMN {x0} text DEFAULT {};", ql(&x[1]))),
         ChangeType::AddNotNullColumn => Some(format!("ALTER TABLE {t} ADD COLUMN {x0} text NOT NULL DEFAULT {};", ql(&x[1]))),

@@ -91,6 +91,12 @@ impl Ident {
         }
     }
 
+    /// The identifier always in double quotes: inside PL/pgSQL, whose own
+    /// keywords (`by`, `loop`...) break a bare name after `NEW.`.
+    pub fn pg_quoted(&self) -> String {
+        quoted_pg(&self.name)
+    }
+
     /// The identifier quoted for the given engine.
     pub fn quoted(&self, engine: Engine) -> String {
         match engine {

@@ -92,7 +92,8 @@ fn sync_function(
                 out.push_str(sep);
             }
             out.push_str(before);
-            out.push_str(&c.pg());
+            // Quoted: a bare name could be a PL/pgSQL keyword (`NEW.by`).
+            out.push_str(&c.pg_quoted());
             out.push_str(after);
         }
         out
@@ -517,50 +518,50 @@ impl<'a> Planner<'a> {
         };
         let new_vals = src_cols
             .iter()
-            .map(|c| format!("NEW.{}", c.pg()))
+            .map(|c| format!("NEW.{}", c.pg_quoted()))
             .collect::<Vec<_>>();
         let dst_row = format!(
             "ROW({})",
             dst_cols
                 .iter()
-                .map(|c| format!("d.{}", c.pg()))
+                .map(|c| format!("d.{}", c.pg_quoted()))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         let set = dst_cols
             .iter()
             .zip(&new_vals)
-            .map(|(d, v)| format!("{} = {v}", d.pg()))
+            .map(|(d, v)| format!("{} = {v}", d.pg_quoted()))
             .collect::<Vec<_>>()
             .join(", ");
         let write = if upsert {
             let excluded_set = dst_cols
                 .iter()
-                .map(|d| format!("{} = EXCLUDED.{}", d.pg(), d.pg()))
+                .map(|d| format!("{} = EXCLUDED.{}", d.pg_quoted(), d.pg_quoted()))
                 .collect::<Vec<_>>()
                 .join(", ");
             let excl_row = format!(
                 "ROW({})",
                 dst_cols
                     .iter()
-                    .map(|c| format!("EXCLUDED.{}", c.pg()))
+                    .map(|c| format!("EXCLUDED.{}", c.pg_quoted()))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
             format!(
                 "INSERT INTO {dst} AS d ({dm}, {dc}) VALUES (NEW.{sm}, {nv})\n    ON CONFLICT ({dm}) DO UPDATE SET {excluded_set} WHERE {dst_row} IS DISTINCT FROM {excl_row};",
                 dst = dst.sql,
-                dm = dst_match.pg(),
-                dc = names(dst_cols).join(", "),
-                sm = src_match.pg(),
+                dm = dst_match.pg_quoted(),
+                dc = dst_cols.iter().map(Ident::pg_quoted).collect::<Vec<_>>().join(", "),
+                sm = src_match.pg_quoted(),
                 nv = new_vals.join(", "),
             )
         } else {
             format!(
                 "UPDATE {dst} AS d SET {set} WHERE d.{dm} = NEW.{sm} AND {dst_row} IS DISTINCT FROM ROW({nv});",
                 dst = dst.sql,
-                dm = dst_match.pg(),
-                sm = src_match.pg(),
+                dm = dst_match.pg_quoted(),
+                sm = src_match.pg_quoted(),
                 nv = new_vals.join(", "),
             )
         };
@@ -1826,8 +1827,8 @@ fn rename_column(p: &mut Planner, table: &str, column: &str, new_name: &str) -> 
             old: vec![old.clone()],
             new: vec![new.clone()],
             add_new: vec![add],
-            to_new: vec![old.pg()],
-            to_old: vec![new.pg()],
+            to_new: vec![old.pg_quoted()],
+            to_old: vec![new.pg_quoted()],
             what: "the same values under the new name".into(),
         },
     )

@@ -91,7 +91,7 @@ fn names_for(seed: u64) -> Names {
         e: v[5].clone(),
         // Every third case, a type name that ends a naively printed quoted
         // name: the schema's type is copied into new columns.
-        ty: if seed % 3 == 0 {
+        ty: if seed.is_multiple_of(3) {
             cut(
                 &format!("x\"; DROP TABLE canary_drop_marker; --{}", v[6]),
                 MAX_BYTES,

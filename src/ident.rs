@@ -30,7 +30,8 @@ pub enum IdentError {
 /// A single validated identifier, stored exactly as the database will know it.
 ///
 /// Users write names unquoted (`users`) or quoted (`"Users"`); unquoted names are
-/// folded to lower case as PostgreSQL does, quoted ones are kept verbatim.
+/// folded to lower case as PostgreSQL does (ASCII letters only: `Üsername`
+/// stays `Üsername`), quoted ones are kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ident {
     name: String,
@@ -48,7 +49,7 @@ impl Ident {
         } else if raw.len() >= 2 && raw.starts_with('`') && raw.ends_with('`') {
             raw[1..raw.len() - 1].replace("``", "`")
         } else {
-            raw.to_lowercase()
+            fold_pg(raw)
         };
         Self::new(what, name)
     }
@@ -90,13 +91,46 @@ impl Ident {
         }
     }
 
+    /// The identifier always in double quotes: inside PL/pgSQL, whose own
+    /// keywords (`by`, `loop`...) break a bare name after `NEW.`.
+    pub fn pg_quoted(&self) -> String {
+        quoted_pg(&self.name)
+    }
+
     /// The identifier quoted for the given engine.
     pub fn quoted(&self, engine: Engine) -> String {
         match engine {
             Engine::Postgres => self.pg(),
-            Engine::Mysql => format!("`{}`", self.name.replace('`', "``")),
+            Engine::Mysql => quote_mysql(&self.name),
         }
     }
+}
+
+/// Folds the unquoted parts of a type or name as PostgreSQL does (ASCII
+/// only), keeping `"Quoted"` names, `'labels'` and backticked parts exactly.
+pub fn fold_pg_outside_quotes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut quote: Option<char> = None;
+    for ch in s.chars() {
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            None if matches!(ch, '\'' | '"' | '`') => quote = Some(ch),
+            None => {}
+        }
+        if quote.is_none() && !matches!(ch, '\'' | '"' | '`') {
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// How PostgreSQL folds an unquoted name: ASCII `A`-`Z` only. Rust's
+/// `to_lowercase` would also fold `Ü`, naming a column that does not exist.
+pub fn fold_pg(raw: &str) -> String {
+    raw.to_ascii_lowercase()
 }
 
 impl fmt::Display for Ident {
@@ -155,21 +189,53 @@ impl fmt::Display for QualifiedName {
     }
 }
 
-/// Splits on dots that are outside double quotes.
+/// Splits on dots that are outside double quotes (or MySQL backticks).
 pub fn split_dotted(raw: &str) -> Vec<String> {
     let mut parts = vec![String::new()];
-    let mut quoted = false;
+    let mut quote: Option<char> = None;
     for c in raw.chars() {
         match c {
-            '"' => {
-                quoted = !quoted;
+            '"' | '`' if quote.is_none() => {
+                quote = Some(c);
                 parts.last_mut().expect("never empty").push(c);
             }
-            '.' if !quoted => parts.push(String::new()),
+            c if Some(c) == quote => {
+                quote = None;
+                parts.last_mut().expect("never empty").push(c);
+            }
+            '.' if quote.is_none() => parts.push(String::new()),
             _ => parts.last_mut().expect("never empty").push(c),
         }
     }
     parts
+}
+
+/// A name from user input quoted for `engine`, for statements shown to the
+/// user: PostgreSQL folds unquoted names, MySQL keeps them as written.
+/// Input that is not a valid name (validation refuses it before any plan)
+/// is still quoted as one identifier, never pasted raw.
+pub fn display_name(raw: &str, engine: Engine) -> String {
+    split_dotted(raw.trim())
+        .iter()
+        .map(|part| {
+            let part = part.trim();
+            let quoted = part.len() >= 2
+                && ((part.starts_with('"') && part.ends_with('"'))
+                    || (part.starts_with('`') && part.ends_with('`')));
+            let id = match engine {
+                Engine::Mysql if !quoted => Ident::new("name", part),
+                _ => Ident::parse("name", part),
+            };
+            match id {
+                Ok(id) => id.quoted(engine),
+                Err(_) => match engine {
+                    Engine::Postgres => quoted_pg(part),
+                    Engine::Mysql => quote_mysql(part),
+                },
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Quotes a PostgreSQL identifier unless it is a plain lower-case name that is
@@ -198,9 +264,57 @@ fn quoted_pg(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Quotes a string literal for PostgreSQL (standard_conforming_strings on).
+/// Quotes a string literal for PostgreSQL: `'` doubled, nothing else
+/// touched. Correct with standard_conforming_strings on (the default since
+/// PostgreSQL 9.1, and what every plan assumes), where a backslash is an
+/// ordinary character; it is never placed after an `E`, where it would
+/// start an escape.
 pub fn literal_pg(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            out.push('\'');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// A MySQL identifier in backticks, inner backticks doubled.
+pub fn quote_mysql(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A MySQL string literal: `'` doubled and `\` escaped (the default
+/// sql_mode reads backslash escapes; doubling the quote also holds under
+/// NO_BACKSLASH_ESCAPES, so the literal never ends early), NUL, CR, LF and
+/// Ctrl-Z written as escapes so the literal stays on one line.
+pub fn literal_mysql(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("''"),
+            '\0' => out.push_str("\\0"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\u{1a}' => out.push_str("\\Z"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A string literal for the given engine.
+pub fn literal(engine: Engine, value: &str) -> String {
+    match engine {
+        Engine::Postgres => literal_pg(value),
+        Engine::Mysql => literal_mysql(value),
+    }
 }
 
 /// Words PostgreSQL reserves (appendix C, "reserved" and "reserved (can be
@@ -383,5 +497,29 @@ mod tests {
     #[test]
     fn literals_double_single_quotes() {
         assert_eq!(literal_pg("it's"), "'it''s'");
+        assert_eq!(literal_pg("a\\'b"), "'a\\''b'");
+        assert_eq!(literal_mysql("a\\'b"), "'a\\\\''b'");
+    }
+
+    #[test]
+    fn unquoted_names_fold_ascii_only() {
+        assert_eq!(Ident::parse("c", "ÜserName").unwrap().as_str(), "Üsername");
+        assert_eq!(Ident::parse("c", "ΣΑΣ").unwrap().as_str(), "ΣΑΣ");
+        assert_eq!(Ident::parse("c", "ÜserName").unwrap().pg(), "\"Üsername\"");
+    }
+
+    #[test]
+    fn display_names_are_quoted_per_engine() {
+        assert_eq!(
+            display_name("users; drop table canary; --", Engine::Postgres),
+            "\"users; drop table canary; --\""
+        );
+        assert_eq!(
+            display_name("Billing.\"Users\"", Engine::Postgres),
+            "billing.\"Users\""
+        );
+        assert_eq!(display_name("\"a`b\"", Engine::Mysql), "`a``b`");
+        assert_eq!(display_name("`x.y`.Users", Engine::Mysql), "`x.y`.`Users`");
+        assert_eq!(display_name("a\0b", Engine::Postgres), "\"a\0b\"");
     }
 }

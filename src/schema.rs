@@ -3,9 +3,9 @@
 //! of assuming them.
 
 use crate::context::Engine;
-use crate::ident::{split_dotted, Ident, QualifiedName};
+use crate::ident::{fold_pg, fold_pg_outside_quotes, Ident, QualifiedName};
 use regex::Regex;
-use sqlparser::ast::{ColumnOption, Statement, TableConstraint};
+use sqlparser::ast::{ColumnOption, DataType, Expr, ObjectName, Statement, TableConstraint};
 use sqlparser::parser::Parser;
 use std::sync::LazyLock;
 
@@ -22,7 +22,8 @@ pub struct Column {
 pub struct Index {
     pub name: String,
     pub unique: bool,
-    /// Key parts as written (`email`, `lower(email)`).
+    /// Key parts as SQL: columns quoted as plans quote them (`email`,
+    /// `"Email"`), expressions as written (`lower(email)`).
     pub columns: Vec<String>,
 }
 
@@ -87,16 +88,22 @@ impl Schema {
                 match s {
                     Statement::CreateTable(ct) => schema.tables.push(table_from(&ct)?),
                     Statement::CreateIndex(ci) => {
-                        let table = QualifiedName::parse("table", &ci.table_name.to_string())
-                            .map_err(|e| e.to_string())?;
+                        let table = qualified(&ci.table_name)?;
                         if let Some(t) = schema.find_mut(&table) {
                             t.indexes.push(Index {
-                                name: ci.name.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+                                name: ci
+                                    .name
+                                    .as_ref()
+                                    .and_then(|n| n.0.last())
+                                    .and_then(|p| p.as_ident())
+                                    .map(|i| ident(i).map(|i| i.as_str().to_string()))
+                                    .transpose()?
+                                    .unwrap_or_default(),
                                 unique: ci.unique,
                                 columns: ci
                                     .columns
                                     .iter()
-                                    .map(|c| c.column.expr.to_string())
+                                    .map(|c| key_part(&c.column.expr))
                                     .collect(),
                             });
                         }
@@ -126,10 +133,64 @@ fn same_table(a: &QualifiedName, b: &QualifiedName) -> bool {
         }
 }
 
+/// A name as the parser read it: its value unescaped, folded unless quoted.
+/// (Going through the parser's printed form would lose a `"` in a name.)
+fn ident(i: &sqlparser::ast::Ident) -> Result<Ident, String> {
+    let name = if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        fold_pg(&i.value)
+    };
+    Ident::new("name", name).map_err(|e| e.to_string())
+}
+
+fn qualified(n: &ObjectName) -> Result<QualifiedName, String> {
+    let parts =
+        n.0.iter()
+            .map(|p| {
+                p.as_ident()
+                    .ok_or_else(|| format!("schema: `{n}` is not a plain name"))
+                    .and_then(ident)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+    match parts.as_slice() {
+        [name] => Ok(QualifiedName {
+            schema: None,
+            name: name.clone(),
+        }),
+        [schema, name] => Ok(QualifiedName {
+            schema: Some(schema.clone()),
+            name: name.clone(),
+        }),
+        _ => Err(format!(
+            "schema: `{n}` has more than one dot: write `table` or `schema.table`"
+        )),
+    }
+}
+
+/// An index key part as SQL: a column quoted as the plan quotes it, an
+/// expression as the parser prints it.
+fn key_part(e: &Expr) -> String {
+    match e {
+        Expr::Identifier(i) => ident(i).map_or_else(|_| e.to_string(), |i| i.pg()),
+        _ => e.to_string(),
+    }
+}
+
+/// A column's type as SQL: a named type (an enum) quoted from its parts,
+/// since the parser's printed form does not double a `"` inside a name;
+/// others as printed, ASCII-folded outside quotes.
+fn type_text(t: &DataType) -> String {
+    match t {
+        DataType::Custom(name, modifiers) if modifiers.is_empty() => qualified(name)
+            .map(|q| q.pg())
+            .unwrap_or_else(|_| fold_pg_outside_quotes(&t.to_string())),
+        _ => fold_pg_outside_quotes(&t.to_string()),
+    }
+}
+
 fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
-    let raw = ct.name.to_string();
-    let name =
-        QualifiedName::parse("table", &split_dotted(&raw).join(".")).map_err(|e| e.to_string())?;
+    let name = qualified(&ct.name)?;
     let mut table = Table {
         name,
         columns: Vec::new(),
@@ -137,10 +198,10 @@ fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
         indexes: Vec::new(),
     };
     for c in &ct.columns {
-        let col = Ident::parse("column", &c.name.to_string()).map_err(|e| e.to_string())?;
+        let col = ident(&c.name)?;
         let mut column = Column {
             name: col.clone(),
-            data_type: c.data_type.to_string().to_lowercase(),
+            data_type: type_text(&c.data_type),
             not_null: false,
             default: None,
         };
@@ -169,7 +230,10 @@ fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
             table.primary_key = pk
                 .columns
                 .iter()
-                .filter_map(|c| Ident::parse("column", &c.column.expr.to_string()).ok())
+                .filter_map(|c| match &c.column.expr {
+                    Expr::Identifier(i) => ident(i).ok(),
+                    _ => None,
+                })
                 .collect();
         }
     }

@@ -473,6 +473,11 @@ fn sql_files_hold_the_plan_and_isolate_nontransactional_steps() {
         let tool = Tool::parse(tool_name).unwrap();
         for (name, plan) in all_plans() {
             let what = format!("{tool_name}: {name}");
+            if tool == Tool::Flyway && name == "tricky" {
+                // `${not_js}` would be a Flyway placeholder: refused (see
+                // refuses_sql_the_tool_would_rewrite).
+                continue;
+            }
             let em = emit_all(tool_name, &plan);
             let migrations = sql_migrations(tool, &em);
             let (want_up, want_down, irreversible) = expected(&plan);
@@ -998,4 +1003,117 @@ fn cli_emit_writes_into_the_project() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A plan whose SQL holds CR, CRLF, U+2028, backticks, `${`, backslashes,
+/// `?` and quotes, in names and in string literals, including the first
+/// line of a step that runs outside a transaction (which a comment quotes).
+fn awkward_plans() -> Vec<(String, Plan)> {
+    let changes = [
+        serde_json::json!({"change_type": "add_column", "table": "users", "column": "\"n`${x}\\ ?\u{2028}'\"",
+            "data_type": "text", "default": "'a\r\nb\rc\u{2028}d`${e}\\f?'"}),
+        serde_json::json!({"change_type": "add_index", "table": "users", "columns": ["email"],
+            "name": "\"i\u{2028}x\rprocess.exit(3)//\"".replace('\r', "_"),
+            "predicate": "email <> 'q\rprocess.exit(3)//\u{2028}require(1)'"}),
+    ];
+    changes
+        .into_iter()
+        .map(|c| {
+            let plan = schemashift::plan::build_plan(&schemashift::plan::PlanRequest {
+                input: schemashift::change::ChangeInput {
+                    change: Some(serde_json::from_value(c.clone()).unwrap()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("{c}: {e}"));
+            (c.to_string(), plan)
+        })
+        .collect()
+}
+
+#[test]
+fn javascript_migrations_send_the_plans_exact_bytes() {
+    let ts = typescript_module();
+    let script = harness("js", "run_migration.js");
+    for tool in ["knex", "sequelize", "typeorm"] {
+        let root = lang_dir(&format!("{tool}-bytes"));
+        let _ = std::fs::remove_dir_all(&root);
+        for (i, (name, plan)) in awkward_plans().into_iter().enumerate() {
+            let em = emit_all(tool, &plan);
+            let dir = root.join(i.to_string());
+            write_files(&dir, &em);
+            let paths: Vec<String> = migration_paths(&em)
+                .iter()
+                .map(|p| dir.join(p).display().to_string())
+                .collect();
+            let mut args = vec![script.as_str(), tool, ts.as_str()];
+            args.extend(paths.iter().map(String::as_str));
+            let results = json_list(&run("node", &args, NODE_HINT));
+            let got: Vec<String> = results
+                .iter()
+                .flat_map(|r| r["up"].as_array().cloned().unwrap_or_default())
+                .map(|s| s["sql"].as_str().unwrap().to_string())
+                .collect();
+            let want: Vec<String> = plan
+                .phases
+                .iter()
+                .flat_map(|p| p.forward.iter())
+                .map(|s| s.sql.clone())
+                .collect();
+            // Byte for byte: no CR, CRLF or U+2028 changed on the way.
+            assert_eq!(
+                got.iter().map(|s| norm(s)).collect::<Vec<_>>(),
+                want.iter().map(|s| norm(s)).collect::<Vec<_>>(),
+                "{tool}: {name}"
+            );
+            assert!(
+                want.iter().any(|s| s.contains("\r\n")) || want.iter().any(|s| s.contains('\r')),
+                "{name}: the plan must hold a CR for this test to mean anything"
+            );
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[test]
+fn refuses_sql_the_tool_would_rewrite() {
+    let plan_of = |change: serde_json::Value| {
+        schemashift::plan::build_plan(&schemashift::plan::PlanRequest {
+            input: schemashift::change::ChangeInput {
+                change: Some(serde_json::from_value(change).unwrap()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let all = EmitOptions {
+        stage: Some(StageSelect::Keyword(StageKeyword::All)),
+        now: Some(NOW),
+        ..Default::default()
+    };
+    // Flyway replaces `${...}` everywhere in a script, quoted names included.
+    let placeholder = plan_of(serde_json::json!({"change_type": "add_column",
+        "table": "users", "column": "\"a${flyway:user}\"", "data_type": "text"}));
+    let err = emit(&placeholder, &detect(&fixture("flyway")).unwrap(), &all).unwrap_err();
+    assert!(err.to_string().contains("Flyway placeholder"), "{err}");
+    // dbmate cuts the file at a line starting `-- migrate:`, even in a string.
+    let marker = plan_of(serde_json::json!({"change_type": "add_column",
+        "table": "users", "column": "note", "data_type": "text",
+        "default": "'x\n-- migrate:down\nDROP TABLE users; '"}));
+    let err = emit(&marker, &detect(&fixture("dbmate")).unwrap(), &all).unwrap_err();
+    assert!(err.to_string().contains("migrate:"), "{err}");
+    // A tool with no such syntax takes both.
+    for plan in [&placeholder, &marker] {
+        emit(
+            plan,
+            &detect(&temp_dir("plain")).unwrap(),
+            &EmitOptions {
+                tool: Some(Tool::GolangMigrate),
+                ..all.clone()
+            },
+        )
+        .unwrap();
+    }
 }

@@ -1,6 +1,7 @@
 //! JavaScript and TypeScript migrations: Knex, TypeORM and Sequelize. SQL
-//! goes into template literals with `\`, backticks and `${` escaped (and,
-//! for Knex, `?`, which `knex.raw` would read as a binding).
+//! goes into template literals with `\`, backticks and `${` escaped, and CR
+//! written as `\r` (a template literal turns a raw CR or CRLF into LF);
+//! for Knex also `?`, which `knex.raw` would read as a binding.
 //!
 //! Transactions: a migration with any step that must run outside a
 //! transaction turns the tool's own transaction off (Knex
@@ -9,7 +10,10 @@
 //! never opens one, so transactional runs are always wrapped.
 
 use super::naming::camel;
-use super::{header_lines, nontx_reason, one_line, Chunk, Ctx, Down, EmitError, EmittedFile, Unit};
+use super::{
+    comment_text, header_lines, nontx_reason, one_line, Chunk, Ctx, Down, EmitError, EmittedFile,
+    Unit,
+};
 
 /// A template literal holding `s` exactly (after the tool's own unescaping).
 pub(crate) fn template(s: &str, knex: bool) -> String {
@@ -20,6 +24,8 @@ pub(crate) fn template(s: &str, knex: bool) -> String {
             '\\' => out.push_str("\\\\"),
             '`' => out.push_str("\\`"),
             '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            // A raw CR (alone or before LF) would reach the tool as LF.
+            '\r' => out.push_str("\\r"),
             // knex.raw reads `?` as a positional binding; `\?` is a literal `?`.
             '?' if knex => out.push_str("\\\\?"),
             c => out.push(c),
@@ -34,7 +40,10 @@ fn js_string(s: &str) -> String {
 }
 
 fn comments(lines: &[String], indent: &str) -> String {
-    lines.iter().map(|l| format!("{indent}// {l}\n")).collect()
+    lines
+        .iter()
+        .map(|l| format!("{indent}// {}\n", comment_text(l)))
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -377,5 +386,6 @@ mod tests {
         assert_eq!(template("${x} $y", false), "`\\${x} $y`");
         assert_eq!(template("a\\b", false), "`a\\\\b`");
         assert_eq!(template("x ? y", true), "`x \\\\? y`");
+        assert_eq!(template("'a\r\nb\rc'", false), "`'a\\r\nb\\rc'`");
     }
 }

@@ -435,10 +435,29 @@ pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Whether a character ends a line for some language a comment is written
+/// in: CR and LF end `--` comments in SQL and `#` comments in Python;
+/// JavaScript's `//` also ends at U+2028 and U+2029; NEL, VT and FF are
+/// line breaks to other readers.
+pub(crate) fn ends_line(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// `s` made safe for one comment line: every line break becomes a space,
+/// so text after it (a name, a string in a statement) cannot become code.
+pub(crate) fn comment_text(s: &str) -> String {
+    s.chars()
+        .map(|c| if ends_line(c) { ' ' } else { c })
+        .collect()
+}
+
 /// The first line of a statement, for comments.
 pub(crate) fn first_line(sql: &str) -> String {
     let l = sql
-        .lines()
+        .split(ends_line)
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .trim();

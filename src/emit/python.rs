@@ -41,7 +41,10 @@ pub(crate) fn py_str(s: &str) -> String {
 }
 
 fn comment_lines(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("# {l}\n")).collect()
+    lines
+        .iter()
+        .map(|l| format!("# {}\n", super::comment_text(l)))
+        .collect()
 }
 
 // --- Django ----------------------------------------------------------------

@@ -22,7 +22,7 @@ pub(crate) fn render(ctx: &mut Ctx, units: &mut [Unit]) -> Result<Vec<EmittedFil
         let manual = u.has_nontx();
         let mut s = String::from("# frozen_string_literal: true\n\n");
         for l in header_lines(ctx.plan, u, ctx.stages) {
-            s.push_str(&format!("# {l}\n"));
+            s.push_str(&format!("# {}\n", super::comment_text(&l)));
         }
         s.push_str(&format!("# Checks after it runs: {}\n", ctx.runbook));
         s.push_str(&format!(
@@ -108,6 +108,11 @@ pub(crate) fn execute(sql: &str, indent: usize) -> String {
     let pad = " ".repeat(indent);
     let inner = " ".repeat(indent + 2);
     let sql = sql.trim_end_matches(['\n', '\r']);
+    if sql.contains('\r') {
+        // A heredoc reads lines, so a CR (a CRLF in a string literal) would
+        // not survive: an escaped string keeps every byte.
+        return format!("{pad}execute {}\n", ruby_escaped(sql));
+    }
     let mut tag = "SQL".to_string();
     let mut k = 1;
     while sql.lines().any(|l| l.trim() == tag) {
@@ -137,6 +142,26 @@ pub(crate) fn execute(sql: &str, indent: usize) -> String {
         s.push_str(&format!("{inner}{tag}\n"));
     }
     s
+}
+
+/// A double-quoted Ruby string holding `s` exactly: `\`, `"` and `#`
+/// (interpolation) escaped, line breaks and other controls as escapes.
+fn ruby_escaped(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '#' => out.push_str("\\#"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A single-quoted Ruby string.

@@ -16,9 +16,14 @@
 
 use super::{header_lines, nontx_reason, Chunk, Ctx, Down, EmitError, EmittedFile, Unit};
 use crate::detect::Tool;
+use crate::ident::literal_pg;
+use crate::plan::sql::dollar_tag;
 
 pub(crate) fn render(ctx: &mut Ctx, units: &mut [Unit]) -> Result<Vec<EmittedFile>, EmitError> {
     let mut files = Vec::new();
+    for u in units.iter() {
+        refuse_markers(ctx.tool.tool, u)?;
+    }
     for u in units.iter_mut() {
         match ctx.tool.tool {
             Tool::Flyway => flyway(ctx, u, &mut files),
@@ -52,7 +57,10 @@ pub(crate) fn render(ctx: &mut Ctx, units: &mut [Unit]) -> Result<Vec<EmittedFil
 pub(crate) fn comment(lines: &[String]) -> String {
     let mut s = String::new();
     for l in lines {
-        for part in l.split('\n') {
+        // Every line break PostgreSQL (or another reader) knows starts a new
+        // commented line: a CR inside a string literal of a commented
+        // statement must not end the comment and run the rest.
+        for part in l.replace("\r\n", "\n").split(super::ends_line) {
             if part.is_empty() {
                 s.push_str("--\n");
             } else {
@@ -94,12 +102,48 @@ fn bodies(chunks: &[Chunk], wrap: bool) -> String {
         .join("\n")
 }
 
+/// Refuses SQL the tool would read as its own syntax: dbmate cuts a file
+/// at a line starting `-- migrate:`, and Flyway replaces `${...}` as a
+/// placeholder, even inside a quoted name or a string literal.
+fn refuse_markers(tool: Tool, u: &Unit) -> Result<(), EmitError> {
+    let down: &[Chunk] = match &u.down {
+        Down::Steps(c) => c,
+        _ => &[],
+    };
+    for sql in u.up.iter().chain(down).flat_map(|c| c.sql.iter()) {
+        let bad = match tool {
+            Tool::Dbmate => sql
+                .split(['\n', '\r'])
+                .any(|l| l.trim_start().starts_with("--") && l.contains("migrate:")),
+            Tool::Flyway => sql.contains("${"),
+            _ => false,
+        };
+        if bad {
+            return Err(EmitError::Unsupported(format!(
+                "a statement of phase {} contains {}, which {tool} would read as its own syntax and change; write it with --tool golang-migrate instead",
+                u.phase_id,
+                if tool == Tool::Flyway {
+                    "`${` (a Flyway placeholder)"
+                } else {
+                    "a line starting `-- migrate:` (dbmate's section marker)"
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A statement that stops a down migration that cannot be undone.
 pub(crate) fn refuse_sql(loss: &str) -> String {
-    format!(
-        "DO $schemashift$\nBEGIN\n  RAISE EXCEPTION USING MESSAGE = '{}';\nEND\n$schemashift$;\n",
-        format!("irreversible: {loss}; restore from a backup instead").replace('\'', "''")
-    )
+    let body = format!(
+        "\nBEGIN\n  RAISE EXCEPTION USING MESSAGE = {};\nEND\n",
+        literal_pg(&format!(
+            "irreversible: {loss}; restore from a backup instead"
+        ))
+    );
+    // The message holds names: the tag must not occur in it.
+    let tag = dollar_tag("schemashift", &body);
+    format!("DO {tag}{body}{tag};\n")
 }
 
 /// Lines explaining why up (or down) runs outside a transaction.

@@ -168,3 +168,45 @@ impl LockFacts {
         self.lock.conflicts_with_app() && self.duration != Duration::Brief
     }
 }
+
+/// Names and values of the naive statements in [`LockFacts::statement`],
+/// quoted for the engine: they are shown to people who copy them, so a name
+/// like `users; drop table x; --` or a label with a `'` must stay one name
+/// or one literal there, as it does in the plan's own SQL.
+pub(crate) struct Naive {
+    pub engine: crate::context::Engine,
+}
+
+impl Naive {
+    /// A table, type or index name, schema first when given.
+    pub fn name(&self, raw: &str) -> String {
+        crate::ident::display_name(raw, self.engine)
+    }
+
+    /// Column names, comma-separated.
+    pub fn names(&self, raw: &[String]) -> String {
+        raw.iter()
+            .map(|c| self.name(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Index key parts: names quoted, expressions (checked SQL) as given.
+    pub fn key_parts(&self, raw: &[String]) -> String {
+        raw.iter()
+            .map(|p| {
+                if crate::change::is_plain_identifier(p) {
+                    self.name(p)
+                } else {
+                    format!("({p})")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A string literal (an enum label).
+    pub fn literal(&self, value: &str) -> String {
+        crate::ident::literal(self.engine, value)
+    }
+}

@@ -3,8 +3,9 @@
 //! start and end, so `lock_wait_timeout` matters as `lock_timeout` does in
 //! PostgreSQL.
 
-use super::{Duration, Lock, LockFacts};
+use super::{Duration, Lock, LockFacts, Naive};
 use crate::change::{Change, EnumOp};
+use crate::context::Engine;
 
 const MDL_NOTE: &str = "the exclusive metadata lock at start and end queues every query behind open transactions: SET SESSION lock_wait_timeout = 2 and retry";
 
@@ -35,60 +36,78 @@ fn copy(stmt: String) -> LockFacts {
 
 /// The facts of the naive DDL on MySQL 8.0 (8.0.29+ assumed for INSTANT drop).
 pub fn naive_facts(change: &Change) -> Vec<LockFacts> {
+    let n = Naive {
+        engine: Engine::Mysql,
+    };
+    // Every name in backticks; types are checked SQL.
+    let q = |raw: &str| n.name(raw);
     match change {
         Change::AddColumn { table, column, data_type, .. } => {
-            vec![instant(format!("ALTER TABLE {table} ADD COLUMN {column} {data_type}")).note("INSTANT since 8.0.12 (any position since 8.0.29)")]
+            vec![instant(format!("ALTER TABLE {} ADD COLUMN {} {data_type}", q(table), q(column))).note("INSTANT since 8.0.12 (any position since 8.0.29)")]
         }
         Change::AddNotNullColumn { table, column, data_type, .. } => vec![instant(format!(
-            "ALTER TABLE {table} ADD COLUMN {column} {data_type} NOT NULL DEFAULT ..."
+            "ALTER TABLE {} ADD COLUMN {} {data_type} NOT NULL DEFAULT ...",
+            q(table),
+            q(column)
         ))
         .note("with a constant default the add is INSTANT; filling rows from other data is a separate batched UPDATE")],
         Change::DropColumn { table, column } => {
-            vec![instant(format!("ALTER TABLE {table} DROP COLUMN {column}")).note("INSTANT since 8.0.29; INPLACE with a rebuild before")]
+            vec![instant(format!("ALTER TABLE {} DROP COLUMN {}", q(table), q(column))).note("INSTANT since 8.0.29; INPLACE with a rebuild before")]
         }
         Change::RenameColumn { table, column, new_name } => vec![instant(format!(
-            "ALTER TABLE {table} RENAME COLUMN {column} TO {new_name}"
+            "ALTER TABLE {} RENAME COLUMN {} TO {}",
+            q(table),
+            q(column),
+            q(new_name)
         ))
         .note("INSTANT since 8.0.28, but old app versions naming the column break at once")],
         Change::ChangeColumnType { table, column, to_type, .. } => vec![copy(format!(
-            "ALTER TABLE {table} MODIFY COLUMN {column} {to_type}"
+            "ALTER TABLE {} MODIFY COLUMN {} {to_type}",
+            q(table),
+            q(column)
         ))
         .note("VARCHAR growth within the same length-byte bucket (under 256 bytes, or both above) is INPLACE without a copy")],
         Change::SetNotNull { table, column } => {
-            vec![inplace_rebuild(format!("ALTER TABLE {table} MODIFY COLUMN {column} ... NOT NULL")).note("needs strict SQL mode; fails if any row is NULL")]
+            vec![inplace_rebuild(format!("ALTER TABLE {} MODIFY COLUMN {} ... NOT NULL", q(table), q(column))).note("needs strict SQL mode; fails if any row is NULL")]
         }
         Change::DropNotNull { table, column } => {
-            vec![inplace_rebuild(format!("ALTER TABLE {table} MODIFY COLUMN {column} ... NULL"))]
+            vec![inplace_rebuild(format!("ALTER TABLE {} MODIFY COLUMN {} ... NULL", q(table), q(column)))]
         }
         Change::SetDefault { table, column, .. } => {
-            vec![instant(format!("ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT ..."))]
+            vec![instant(format!("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT ...", q(table), q(column)))]
         }
         Change::AddIndex { table, columns, .. } | Change::AddUniqueConstraint { table, columns, .. } => {
-            vec![inplace(format!("ALTER TABLE {table} ADD INDEX ({})", columns.join(", ")))
+            vec![inplace(format!("ALTER TABLE {} ADD INDEX ({})", q(table), n.key_parts(columns)))
                 .note("FULLTEXT and SPATIAL indexes do not allow concurrent DML")]
         }
         Change::DropIndex { name, table } => vec![instant(format!(
-            "ALTER TABLE {} DROP INDEX {name}",
-            table.as_deref().unwrap_or("its_table")
+            "ALTER TABLE {} DROP INDEX {}",
+            table.as_deref().map_or_else(|| "its_table".to_string(), q),
+            q(name)
         ))
         .note("INPLACE, metadata only")],
         Change::AddPrimaryKey { table, columns, .. } => {
-            vec![inplace_rebuild(format!("ALTER TABLE {table} ADD PRIMARY KEY ({})", columns.join(", ")))]
+            vec![inplace_rebuild(format!("ALTER TABLE {} ADD PRIMARY KEY ({})", q(table), n.names(columns)))]
         }
         Change::AddForeignKey { table, columns, references_table, .. } => vec![copy(format!(
-            "ALTER TABLE {table} ADD FOREIGN KEY ({}) REFERENCES {references_table}",
-            columns.join(", ")
+            "ALTER TABLE {} ADD FOREIGN KEY ({}) REFERENCES {}",
+            q(table),
+            n.names(columns),
+            q(references_table)
         ))
         .note("INPLACE only with foreign_key_checks=0 (existing rows are then not checked)")],
-        Change::AddCheckConstraint { table, .. } => vec![copy(format!("ALTER TABLE {table} ADD CHECK (...)"))
+        Change::AddCheckConstraint { table, .. } => vec![copy(format!("ALTER TABLE {} ADD CHECK (...)", q(table)))
             .note("MySQL 8.0.16+ enforces CHECK; adding one copies the table to verify rows")],
-        Change::RenameTable { table, new_name } => vec![instant(format!("RENAME TABLE {table} TO {new_name}"))
+        Change::RenameTable { table, new_name } => vec![instant(format!("RENAME TABLE {} TO {}", q(table), q(new_name)))
             .note("metadata only, but old app versions naming the table break at once")],
-        Change::DropTable { table } => vec![instant(format!("DROP TABLE {table}")).note("irreversible without a backup")],
-        Change::CreateTable { table, .. } => vec![LockFacts::new(format!("CREATE TABLE {table} (...)"), Lock::None, Duration::Brief)],
+        Change::DropTable { table } => vec![instant(format!("DROP TABLE {}", q(table))).note("irreversible without a backup")],
+        Change::CreateTable { table, .. } => vec![LockFacts::new(format!("CREATE TABLE {} (...)", q(table)), Lock::None, Duration::Brief)],
         Change::EnumChange { operation, .. } => match operation {
-            EnumOp::AddValue { before: None, after: None, .. } => vec![instant("ALTER TABLE ... MODIFY COLUMN ... ENUM(..., 'new')".into())
-                .note("appending a member at the end is INSTANT while the storage size stays the same")],
+            EnumOp::AddValue { value, before: None, after: None } => vec![instant(format!(
+                "ALTER TABLE ... MODIFY COLUMN ... ENUM(..., {})",
+                n.literal(value)
+            ))
+            .note("appending a member at the end is INSTANT while the storage size stays the same")],
             _ => vec![copy("ALTER TABLE ... MODIFY COLUMN ... ENUM(...)".into())
                 .note("inserting, reordering, renaming or removing members copies the table")],
         },
@@ -97,13 +116,13 @@ pub fn naive_facts(change: &Change) -> Vec<LockFacts> {
         | Change::SplitTable { table, .. }
         | Change::MergeTables { table, .. }
         | Change::BackfillOnly { table, .. } => vec![LockFacts::new(
-            format!("UPDATE {table} SET ... (one statement)"),
+            format!("UPDATE {} SET ... (one statement)", q(table)),
             Lock::RowExclusive,
             Duration::Statement,
         )
         .note("InnoDB row locks are held until the single UPDATE commits; the undo log and replica lag grow with it")],
         Change::MoveColumn { from_table, .. } => vec![LockFacts::new(
-            format!("UPDATE ... FROM {from_table} (one statement)"),
+            format!("UPDATE ... FROM {} (one statement)", q(from_table)),
             Lock::RowExclusive,
             Duration::Statement,
         )],

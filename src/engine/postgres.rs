@@ -1,7 +1,8 @@
 //! PostgreSQL 10-18: the lock, rewrite and scan facts of each naive DDL form.
 
-use super::{Duration, Lock, LockFacts};
+use super::{Duration, Lock, LockFacts, Naive};
 use crate::change::{Change, EnumOp, Fill};
+use crate::context::Engine;
 use crate::sqltext::is_volatile_default;
 
 /// Whether changing a column from one type to another rewrites the table.
@@ -104,8 +105,14 @@ pub fn type_change(from: Option<&str>, to: &str) -> TypeChange {
 /// The facts of the DDL a developer would naively write for this change.
 pub fn naive_facts(change: &Change, version: u32) -> Vec<LockFacts> {
     let ae = Lock::AccessExclusive;
+    let n = Naive {
+        engine: Engine::Postgres,
+    };
+    // Every name quoted here; types and expressions are checked SQL.
+    let q = |raw: &str| n.name(raw);
     match change {
         Change::AddColumn { table, column, data_type, default } => {
+            let (table, column) = (q(table), q(column));
             let stmt = match default {
                 Some(d) => format!("ALTER TABLE {table} ADD COLUMN {column} {data_type} DEFAULT {d}"),
                 None => format!("ALTER TABLE {table} ADD COLUMN {column} {data_type}"),
@@ -113,6 +120,7 @@ pub fn naive_facts(change: &Change, version: u32) -> Vec<LockFacts> {
             vec![add_column_facts(stmt, default.as_deref(), version)]
         }
         Change::AddNotNullColumn { table, column, data_type, default, fill } => {
+            let (table, column) = (q(table), q(column));
             let mut facts = Vec::new();
             match (default, fill) {
                 (Some(d), None) => facts.push(add_column_facts(
@@ -125,7 +133,7 @@ pub fn naive_facts(change: &Change, version: u32) -> Vec<LockFacts> {
                         LockFacts::new(format!("ALTER TABLE {table} ADD COLUMN {column} {data_type}"), ae, Duration::Brief),
                     );
                     let source = match fill {
-                        Some(Fill::Lookup { table: t, column: c, .. }) => format!(" FROM {t} (copying {c})"),
+                        Some(Fill::Lookup { table: t, column: c, .. }) => format!(" FROM {} (copying {})", q(t), q(c)),
                         _ => String::new(),
                     };
                     facts.push(
@@ -133,27 +141,29 @@ pub fn naive_facts(change: &Change, version: u32) -> Vec<LockFacts> {
                             .note("every updated row stays locked until the single UPDATE commits: app writes to those rows wait for the whole statement")
                             .note("one huge transaction: table bloat doubles the table, replication lag, and a failure rolls back all the work"),
                     );
-                    facts.push(set_not_null_facts(table, column, version));
+                    facts.push(set_not_null_facts(&table, &column, version));
                 }
             }
             facts
         }
         Change::DropColumn { table, column } => vec![LockFacts::new(
-            format!("ALTER TABLE {table} DROP COLUMN {column}"),
+            format!("ALTER TABLE {} DROP COLUMN {}", q(table), q(column)),
             ae,
             Duration::Brief,
         )
         .note("catalog only: the space is reclaimed by later updates and VACUUM FULL")
         .note("every app version still selecting or inserting the column fails immediately")],
         Change::RenameColumn { table, column, new_name } => vec![LockFacts::new(
-            format!("ALTER TABLE {table} RENAME COLUMN {column} TO {new_name}"),
+            format!("ALTER TABLE {} RENAME COLUMN {} TO {}", q(table), q(column), q(new_name)),
             ae,
             Duration::Brief,
         )
         .note("instant, but every running app version that names the old column fails from that moment")],
         Change::ChangeColumnType { table, column, from_type, to_type, using } => {
             let stmt = format!(
-                "ALTER TABLE {table} ALTER COLUMN {column} TYPE {to_type}{}",
+                "ALTER TABLE {} ALTER COLUMN {} TYPE {to_type}{}",
+                q(table),
+                q(column),
                 using.as_ref().map(|u| format!(" USING {u}")).unwrap_or_default()
             );
             let kind = if using.is_some() { TypeChange::Rewrite } else { type_change(from_type.as_deref(), to_type) };
@@ -169,17 +179,17 @@ pub fn naive_facts(change: &Change, version: u32) -> Vec<LockFacts> {
             };
             vec![f.note("prepared statements that return this column fail with \"cached plan must not change result type\" until re-prepared")]
         }
-        Change::SetNotNull { table, column } => vec![set_not_null_facts(table, column, version)],
+        Change::SetNotNull { table, column } => vec![set_not_null_facts(&q(table), &q(column), version)],
         Change::DropNotNull { table, column } => vec![LockFacts::new(
-            format!("ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL"),
+            format!("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL", q(table), q(column)),
             ae,
             Duration::Brief,
         )
         .note("instant; readers that assume a value must cope with NULL before anything writes one")],
         Change::SetDefault { table, column, default } => vec![LockFacts::new(
             match default {
-                Some(d) => format!("ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {d}"),
-                None => format!("ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT"),
+                Some(d) => format!("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {d}", q(table), q(column)),
+                None => format!("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", q(table), q(column)),
             },
             ae,
             Duration::Brief,
@@ -187,73 +197,83 @@ pub fn naive_facts(change: &Change, version: u32) -> Vec<LockFacts> {
         .note("catalog only: existing rows keep their values; only later inserts see the new default")],
         Change::AddIndex { table, columns, unique, .. } => vec![LockFacts::new(
             format!(
-                "CREATE {}INDEX ON {table} ({})",
+                "CREATE {}INDEX ON {} ({})",
                 if *unique { "UNIQUE " } else { "" },
-                columns.join(", ")
+                q(table),
+                n.key_parts(columns)
             ),
             Lock::Share,
             Duration::IndexBuild,
         )
         .note("reads continue; INSERT, UPDATE and DELETE wait for the whole build")],
-        Change::DropIndex { name, .. } => vec![LockFacts::new(format!("DROP INDEX {name}"), ae, Duration::Brief)
+        Change::DropIndex { name, .. } => vec![LockFacts::new(format!("DROP INDEX {}", q(name)), ae, Duration::Brief)
             .note("takes ACCESS EXCLUSIVE on the index's table; queued behind any open transaction that touched it")],
         Change::AddUniqueConstraint { table, columns, .. } => vec![LockFacts::new(
-            format!("ALTER TABLE {table} ADD UNIQUE ({})", columns.join(", ")),
+            format!("ALTER TABLE {} ADD UNIQUE ({})", q(table), n.names(columns)),
             ae,
             Duration::IndexBuild,
         )
         .note("builds the unique index while holding ACCESS EXCLUSIVE: reads and writes wait for the build")],
         Change::AddPrimaryKey { table, columns, .. } => vec![LockFacts::new(
-            format!("ALTER TABLE {table} ADD PRIMARY KEY ({})", columns.join(", ")),
+            format!("ALTER TABLE {} ADD PRIMARY KEY ({})", q(table), n.names(columns)),
             ae,
             Duration::IndexBuild,
         )
         .note("builds the index under ACCESS EXCLUSIVE, and sets NOT NULL on the key columns (a full scan each when nullable)")],
-        Change::AddForeignKey { table, columns, references_table, .. } => vec![LockFacts::new(
-            format!("ALTER TABLE {table} ADD FOREIGN KEY ({}) REFERENCES {references_table}", columns.join(", ")),
-            Lock::ShareRowExclusive,
-            Duration::Scan,
-        )
-        .also(format!("{references_table}: SHARE ROW EXCLUSIVE (writes blocked)"))
-        .note("scans the whole table to check every row while writes to both tables wait")],
+        Change::AddForeignKey { table, columns, references_table, .. } => {
+            let rt = q(references_table);
+            vec![LockFacts::new(
+                format!("ALTER TABLE {} ADD FOREIGN KEY ({}) REFERENCES {rt}", q(table), n.names(columns)),
+                Lock::ShareRowExclusive,
+                Duration::Scan,
+            )
+            .also(format!("{rt}: SHARE ROW EXCLUSIVE (writes blocked)"))
+            .note("scans the whole table to check every row while writes to both tables wait")]
+        }
         Change::AddCheckConstraint { table, expression, .. } => vec![LockFacts::new(
-            format!("ALTER TABLE {table} ADD CHECK ({expression})"),
+            format!("ALTER TABLE {} ADD CHECK ({expression})", q(table)),
             ae,
             Duration::Scan,
         )
         .note("scans every row under ACCESS EXCLUSIVE")],
         Change::SplitColumn { table, column, .. } | Change::MergeColumns { table, into: column, .. } => {
-            destructive_reshape(table, column)
+            destructive_reshape(&q(table), &q(column))
         }
         Change::MoveColumn { column, from_table, to_table, .. } => {
-            let mut f = destructive_reshape(from_table, column);
-            f.insert(0, LockFacts::new(format!("ALTER TABLE {to_table} ADD COLUMN {column} ..."), ae, Duration::Brief));
+            let mut f = destructive_reshape(&q(from_table), &q(column));
+            f.insert(0, LockFacts::new(format!("ALTER TABLE {} ADD COLUMN {} ...", q(to_table), q(column)), ae, Duration::Brief));
             f
         }
-        Change::SplitTable { table, new_table, .. } => vec![
-            LockFacts::new(format!("CREATE TABLE {new_table} ...; INSERT INTO {new_table} SELECT ... FROM {table}"), Lock::AccessShare, Duration::Statement)
-                .note("a single INSERT ... SELECT copies every row in one transaction; rows written meanwhile are missed"),
-            LockFacts::new(format!("ALTER TABLE {table} DROP COLUMN ..."), ae, Duration::Brief)
-                .note("old app versions reading the moved columns fail at once"),
-        ],
-        Change::MergeTables { table, other, .. } => vec![
-            LockFacts::new(format!("UPDATE {table} SET ... FROM {other} (one statement)"), Lock::RowExclusive, Duration::Statement)
-                .note("every updated row stays locked until the single UPDATE commits"),
-            LockFacts::new(format!("DROP TABLE {other}"), ae, Duration::Brief).note("irreversible: the data is gone unless backed up"),
-        ],
+        Change::SplitTable { table, new_table, .. } => {
+            let (table, new_table) = (q(table), q(new_table));
+            vec![
+                LockFacts::new(format!("CREATE TABLE {new_table} ...; INSERT INTO {new_table} SELECT ... FROM {table}"), Lock::AccessShare, Duration::Statement)
+                    .note("a single INSERT ... SELECT copies every row in one transaction; rows written meanwhile are missed"),
+                LockFacts::new(format!("ALTER TABLE {table} DROP COLUMN ..."), ae, Duration::Brief)
+                    .note("old app versions reading the moved columns fail at once"),
+            ]
+        }
+        Change::MergeTables { table, other, .. } => {
+            let (table, other) = (q(table), q(other));
+            vec![
+                LockFacts::new(format!("UPDATE {table} SET ... FROM {other} (one statement)"), Lock::RowExclusive, Duration::Statement)
+                    .note("every updated row stays locked until the single UPDATE commits"),
+                LockFacts::new(format!("DROP TABLE {other}"), ae, Duration::Brief).note("irreversible: the data is gone unless backed up"),
+            ]
+        }
         Change::RenameTable { table, new_name } => vec![LockFacts::new(
-            format!("ALTER TABLE {table} RENAME TO {new_name}"),
+            format!("ALTER TABLE {} RENAME TO {}", q(table), q(new_name)),
             ae,
             Duration::Brief,
         )
         .note("instant, but every running app version that names the old table fails from that moment")],
-        Change::DropTable { table } => vec![LockFacts::new(format!("DROP TABLE {table}"), ae, Duration::Brief)
+        Change::DropTable { table } => vec![LockFacts::new(format!("DROP TABLE {}", q(table)), ae, Duration::Brief)
             .note("irreversible without a backup; foreign keys from other tables must be dropped first (CASCADE drops them silently)")],
-        Change::CreateTable { table, .. } => vec![LockFacts::new(format!("CREATE TABLE {table} (...)"), Lock::None, Duration::Brief)
+        Change::CreateTable { table, .. } => vec![LockFacts::new(format!("CREATE TABLE {} (...)", q(table)), Lock::None, Duration::Brief)
             .note("a new table: nothing the app uses is locked (foreign keys to existing tables take SHARE ROW EXCLUSIVE on them briefly)")],
-        Change::EnumChange { type_name, operation } => vec![enum_facts(type_name, operation, version)],
+        Change::EnumChange { type_name, operation } => vec![enum_facts(&n, type_name, operation, version)],
         Change::BackfillOnly { table, column, .. } => vec![LockFacts::new(
-            format!("UPDATE {table} SET {column} = ... (one statement)"),
+            format!("UPDATE {} SET {} = ... (one statement)", q(table), q(column)),
             Lock::RowExclusive,
             Duration::Statement,
         )
@@ -291,23 +311,37 @@ fn set_not_null_facts(table: &str, column: &str, version: u32) -> LockFacts {
     }
 }
 
-fn enum_facts(type_name: &str, op: &EnumOp, version: u32) -> LockFacts {
+fn enum_facts(n: &Naive, type_name: &str, op: &EnumOp, version: u32) -> LockFacts {
+    let ty = n.name(type_name);
     match op {
         EnumOp::AddValue { value, .. } => {
-            let f = LockFacts::new(format!("ALTER TYPE {type_name} ADD VALUE '{value}'"), Lock::None, Duration::Brief)
-                .note("no table lock: only the type's catalog rows change");
+            let f = LockFacts::new(
+                format!("ALTER TYPE {ty} ADD VALUE {}", n.literal(value)),
+                Lock::None,
+                Duration::Brief,
+            )
+            .note("no table lock: only the type's catalog rows change");
             if version < 12 {
                 f.note("before PostgreSQL 12 ADD VALUE cannot run inside a transaction block: migration tools that wrap each file in BEGIN fail")
             } else {
                 f.note("PostgreSQL 12+: allowed in a transaction, but the new value cannot be used until that transaction commits")
             }
         }
-        EnumOp::RenameValue { from, to } => {
-            LockFacts::new(format!("ALTER TYPE {type_name} RENAME VALUE '{from}' TO '{to}'"), Lock::None, Duration::Brief)
-                .note("instant, but app versions writing or comparing the old label break at once")
-        }
+        EnumOp::RenameValue { from, to } => LockFacts::new(
+            format!(
+                "ALTER TYPE {ty} RENAME VALUE {} TO {}",
+                n.literal(from),
+                n.literal(to)
+            ),
+            Lock::None,
+            Duration::Brief,
+        )
+        .note("instant, but app versions writing or comparing the old label break at once"),
         EnumOp::RemoveValue { value, .. } => LockFacts::new(
-            format!("(no DDL removes '{value}' from {type_name}: a new type and ALTER COLUMN ... TYPE are needed)"),
+            format!(
+                "(no DDL removes {} from {ty}: a new type and ALTER COLUMN ... TYPE are needed)",
+                n.literal(value)
+            ),
             Lock::AccessExclusive,
             Duration::Rewrite,
         )

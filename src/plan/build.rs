@@ -92,7 +92,8 @@ fn sync_function(
                 out.push_str(sep);
             }
             out.push_str(before);
-            out.push_str(&c.pg());
+            // Quoted: a bare name could be a PL/pgSQL keyword (`NEW.by`).
+            out.push_str(&c.pg_quoted());
             out.push_str(after);
         }
         out
@@ -186,6 +187,13 @@ impl<'a> Planner<'a> {
 
     fn ident(&self, what: &str, raw: &str) -> R<Ident> {
         Ident::parse(what, raw).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// A name the plan makes up from user names (`<column>_new`): taken as
+    /// it is (never folded or trimmed like user input) and kept within
+    /// 63 bytes by [`object_name`].
+    fn derived(&self, what: &str, parts: &[&str]) -> R<Ident> {
+        Ident::new(what, object_name(parts)).map_err(|e| invalid(e.to_string()))
     }
 
     fn table(&mut self, raw: &str) -> R<T> {
@@ -510,50 +518,50 @@ impl<'a> Planner<'a> {
         };
         let new_vals = src_cols
             .iter()
-            .map(|c| format!("NEW.{}", c.pg()))
+            .map(|c| format!("NEW.{}", c.pg_quoted()))
             .collect::<Vec<_>>();
         let dst_row = format!(
             "ROW({})",
             dst_cols
                 .iter()
-                .map(|c| format!("d.{}", c.pg()))
+                .map(|c| format!("d.{}", c.pg_quoted()))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         let set = dst_cols
             .iter()
             .zip(&new_vals)
-            .map(|(d, v)| format!("{} = {v}", d.pg()))
+            .map(|(d, v)| format!("{} = {v}", d.pg_quoted()))
             .collect::<Vec<_>>()
             .join(", ");
         let write = if upsert {
             let excluded_set = dst_cols
                 .iter()
-                .map(|d| format!("{} = EXCLUDED.{}", d.pg(), d.pg()))
+                .map(|d| format!("{} = EXCLUDED.{}", d.pg_quoted(), d.pg_quoted()))
                 .collect::<Vec<_>>()
                 .join(", ");
             let excl_row = format!(
                 "ROW({})",
                 dst_cols
                     .iter()
-                    .map(|c| format!("EXCLUDED.{}", c.pg()))
+                    .map(|c| format!("EXCLUDED.{}", c.pg_quoted()))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
             format!(
                 "INSERT INTO {dst} AS d ({dm}, {dc}) VALUES (NEW.{sm}, {nv})\n    ON CONFLICT ({dm}) DO UPDATE SET {excluded_set} WHERE {dst_row} IS DISTINCT FROM {excl_row};",
                 dst = dst.sql,
-                dm = dst_match.pg(),
-                dc = names(dst_cols).join(", "),
-                sm = src_match.pg(),
+                dm = dst_match.pg_quoted(),
+                dc = dst_cols.iter().map(Ident::pg_quoted).collect::<Vec<_>>().join(", "),
+                sm = src_match.pg_quoted(),
                 nv = new_vals.join(", "),
             )
         } else {
             format!(
                 "UPDATE {dst} AS d SET {set} WHERE d.{dm} = NEW.{sm} AND {dst_row} IS DISTINCT FROM ROW({nv});",
                 dst = dst.sql,
-                dm = dst_match.pg(),
-                sm = src_match.pg(),
+                dm = dst_match.pg_quoted(),
+                sm = src_match.pg_quoted(),
                 nv = new_vals.join(", "),
             )
         };
@@ -1616,7 +1624,7 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
             for (i, idx) in info
                 .indexes
                 .iter()
-                .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == r.old[0].as_str())
+                .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == r.old[0].pg())
                 .enumerate()
             {
                 let name = object_name(&[
@@ -1819,8 +1827,8 @@ fn rename_column(p: &mut Planner, table: &str, column: &str, new_name: &str) -> 
             old: vec![old.clone()],
             new: vec![new.clone()],
             add_new: vec![add],
-            to_new: vec![old.pg()],
-            to_old: vec![new.pg()],
+            to_new: vec![old.pg_quoted()],
+            to_old: vec![new.pg_quoted()],
             what: "the same values under the new name".into(),
         },
     )
@@ -2013,8 +2021,8 @@ fn change_type(
             t.q
         )));
     }
-    let shadow = p.ident("column", &object_name(&[c.as_str(), "new"]))?;
-    let old_name = p.ident("column", &object_name(&[c.as_str(), "old"]))?;
+    let shadow = p.derived("shadow column", &[c.as_str(), "new"])?;
+    let old_name = p.derived("old column", &[c.as_str(), "old"])?;
     let bf_title = format!("Backfill {}.{shadow}", t.q);
     let val_title = format!("Prove {shadow} equals {c} converted");
     let sw_title = format!("Swap {c} and {shadow} in one short transaction");
@@ -2120,7 +2128,7 @@ fn change_type(
         for (i, idx) in info
             .indexes
             .iter()
-            .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == c.as_str())
+            .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == c.pg())
             .enumerate()
         {
             let name = object_name(&[
@@ -2552,7 +2560,7 @@ fn drop_index(p: &mut Planner, name: &str, table: Option<&str>) -> R<Vec<Phase>>
     let def = known.as_ref().and_then(|t| {
         t.indexes
             .iter()
-            .find(|i| i.name == q.name.as_str() || i.name == q.to_string())
+            .find(|i| i.name == q.name.as_str())
             .cloned()
     });
     let mut con = phase(
@@ -2840,7 +2848,7 @@ fn add_foreign_key(
     let indexed = t.info.as_ref().map(|i| {
         i.indexes
             .iter()
-            .any(|ix| ix.columns.first().map(String::as_str) == Some(cols[0].as_str()))
+            .any(|ix| ix.columns.first() == Some(&cols[0].pg()))
     });
     if indexed != Some(true) {
         p.risks.push(format!(
@@ -3395,8 +3403,10 @@ fn merge_tables(
 
 fn rename_table(p: &mut Planner, table: &str, new_name: &str) -> R<Vec<Phase>> {
     let old = QualifiedName::parse("table", table).map_err(|e| invalid(e.to_string()))?;
-    let new = Ident::parse("new_name", new_name.rsplit('.').next().unwrap_or(new_name))
-        .map_err(|e| invalid(e.to_string()))?;
+    // A table keeps its schema on rename: only the name part counts.
+    let new = QualifiedName::parse("new_name", new_name)
+        .map_err(|e| invalid(e.to_string()))?
+        .name;
     let new_q = QualifiedName {
         schema: old.schema.clone(),
         name: new.clone(),
@@ -3630,7 +3640,7 @@ fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Vec<Phase>> {
             let users: Vec<(QualifiedName, Ident)> = schema
                 .tables
                 .iter()
-                .flat_map(|t| t.columns.iter().filter(|c| c.data_type == ty.to_string() || c.data_type == ty.name.as_str()).map(|c| (t.name.clone(), c.name.clone())))
+                .flat_map(|t| t.columns.iter().filter(|c| names_type(&c.data_type, &ty)).map(|c| (t.name.clone(), c.name.clone())))
                 .collect();
             let Some((tq, col)) = users.first().cloned() else {
                 return Err(invalid(format!("no column of type {ty} found in the schema given")));
@@ -3638,7 +3648,7 @@ fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Vec<Phase>> {
             if users.len() > 1 {
                 p.assume(format!("only {tq}.{col} is migrated; run the same plan for the other columns of type {ty}"));
             }
-            let t = p.table(&tq.to_string())?;
+            let t = p.table(&tq.pg())?;
             let ex = add(p, to, format!(" AFTER {}", literal_pg(from)));
             let mut dep = phase(PhaseKind::Deploy, format!("Release v2: writes '{to}', reads both '{from}' and '{to}'"), "new rows use the new label");
             dep.app = vec![app("v1", &[format!("{tq}.{col}")], &[format!("{tq}.{col}")]), app("v2", &[format!("{tq}.{col}")], &[format!("{tq}.{col}")])];
@@ -3649,13 +3659,25 @@ fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Vec<Phase>> {
             let (tsql, key, cp, f, tt) = (t.sql.clone(), t.key.pg(), col.pg(), literal_pg(from), literal_pg(to));
             let kb = p.keyset(&t, &[col.as_str(), "relabel"], &move |lo, hi| format!("UPDATE {tsql} SET {cp} = {tt} WHERE {key} >= {lo} AND {key} <= {hi} AND {cp} = {f}"), remaining.clone(), "keyset batches by primary key; each batch relabels rows still holding the old value")?;
             let bf = p.backfill_phase(&kb, &remaining, &format!("Move rows of {tq}.{col} from '{from}' to '{to}'"), vec![app("v2", &[], &[])]);
-            p.risks.push(format!("'{from}' stays in {ty} unused: removing a value needs a new type and a column type change that rewrites {tq}; leave it, or add a CHECK ({col} <> '{from}')"));
+            p.risks.push(format!("'{from}' stays in {ty} unused: removing a value needs a new type and a column type change that rewrites {tq}; leave it, or add a CHECK ({} <> {})", col.pg(), literal_pg(from)));
             Ok(vec![ex, dep, bf])
         }
         EnumOp::RemoveValue { value, replace_with: None } => Err(invalid(format!(
             "removing '{value}' from {ty} needs `replace_with`: the value rows holding '{value}' move to before it is retired"
         ))),
     }
+}
+
+/// Whether a column's type as the schema wrote it (`status`, `"Status"`,
+/// `billing.status`) is the enum type `ty`.
+fn names_type(data_type: &str, ty: &QualifiedName) -> bool {
+    QualifiedName::parse("type", data_type).is_ok_and(|q| {
+        q.name == ty.name
+            && match (&q.schema, &ty.schema) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    })
 }
 
 fn backfill_only(

@@ -43,8 +43,11 @@ pub fn guarded(s: &Settings, body: &[String]) -> String {
     )
 }
 
-/// A name for a helper object (trigger, function, procedure, constraint),
-/// kept within PostgreSQL's 63-byte limit by trimming and adding a short hash.
+/// A name for a helper object (trigger, function, procedure, constraint,
+/// index, backup table, shadow column), kept within PostgreSQL's 63-byte
+/// limit: a longer name is cut on a character boundary and ends in a hash
+/// of the whole name, so two long names that differ only past the cut stay
+/// distinct (PostgreSQL would truncate both to the same name).
 pub fn object_name(parts: &[&str]) -> String {
     let full = parts.join("_");
     if full.len() <= 63 {
@@ -103,6 +106,9 @@ pub fn index_valid(schema: Option<&str>, name: &str) -> String {
     )
 }
 
+/// The label of the backfill procedure's block, which qualifies its locals.
+const BLOCK: &str = "schemashift_batch";
+
 /// A keyset backfill: the procedure that commits per batch, its CALL, its
 /// DROP, one batch as a prepared statement, and how to loop it.
 pub struct KeysetBackfill {
@@ -128,9 +134,16 @@ pub fn keyset_backfill(
     body: &dyn Fn(&str, &str) -> String,
 ) -> KeysetBackfill {
     let proc_name = quote_pg(name);
-    let work = body("batch_start", "batch_end");
+    // Every variable in a query is qualified (parameters by the procedure's
+    // name, locals by the block label) and a bare name is always a column
+    // (`use_column`): a key or column called `batch_end` or `start_after`
+    // is neither taken for a variable nor an ambiguous reference.
+    let (p, b) = (&proc_name, BLOCK);
+    let work = body(&format!("{b}.batch_start"), &format!("{b}.batch_end"));
+    // Names reach the NOTICE as parameters, never inside its format string.
+    let (driver_lit, key_lit) = (literal_pg(driver), literal_pg(key));
     let inner = format!(
-        "DECLARE\n  batch_start {key_type};\n  batch_end {key_type};\nBEGIN\n  SELECT min({key}) INTO batch_start FROM {driver} WHERE start_after IS NULL OR {key} > start_after;\n  WHILE batch_start IS NOT NULL LOOP\n    SELECT max(k) INTO batch_end FROM (\n      SELECT {key} AS k FROM {driver} WHERE {key} >= batch_start ORDER BY {key} LIMIT batch_size\n    ) AS batch;\n    {work};\n    RAISE NOTICE 'backfilled {driver} up to {key} = %', batch_end;\n    COMMIT;\n    SELECT min({key}) INTO batch_start FROM {driver} WHERE {key} > batch_end;\n    IF pause_ms > 0 THEN\n      PERFORM pg_sleep(pause_ms / 1000.0);\n    END IF;\n  END LOOP;\nEND\n"
+        "#variable_conflict use_column\n<<{b}>>\nDECLARE\n  batch_start {key_type};\n  batch_end {key_type};\nBEGIN\n  SELECT min({key}) INTO batch_start FROM {driver} WHERE {p}.start_after IS NULL OR {key} > {p}.start_after;\n  WHILE batch_start IS NOT NULL LOOP\n    SELECT max(k) INTO batch_end FROM (\n      SELECT {key} AS k FROM {driver} WHERE {key} >= {b}.batch_start ORDER BY {key} LIMIT {p}.batch_size\n    ) AS batch;\n    {work};\n    RAISE NOTICE 'backfilled % up to % = %', {driver_lit}, {key_lit}, batch_end;\n    COMMIT;\n    SELECT min({key}) INTO batch_start FROM {driver} WHERE {key} > {b}.batch_end;\n    IF pause_ms > 0 THEN\n      PERFORM pg_sleep(pause_ms / 1000.0);\n    END IF;\n  END LOOP;\nEND\n"
     );
     let tag = dollar_tag("backfill", &inner);
     let procedure = format!(
@@ -139,9 +152,10 @@ pub fn keyset_backfill(
         pause = s.batch_pause_ms,
     );
     let batch_name = object_name(&[name, "batch"]);
-    let prepared_work = body("$1", "(SELECT hi FROM bounds)");
+    // CTE names a table is unlikely to have: a CTE hides a table of its name.
+    let prepared_work = body("$1", "(SELECT hi FROM schemashift_bounds)");
     let batch = format!(
-        "PREPARE {bn}({key_type}) AS\nWITH bounds AS (\n  SELECT max(k) AS hi FROM (SELECT {key} AS k FROM {driver} WHERE {key} >= $1 ORDER BY {key} LIMIT {size}) AS batch\n), work AS (\n  {prepared_work}\n)\nSELECT min({key}) FROM {driver} WHERE {key} > (SELECT hi FROM bounds);",
+        "PREPARE {bn}({key_type}) AS\nWITH schemashift_bounds AS (\n  SELECT max(k) AS hi FROM (SELECT {key} AS k FROM {driver} WHERE {key} >= $1 ORDER BY {key} LIMIT {size}) AS batch\n), schemashift_work AS (\n  {prepared_work}\n)\nSELECT min({key}) FROM {driver} WHERE {key} > (SELECT hi FROM schemashift_bounds);",
         bn = quote_pg(&batch_name),
         size = s.batch_size,
     );
@@ -162,7 +176,19 @@ pub fn keyset_backfill(
 
 #[cfg(test)]
 mod tests {
-    use super::dollar_tag;
+    use super::{dollar_tag, object_name};
+
+    #[test]
+    fn object_names_fit_and_stay_distinct() {
+        assert_eq!(object_name(&["users", "email", "idx"]), "users_email_idx");
+        let a = format!("{}a", "é".repeat(30));
+        let b = format!("{}b", "é".repeat(30));
+        let (na, nb) = (object_name(&[&a, "new"]), object_name(&[&b, "new"]));
+        assert!(na.len() <= 63 && nb.len() <= 63, "{na} {nb}");
+        assert_ne!(na, nb);
+        // Cut on a character boundary: still valid UTF-8 of whole characters.
+        assert!(na.starts_with(&"é".repeat(26)), "{na}");
+    }
 
     #[test]
     fn dollar_tag_avoids_every_tag_in_the_body() {

@@ -613,8 +613,8 @@ impl Combiner<'_> {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
-            .to_lowercase();
-        if normal == format!("{} is null", flow.spec.name.to_lowercase()) {
+            .to_ascii_lowercase();
+        if normal == format!("{} is null", flow.spec.name.to_ascii_lowercase()) {
             return Ok(());
         }
         let at = flow

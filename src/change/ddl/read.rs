@@ -419,7 +419,7 @@ fn index_method(t: &IndexType) -> String {
         IndexType::SPGiST => "spgist".into(),
         IndexType::BRIN => "brin".into(),
         IndexType::Bloom => "bloom".into(),
-        IndexType::Custom(i) => i.value.to_lowercase(),
+        IndexType::Custom(i) => i.value.to_ascii_lowercase(),
     }
 }
 

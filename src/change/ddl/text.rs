@@ -131,7 +131,7 @@ pub(super) fn ident(i: &Ident) -> String {
 
 pub(super) fn name_text(value: &str, quoted: bool) -> String {
     if !quoted {
-        return value.to_lowercase();
+        return crate::ident::fold_pg(value);
     }
     let plain = value
         .chars()
@@ -158,29 +158,15 @@ pub(super) fn last_name(n: &ObjectName) -> Option<String> {
     n.0.last().and_then(|p| p.as_ident()).map(ident)
 }
 
-/// A type in canonical spelling: the parser's, lower-cased outside quotes
-/// (as `sqltext::canonical_type` does, but keeping quoted names and enum labels).
+/// A type in canonical spelling: the parser's, ASCII lower-cased outside
+/// quotes (as `sqltext::canonical_type` does, but keeping quoted names and
+/// enum labels).
 pub(super) fn data_type(t: &DataType) -> String {
     lower_outside_quotes(&t.to_string())
 }
 
 pub(super) fn lower_outside_quotes(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut quote: Option<char> = None;
-    for ch in s.chars() {
-        match quote {
-            Some(q) if ch == q => quote = None,
-            Some(_) => {}
-            None if matches!(ch, '\'' | '"' | '`') => quote = Some(ch),
-            None => {}
-        }
-        if quote.is_none() && !matches!(ch, '\'' | '"' | '`') {
-            out.extend(ch.to_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
+    crate::ident::fold_pg_outside_quotes(s)
 }
 
 /// Statements longer than this are rendered from the tree instead of their

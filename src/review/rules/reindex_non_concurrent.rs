@@ -25,6 +25,7 @@
 use super::tokens::{index_created_earlier, name_at, options_at, relation_created_earlier, tokens};
 use super::{Rule, PG};
 use crate::engine::Lock;
+use crate::ident::literal_pg;
 use crate::review::{Ctx, Finding, Severity, Stmt};
 
 pub static RULE: Rule = Rule {
@@ -124,18 +125,21 @@ fn before_12(kind: &str, name: &str) -> String {
                 Some(q) => format!("\"{}_new\"", q.trim_end_matches('"')),
                 None => format!("{base}_new"),
             };
-            let lit = name.replace('\'', "''");
+            // Names reach the literals only through literal_pg.
             format!(
-                "{head}-- this query prints the CREATE INDEX CONCURRENTLY of the copy; run its output, outside any transaction block:\nSELECT replace(pg_get_indexdef('{lit}'::regclass), ' INDEX {base} ON ', ' INDEX CONCURRENTLY {copy} ON ');\nDROP INDEX CONCURRENTLY {name};\nALTER INDEX {schema}{copy} RENAME TO {base};"
+                "{head}-- this query prints the CREATE INDEX CONCURRENTLY of the copy; run its output, outside any transaction block:\nSELECT replace(pg_get_indexdef({}::regclass), {}, {});\nDROP INDEX CONCURRENTLY {name};\nALTER INDEX {schema}{copy} RENAME TO {base};",
+                literal_pg(name),
+                literal_pg(&format!(" INDEX {base} ON ")),
+                literal_pg(&format!(" INDEX CONCURRENTLY {copy} ON ")),
             )
         }
         "TABLE" => format!(
-            "{head}-- do it for each index of {name}, listed by:\nSELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = '{}'::regclass;",
-            name.replace('\'', "''")
+            "{head}-- do it for each index of {name}, listed by:\nSELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = {}::regclass;",
+            literal_pg(name)
         ),
         "SCHEMA" => format!(
-            "{head}-- do it for each index that needs it, listed by:\nSELECT indexname, indexdef FROM pg_indexes WHERE schemaname = '{}';",
-            super::tokens::fold(name).replace('\'', "''")
+            "{head}-- do it for each index that needs it, listed by:\nSELECT indexname, indexdef FROM pg_indexes WHERE schemaname = {};",
+            literal_pg(&super::tokens::fold(name))
         ),
         _ => format!(
             "{head}-- do it for each index that needs it, listed by:\nSELECT schemaname, indexname, indexdef FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema');"

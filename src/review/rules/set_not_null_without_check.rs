@@ -50,7 +50,7 @@ pub(super) fn folded(i: &Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {
-        i.value.to_lowercase()
+        crate::ident::fold_pg(&i.value)
     }
 }
 
@@ -58,7 +58,12 @@ pub(super) fn folded(i: &Ident) -> String {
 /// long lock on this PostgreSQL version. `short` is the table's name without
 /// schema, for the constraint name.
 pub(super) fn not_null_steps(table: &str, short: &str, col: &Ident, version: u32) -> String {
-    let check = format!("{short}_{}_not_null", folded(col));
+    // A name made from names: quoted, and kept within 63 bytes.
+    let check = crate::ident::quote_pg(&crate::plan::sql::object_name(&[
+        short,
+        &folded(col),
+        "not_null",
+    ]));
     let mut s = format!(
         "ALTER TABLE {table} ADD CONSTRAINT {check} CHECK ({col} IS NOT NULL) NOT VALID;\n\
          -- in its own transaction; reads and writes continue while it scans:\n\

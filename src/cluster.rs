@@ -1,10 +1,20 @@
 //! Throwaway PostgreSQL clusters for tests and rehearsals.
 //!
 //! [`Cluster::start`] runs `initdb` into a fresh temporary directory and starts
-//! a server on a free TCP port of 127.0.0.1 with durability switched off (the
-//! data is disposable, so speed wins). Dropping the [`Cluster`] stops the
-//! server and deletes the directory. Every cluster is independent, so any
-//! number of tests, threads or processes can each start their own.
+//! a server with durability switched off (the data is disposable, so speed
+//! wins). Dropping the [`Cluster`] stops the server and deletes the
+//! directory. Every cluster is independent, so any number of tests, threads
+//! or processes can each start their own.
+//!
+//! The server listens on no TCP port at all, only on a Unix socket in a
+//! directory private to the user running it (mode 0700), and its superuser
+//! `postgres` logs in with a random password (`scram-sha-256`): other local
+//! users can neither reach it nor log in. [`Cluster::url`] carries the
+//! socket directory and the password.
+//!
+//! Leftovers of processes that died without stopping their clusters (killed,
+//! aborted) are found by [`reap_stale_dirs`]: their directory names carry the
+//! pid that made them.
 //!
 //! Binaries are found through `SCHEMASHIFT_PG_BIN`, then the newest
 //! `/usr/lib/postgresql/*/bin`, then Homebrew's keg-only
@@ -17,7 +27,6 @@
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,14 +44,15 @@ const REQUIRED: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
 /// recognise (the pid that follows names the process that made it).
 const DIR_PREFIX: &str = "schemashift-pg-";
 
-/// A port picked from the OS can be grabbed by someone else before the
-/// server binds it; starting again on a new port is the cure.
-const START_ATTEMPTS: u32 = 4;
+/// The port only names the socket file (`.s.PGSQL.5432`); with no TCP and a
+/// directory of its own per cluster, every cluster can use the same one.
+const SOCKET_PORT: u16 = 5432;
 
 /// Settings every cluster starts with. Durability is off because the data is
 /// thrown away; these come before the caller's so the caller's win.
 const DEFAULT_SETTINGS: [(&str, &str); 6] = [
-    ("listen_addresses", "127.0.0.1"),
+    // No TCP: only the private Unix socket.
+    ("listen_addresses", "''"),
     ("fsync", "off"),
     ("synchronous_commit", "off"),
     ("full_page_writes", "off"),
@@ -128,15 +138,14 @@ pub enum ClusterError {
         log_tail: String,
     },
 
-    /// `pg_ctl start` failed (after retrying on port clashes).
+    /// `pg_ctl start` failed.
     #[error(
-        "PostgreSQL did not start on port {port} after {attempts} attempt(s); end of the server log:\n{log_tail}"
+        "PostgreSQL did not start (socket directory {}); end of the server log:\n{log_tail}",
+        sock_dir.display()
     )]
     Start {
-        /// The port of the last attempt.
-        port: u16,
-        /// How many ports were tried.
-        attempts: u32,
+        /// Where it was to listen.
+        sock_dir: PathBuf,
         /// The last lines of the server log (and pg_ctl's output).
         log_tail: String,
     },
@@ -211,7 +220,12 @@ pub struct Cluster {
     bin_dir: PathBuf,
     base_dir: PathBuf,
     data_dir: PathBuf,
+    /// The socket's directory: `base_dir/sock`, or a short directory of its
+    /// own under /tmp when that path is too long for a socket.
+    sock_dir: PathBuf,
     port: u16,
+    /// The superuser's password, random per cluster.
+    password: String,
     version_major: u32,
     run_as: RunAs,
     /// Set once the server is stopped and the files are gone, so `Drop` has
@@ -249,32 +263,73 @@ impl Cluster {
         // `cluster`, whose Drop cleans up if a later step fails.
         let mut cluster = Cluster {
             data_dir: base_dir.join("data"),
+            sock_dir: base_dir.join("sock"),
             bin_dir,
             base_dir,
-            port: 0,
+            port: SOCKET_PORT,
+            password: String::new(),
             version_major,
             run_as,
             finished: false,
         };
+        cluster.password = random_hex(16).map_err(|source| ClusterError::Io {
+            context: "reading random bytes for the superuser's password".to_string(),
+            source,
+        })?;
+        if socket_path_too_long(&cluster.sock_dir) {
+            cluster.sock_dir = create_short_sock_dir(run_as)?;
+        }
         cluster.initdb()?;
         cluster.start_server(options)?;
         Ok(cluster)
     }
 
-    /// `postgresql://postgres@127.0.0.1:PORT/postgres` (trust auth, no
-    /// password).
+    /// `postgresql://postgres:PASSWORD@/postgres?host=SOCKET_DIR&port=5432`:
+    /// the superuser over the Unix socket. libpq (psql, pg_dump), the
+    /// `postgres` and `tokio-postgres` crates all read this form.
     pub fn url(&self) -> String {
         self.url_for("postgres")
     }
 
     /// Like [`Cluster::url`] but for another database on the same server.
     pub fn url_for(&self, database: &str) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgresql://postgres:{}@/{}?host={}&port={}",
+            self.password,
+            percent_encode(database),
+            percent_encode(&self.sock_dir.to_string_lossy()),
+            self.port
+        )
     }
 
-    /// The TCP port on 127.0.0.1.
+    /// The port in the socket's file name (`.s.PGSQL.<port>`); the server
+    /// listens on no TCP port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The directory holding the server's Unix socket (private to the user
+    /// the server runs as).
+    pub fn socket_dir(&self) -> &Path {
+        &self.sock_dir
+    }
+
+    /// The superuser's (`postgres`) password.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// What stops this server and removes its files, for a process that must
+    /// clean up from elsewhere (a signal handler) while the [`Cluster`] is
+    /// owned by someone else.
+    pub fn teardown(&self) -> Teardown {
+        Teardown {
+            bin_dir: self.bin_dir.clone(),
+            base_dir: self.base_dir.clone(),
+            data_dir: self.data_dir.clone(),
+            sock_dir: self.sock_dir.clone(),
+            run_as: self.run_as,
+        }
     }
 
     /// The server's major version (15 for 15.4; 9 for 9.6).
@@ -315,16 +370,102 @@ impl Cluster {
             return Ok(());
         }
         self.finished = true;
+        self.teardown().run()
+    }
+
+    fn initdb(&self) -> Result<(), ClusterError> {
+        let log = self.base_dir.join("initdb.log");
+        // initdb reads the password from a file, so it never shows on a
+        // command line; the file goes as soon as initdb is done.
+        let pwfile = self.base_dir.join("pwfile");
+        let written = fs::write(&pwfile, format!("{}\n", self.password))
+            .and_then(|()| readable_by(&pwfile, self.run_as));
+        if let Err(source) = written {
+            let _ = fs::remove_file(&pwfile);
+            return Err(ClusterError::Io {
+                context: format!("writing {}", pwfile.display()),
+                source,
+            });
+        }
+        let mut cmd = command_as(&self.bin_dir, &self.base_dir, self.run_as, "initdb");
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .args(["-U", "postgres", "-A", "scram-sha-256", "-E", "UTF8"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .args(["--locale=C", "--no-sync"]);
+        let ran = run_logged(cmd, &log, "initdb");
+        let _ = fs::remove_file(&pwfile);
+        if ran? {
+            Ok(())
+        } else {
+            Err(ClusterError::Initdb {
+                data_dir: self.data_dir.clone(),
+                log_tail: tail(&log, 30),
+            })
+        }
+    }
+
+    fn start_server(&mut self, options: &ClusterOptions) -> Result<(), ClusterError> {
+        let server_log = self.log_path();
+        let pg_ctl_log = self.base_dir.join("pg_ctl-start.log");
+        let mut cmd = command_as(&self.bin_dir, &self.base_dir, self.run_as, "pg_ctl");
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .arg("-l")
+            .arg(&server_log)
+            .args(["-w", "-t", "60", "-o"])
+            .arg(server_options(self.port, &self.sock_dir, options))
+            .arg("start");
+        if run_logged(cmd, &pg_ctl_log, "pg_ctl")? {
+            return Ok(());
+        }
+        let log_tail = format!(
+            "{}\n--- pg_ctl ---\n{}",
+            tail(&server_log, 30),
+            tail(&pg_ctl_log, 10)
+        );
+        // pg_ctl may give up (timeout) while the server is still coming up;
+        // make sure nothing is left running.
+        if self.data_dir.join("postmaster.pid").exists() {
+            let _ = self.teardown().pg_ctl_stop();
+        }
+        Err(ClusterError::Start {
+            sock_dir: self.sock_dir.clone(),
+            log_tail,
+        })
+    }
+}
+
+/// Stops a cluster's server and removes its files; see [`Cluster::teardown`].
+#[derive(Debug, Clone)]
+pub struct Teardown {
+    bin_dir: PathBuf,
+    base_dir: PathBuf,
+    data_dir: PathBuf,
+    sock_dir: PathBuf,
+    run_as: RunAs,
+}
+
+impl Teardown {
+    /// Stops the server (if it is running) and deletes its files, which are
+    /// deleted even if the stop fails.
+    pub fn run(&self) -> Result<(), ClusterError> {
         // Only a server that got as far as writing its pid file needs stopping.
         let stopped = if self.data_dir.join("postmaster.pid").exists() {
             self.pg_ctl_stop()
         } else {
             Ok(())
         };
-        let removed = fs::remove_dir_all(&self.base_dir).map_err(|source| ClusterError::Io {
-            context: format!("removing {}", self.base_dir.display()),
-            source,
-        });
+        if !self.sock_dir.starts_with(&self.base_dir) {
+            let _ = fs::remove_dir_all(&self.sock_dir);
+        }
+        let removed = match fs::remove_dir_all(&self.base_dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other.map_err(|source| ClusterError::Io {
+                context: format!("removing {}", self.base_dir.display()),
+                source,
+            }),
+        };
         stopped.and(removed)
     }
 
@@ -332,7 +473,7 @@ impl Cluster {
     /// point in a shutdown checkpoint.
     fn pg_ctl_stop(&self) -> Result<(), ClusterError> {
         let log = self.base_dir.join("pg_ctl-stop.log");
-        let mut cmd = self.command("pg_ctl");
+        let mut cmd = command_as(&self.bin_dir, &self.base_dir, self.run_as, "pg_ctl");
         cmd.arg("-D")
             .arg(&self.data_dir)
             .args(["-m", "immediate", "-w", "-t", "30", "stop"]);
@@ -348,87 +489,158 @@ impl Cluster {
             }),
         }
     }
+}
 
-    fn initdb(&self) -> Result<(), ClusterError> {
-        let log = self.base_dir.join("initdb.log");
-        let mut cmd = self.command("initdb");
-        cmd.arg("-D")
-            .arg(&self.data_dir)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8"])
-            .args(["--locale=C", "--no-sync"]);
-        if run_logged(cmd, &log, "initdb")? {
-            Ok(())
-        } else {
-            Err(ClusterError::Initdb {
-                data_dir: self.data_dir.clone(),
-                log_tail: tail(&log, 30),
-            })
+/// A command for one of the PostgreSQL programs, run as the right user from
+/// inside the temp dir (the `postgres` user cannot stat our cwd when that is,
+/// say, /root).
+fn command_as(bin_dir: &Path, base_dir: &Path, run_as: RunAs, program: &str) -> Command {
+    let path = bin_dir.join(exe(program));
+    let mut cmd = match run_as {
+        RunAs::Current => Command::new(path),
+        RunAs::Postgres { .. } => {
+            let mut c = Command::new(system_tool("runuser"));
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
         }
+    };
+    cmd.current_dir(base_dir).stdin(Stdio::null());
+    cmd
+}
+
+/// Removes the clusters of processes that are gone: every
+/// `schemashift-pg-<pid>-*` directory in the temp dir (and /tmp, where
+/// short socket directories go) whose pid names no live process and that
+/// belongs to this user (or, as root, to `postgres`). A server still running
+/// there is stopped first. Directories of live processes, of other users, or
+/// whose pid cannot be checked are left alone. Returns the directories
+/// removed.
+pub fn reap_stale_dirs() -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let mut roots = vec![std::env::temp_dir()];
+    if Path::new("/tmp") != roots[0] && Path::new("/tmp").is_dir() {
+        roots.push(PathBuf::from("/tmp"));
     }
-
-    fn start_server(&mut self, options: &ClusterOptions) -> Result<(), ClusterError> {
-        let server_log = self.log_path();
-        let pg_ctl_log = self.base_dir.join("pg_ctl-start.log");
-        let sock_dir = self.base_dir.join("sock");
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.port = free_port()?;
-            // Each attempt gets a fresh log so the error shows only its own
-            // failure; a missing file is fine.
-            let _ = fs::remove_file(&server_log);
-
-            let mut cmd = self.command("pg_ctl");
-            cmd.arg("-D")
-                .arg(&self.data_dir)
-                .arg("-l")
-                .arg(&server_log)
-                .args(["-w", "-t", "60", "-o"])
-                .arg(server_options(self.port, &sock_dir, options))
-                .arg("start");
-            let started = run_logged(cmd, &pg_ctl_log, "pg_ctl")?;
-            if started {
-                return Ok(());
-            }
-
-            let log_tail = format!(
-                "{}\n--- pg_ctl ---\n{}",
-                tail(&server_log, 30),
-                tail(&pg_ctl_log, 10)
-            );
-            // pg_ctl may give up (timeout) while the server is still coming
-            // up; make sure nothing is left running before retrying.
-            if self.data_dir.join("postmaster.pid").exists() {
-                let _ = self.pg_ctl_stop();
-            }
-            let port_clash = log_tail.contains("Address already in use")
-                || log_tail.contains("could not create any TCP/IP sockets");
-            if !port_clash || attempt >= START_ATTEMPTS {
-                return Err(ClusterError::Start {
-                    port: self.port,
-                    attempts: attempt,
-                    log_tail,
-                });
-            }
-        }
-    }
-
-    /// A command for one of the PostgreSQL programs, run as the right user
-    /// from inside the temp dir (the `postgres` user cannot stat our cwd when
-    /// that is, say, /root).
-    fn command(&self, program: &str) -> Command {
-        let path = self.bin_dir.join(exe(program));
-        let mut cmd = match self.run_as {
-            RunAs::Current => Command::new(path),
-            RunAs::Postgres { .. } => {
-                let mut c = Command::new(system_tool("runuser"));
-                c.args(["-u", "postgres", "--"]).arg(path);
-                c
-            }
+    let run_as = if is_root() {
+        postgres_user().ok()
+    } else {
+        Some(RunAs::Current)
+    };
+    let Some(run_as) = run_as else {
+        return removed;
+    };
+    for root in roots {
+        let Ok(entries) = fs::read_dir(&root) else {
+            continue;
         };
-        cmd.current_dir(&self.base_dir).stdin(Stdio::null());
-        cmd
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix(DIR_PREFIX)
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let dir = entry.path();
+            if pid == std::process::id() || process_alive(pid) != Some(false) {
+                continue;
+            }
+            if !owned_by_us(&dir, run_as) {
+                continue;
+            }
+            let data_dir = dir.join("data");
+            let running = fs::read_to_string(data_dir.join("postmaster.pid"))
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+                .is_some_and(|p| process_alive(p) != Some(false));
+            if running {
+                let Ok(bin_dir) = find_bin_dir() else {
+                    continue;
+                };
+                let teardown = Teardown {
+                    bin_dir,
+                    base_dir: dir.clone(),
+                    data_dir,
+                    sock_dir: dir.join("sock"),
+                    run_as,
+                };
+                if teardown.pg_ctl_stop().is_err() {
+                    // A server that would not stop keeps its files.
+                    continue;
+                }
+            }
+            if fs::remove_dir_all(&dir).is_ok() {
+                removed.push(dir);
+            }
+        }
     }
+    removed
+}
+
+/// Whether a process with this pid exists: `None` when that cannot be told.
+pub fn process_alive(pid: u32) -> Option<bool> {
+    #[cfg(unix)]
+    {
+        let pid = i32::try_from(pid).ok().filter(|p| *p > 0)?;
+        // Signal 0 checks without sending anything; EPERM means it exists
+        // but belongs to someone else.
+        // SAFETY: kill with signal 0 has no effect beyond the check.
+        if unsafe { libc::kill(pid, 0) } == 0 {
+            return Some(true);
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::ESRCH) => Some(false),
+            Some(libc::EPERM) => Some(true),
+            _ => None,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+#[cfg(unix)]
+fn owned_by_us(dir: &Path, run_as: RunAs) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(dir) else {
+        return false;
+    };
+    if !meta.is_dir() {
+        return false;
+    }
+    match run_as {
+        RunAs::Postgres { uid, .. } => meta.uid() == uid || meta.uid() == 0,
+        // SAFETY: geteuid has no preconditions.
+        RunAs::Current => meta.uid() == unsafe { libc::geteuid() },
+    }
+}
+
+#[cfg(not(unix))]
+fn owned_by_us(_dir: &Path, _run_as: RunAs) -> bool {
+    false
+}
+
+/// `n` random bytes as hex, from the operating system's generator.
+pub fn random_hex(n: usize) -> io::Result<String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Percent-encodes everything but unreserved URL characters and `/`.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 impl Drop for Cluster {
@@ -440,18 +652,21 @@ impl Drop for Cluster {
     }
 }
 
+/// sun_path holds ~104 bytes; a long temp dir (macOS's $TMPDIR) would make
+/// the socket unbindable.
+fn socket_path_too_long(sock_dir: &Path) -> bool {
+    sock_dir.as_os_str().len() + "/.s.PGSQL.65535".len() >= 100
+}
+
 /// The `-o` string pg_ctl hands to postgres. pg_ctl runs it through
 /// `/bin/sh`, so every word is single-quoted.
 fn server_options(port: u16, sock_dir: &Path, options: &ClusterOptions) -> String {
-    // sun_path holds ~104 bytes; a long temp dir (macOS's $TMPDIR) would make
-    // the socket unbindable, so fall back to TCP only.
-    let socket_path_len = sock_dir.as_os_str().len() + "/.s.PGSQL.65535".len();
-    let sock = if socket_path_len < 100 {
-        sock_dir.to_string_lossy().into_owned()
-    } else {
-        String::new()
-    };
-    let mut words = vec!["-p".to_string(), port.to_string(), "-k".to_string(), sock];
+    let mut words = vec![
+        "-p".to_string(),
+        port.to_string(),
+        "-k".to_string(),
+        sock_dir.to_string_lossy().into_owned(),
+    ];
     let extra = options
         .settings
         .iter()
@@ -519,34 +734,37 @@ fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
-/// A port that was free a moment ago. Another process may take it before the
-/// server binds it, which `start_server` handles by retrying.
-fn free_port() -> Result<u16, ClusterError> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| ClusterError::Io {
-            context: "binding 127.0.0.1:0 to find a free port".to_string(),
-            source,
-        })?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| ClusterError::Io {
-            context: "reading the free port".to_string(),
-            source,
-        })?
-        .port();
-    Ok(port)
-}
-
-/// Creates `<tmp>/schemashift-pg-<pid>-<n>-<nanos>/{data,sock}`, private to
-/// the user that will run the server.
-fn create_base_dir(run_as: RunAs) -> Result<PathBuf, ClusterError> {
+/// `schemashift-pg-<pid>-<n>-<nanos>`: unique, and naming the process that
+/// made it so [`reap_stale_dirs`] can tell leftovers.
+fn unique_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let base = std::env::temp_dir().join(format!("{DIR_PREFIX}{}-{n}-{nanos}", std::process::id()));
+    format!("{DIR_PREFIX}{}-{n}-{nanos}", std::process::id())
+}
+
+/// A socket directory short enough for sun_path, under /tmp, private to the
+/// user that will run the server.
+fn create_short_sock_dir(run_as: RunAs) -> Result<PathBuf, ClusterError> {
+    let dir = Path::new("/tmp").join(unique_name());
+    fs::create_dir(&dir).map_err(|source| ClusterError::Io {
+        context: format!("creating {}", dir.display()),
+        source,
+    })?;
+    if let Err(e) = private_to(&dir, run_as) {
+        let _ = fs::remove_dir_all(&dir);
+        return Err(e);
+    }
+    Ok(dir)
+}
+
+/// Creates `<tmp>/schemashift-pg-<pid>-<n>-<nanos>/{data,sock}`, private to
+/// the user that will run the server.
+fn create_base_dir(run_as: RunAs) -> Result<PathBuf, ClusterError> {
+    let base = std::env::temp_dir().join(unique_name());
     // `create_dir` (not `_all`) fails if the name is somehow taken, rather
     // than sharing another cluster's directory.
     fs::create_dir(&base).map_err(|source| ClusterError::Io {
@@ -562,8 +780,8 @@ fn create_base_dir(run_as: RunAs) -> Result<PathBuf, ClusterError> {
                     source,
                 })?;
             }
-            // initdb insists on 0700 for the data dir; the rest holds
-            // nothing anyone else needs.
+            // initdb insists on 0700 for the data dir; the socket's must be
+            // private so no other local user can reach the server.
             private_to(dir, run_as)
         });
     match populated {
@@ -593,6 +811,23 @@ fn private_to(dir: &Path, run_as: RunAs) -> Result<(), ClusterError> {
 
 #[cfg(not(unix))]
 fn private_to(_dir: &Path, _run_as: RunAs) -> Result<(), ClusterError> {
+    Ok(())
+}
+
+/// Mode 0600 and, as root, owned by `postgres` (initdb reads the password
+/// file as that user).
+#[cfg(unix)]
+fn readable_by(file: &Path, run_as: RunAs) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(file, fs::Permissions::from_mode(0o600))?;
+    if let RunAs::Postgres { uid, gid } = run_as {
+        std::os::unix::fs::chown(file, Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn readable_by(_file: &Path, _run_as: RunAs) -> io::Result<()> {
     Ok(())
 }
 
@@ -911,17 +1146,34 @@ mod tests {
     fn server_options_are_shell_quoted() {
         let opts = ClusterOptions::new().setting("cluster_name", "it's");
         let s = server_options(5432, Path::new("/tmp/x y/sock"), &opts);
-        assert!(
-            s.starts_with("'-p' '5432' '-k' '/tmp/x y/sock' '-c' 'listen_addresses=127.0.0.1'"),
-            "{s}"
+        let expected = format!(
+            "'-p' '5432' '-k' '/tmp/x y/sock' '-c' {}",
+            shell_quote("listen_addresses=''")
         );
+        assert!(s.starts_with(&expected), "{s}");
         assert!(s.ends_with(r"'-c' 'cluster_name=it'\''s'"), "{s}");
     }
 
     #[test]
-    fn long_socket_dirs_fall_back_to_tcp_only() {
+    fn long_socket_dirs_are_too_long() {
         let long = PathBuf::from(format!("/tmp/{}/sock", "x".repeat(100)));
-        let s = server_options(5432, &long, &ClusterOptions::new());
-        assert!(s.starts_with("'-p' '5432' '-k' '' "), "{s}");
+        assert!(socket_path_too_long(&long));
+        assert!(!socket_path_too_long(Path::new(
+            "/tmp/schemashift-pg-1-2-3/sock"
+        )));
+    }
+
+    #[test]
+    fn urls_percent_encode_the_socket_dir() {
+        assert_eq!(percent_encode("/tmp/a b/sock"), "/tmp/a%20b/sock");
+        assert_eq!(percent_encode("db&x"), "db%26x");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn liveness_of_pids() {
+        assert_eq!(process_alive(std::process::id()), Some(true));
+        // Above the kernel's pid_max, never a live process.
+        assert_eq!(process_alive(i32::MAX as u32), Some(false));
     }
 }

@@ -517,6 +517,17 @@ fn command_as(bin_dir: &Path, base_dir: &Path, run_as: RunAs, program: &str) -> 
 /// whose pid cannot be checked are left alone. Returns the directories
 /// removed.
 pub fn reap_stale_dirs() -> Vec<PathBuf> {
+    reap_dirs(|pid| pid != std::process::id() && process_alive(pid) == Some(false))
+}
+
+/// Stops and removes every cluster this process started, also one still
+/// starting (not yet handed to its caller): for a process about to exit on a
+/// signal.
+pub fn remove_own_dirs() -> Vec<PathBuf> {
+    reap_dirs(|pid| pid == std::process::id())
+}
+
+fn reap_dirs(reap: impl Fn(u32) -> bool) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     let mut roots = vec![std::env::temp_dir()];
     if Path::new("/tmp") != roots[0] && Path::new("/tmp").is_dir() {
@@ -544,7 +555,7 @@ pub fn reap_stale_dirs() -> Vec<PathBuf> {
                 continue;
             };
             let dir = entry.path();
-            if pid == std::process::id() || process_alive(pid) != Some(false) {
+            if !reap(pid) {
                 continue;
             }
             if !owned_by_us(&dir, run_as) {

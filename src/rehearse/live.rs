@@ -8,7 +8,7 @@
 
 use super::scratch::Scratch;
 use crate::cluster::Teardown;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Something a rehearsal made that must not outlive it.
@@ -19,6 +19,19 @@ pub enum Leftover {
 
 static LIVE: Mutex<Vec<(u64, Leftover)>> = Mutex::new(Vec::new());
 static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// Set when a signal handler has begun undoing everything; it ends the
+/// process when done.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// A rehearsal whose database vanished under it because of a signal waits
+/// here for the handler to exit the process with the signal's status,
+/// instead of reporting the error that vanishing caused.
+pub async fn park_if_interrupted() {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+}
 
 fn live() -> std::sync::MutexGuard<'static, Vec<(u64, Leftover)>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
@@ -112,6 +125,7 @@ pub fn install_signal_cleanup() {
                         _ = term.recv() => 143,
                         _ = hup.recv() => 129,
                     };
+                    INTERRUPTED.store(true, Ordering::SeqCst);
                     let all: Vec<Leftover> = live().drain(..).map(|(_, l)| l).collect();
                     if !all.is_empty() {
                         eprintln!("schemashift: interrupted; removing the rehearsal's database");
@@ -119,6 +133,8 @@ pub fn install_signal_cleanup() {
                     for l in all {
                         undo(l).await;
                     }
+                    // A cluster still starting is not registered yet.
+                    let _ = tokio::task::spawn_blocking(crate::cluster::remove_own_dirs).await;
                     std::process::exit(code);
                 });
             });
@@ -139,6 +155,7 @@ pub fn install_signal_cleanup() {
             };
             runtime.block_on(async {
                 if tokio::signal::ctrl_c().await.is_ok() {
+                    INTERRUPTED.store(true, Ordering::SeqCst);
                     let all: Vec<Leftover> = live().drain(..).map(|(_, l)| l).collect();
                     for l in all {
                         undo(l).await;

@@ -304,8 +304,11 @@ pub async fn rehearse(req: &RehearseRequest) -> Result<Rehearsal, RehearseError>
                 .into(),
         ));
     }
-    let target = target::Target::open(&settings).await?;
+    let target = target::Target::open(&settings).await;
+    live::park_if_interrupted().await;
+    let target = target?;
     let result = run_on(&target, req, &settings).await;
+    live::park_if_interrupted().await;
     target.close().await;
     result
 }

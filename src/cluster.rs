@@ -277,6 +277,13 @@ impl Cluster {
             context: "reading random bytes for the superuser's password".to_string(),
             source,
         })?;
+        // A caller may listen on TCP too (listen_addresses and port); the
+        // port then also names the socket file.
+        if let Some((_, port)) = options.settings.iter().rev().find(|(n, _)| n == "port") {
+            cluster.port = port.parse().map_err(|_| ClusterError::InvalidSetting {
+                name: format!("port={port}"),
+            })?;
+        }
         if socket_path_too_long(&cluster.sock_dir) {
             cluster.sock_dir = create_short_sock_dir(run_as)?;
         }

@@ -129,6 +129,20 @@ impl Endpoint {
             })
     }
 
+    /// What to check when a connection failed on TLS.
+    pub fn tls_hint(&self, e: &tokio_postgres::Error) -> &'static str {
+        let text = e.to_string();
+        if !text.contains("TLS") && !text.contains("certificate") {
+            return "";
+        }
+        match self.mode {
+            TlsMode::VerifyFull => " (sslmode=verify-full: the server's certificate must be signed by a CA in sslrootcert and name the host of the URL; verify-ca skips the name)",
+            TlsMode::VerifyCa => " (sslmode=verify-ca: the server's certificate must be signed by a CA in sslrootcert)",
+            TlsMode::Require => " (sslmode=require: the server must accept TLS connections, ssl = on)",
+            TlsMode::Prefer | TlsMode::Disable => "",
+        }
+    }
+
     /// Connects one client; the connection task runs until the client is
     /// dropped.
     pub async fn connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {

@@ -96,7 +96,11 @@ pub async fn create(
     statement_timeout_ms: u64,
 ) -> Result<(Scratch, Endpoint), RehearseError> {
     let db = admin.connect().await.map_err(|e| {
-        RehearseError::Database(format!("connecting to database_url: {}", message(&e)))
+        RehearseError::Database(format!(
+            "connecting to database_url: {}{}",
+            message(&e),
+            admin.tls_hint(&e)
+        ))
     })?;
     let facts = admin_facts(&db).await?;
     if !facts.superuser && !(facts.createdb && facts.createrole) {

@@ -88,8 +88,21 @@ fn make_certs() -> Certs {
     openssl(
         &dir,
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
         ],
     );
     // The server reads its key as the user it runs as, and wants it private.
@@ -100,7 +113,10 @@ fn make_certs() -> Certs {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         let root = std::fs::read_to_string("/proc/self/status")
-            .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+            })
             .unwrap_or(false);
         if root {
             let ok = Command::new("chown")
@@ -169,7 +185,9 @@ fn role_connections(cluster: &Cluster) -> Vec<String> {
     std::fs::read_to_string(cluster.log_path())
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("connection authorized") && l.contains("user=schemashift_rehearsal_"))
+        .filter(|l| {
+            l.contains("connection authorized") && l.contains("user=schemashift_rehearsal_")
+        })
         .map(str::to_string)
         .collect()
 }

@@ -398,8 +398,9 @@ mod tests {
 
     #[test]
     fn tls_params_are_taken_out_of_urls_and_strings() {
-        let (rest, mode, root) =
-            take_tls_params("postgresql://u@h:5432/db?sslmode=verify-full&application_name=x&sslrootcert=%2Fca.pem");
+        let (rest, mode, root) = take_tls_params(
+            "postgresql://u@h:5432/db?sslmode=verify-full&application_name=x&sslrootcert=%2Fca.pem",
+        );
         assert_eq!(rest, "postgresql://u@h:5432/db?application_name=x");
         assert_eq!(mode.as_deref(), Some("verify-full"));
         assert_eq!(root.as_deref(), Some("/ca.pem"));
@@ -424,11 +425,16 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("sslmode=sometimes") && err.contains("verify-full"), "{err}");
-        let err = Endpoint::parse("postgresql://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
-            .err()
-            .unwrap()
-            .to_string();
+        assert!(
+            err.contains("sslmode=sometimes") && err.contains("verify-full"),
+            "{err}"
+        );
+        let err = Endpoint::parse(
+            "postgresql://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("/nonexistent/ca.pem"), "{err}");
     }
 

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 /// Something a rehearsal made that must not outlive it.
 pub enum Leftover {
     Cluster(Teardown),
-    Scratch(Scratch),
+    Scratch(Box<Scratch>),
 }
 
 static LIVE: Mutex<Vec<(u64, Leftover)>> = Mutex::new(Vec::new());
@@ -55,13 +55,11 @@ pub fn take(id: u64) -> Option<Leftover> {
 /// Undoes one leftover, reporting failures as warnings.
 pub async fn undo(l: Leftover) {
     match l {
-        Leftover::Cluster(t) => {
-            match tokio::task::spawn_blocking(move || t.run()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("could not remove the throwaway cluster: {e}"),
-                Err(e) => tracing::warn!("could not remove the throwaway cluster: {e}"),
-            }
-        }
+        Leftover::Cluster(t) => match tokio::task::spawn_blocking(move || t.run()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("could not remove the throwaway cluster: {e}"),
+            Err(e) => tracing::warn!("could not remove the throwaway cluster: {e}"),
+        },
         Leftover::Scratch(s) => {
             if let Err(e) = s.drop_all().await {
                 tracing::warn!("{e}");

@@ -238,7 +238,17 @@ impl<'a> Runner<'a> {
             }
             _ => Vec::new(),
         };
-        self.start = data::load(&self.db, &self.schema, self.settings.rows, &unfilled).await?;
+        // Each statement is bounded by the session's statement_timeout, but
+        // the schema's SQL may lift it: the whole load is bounded too.
+        let steps = self.schema.statements.len() as u64 + 3 * self.schema.tables.len() as u64 + 1;
+        let limit = Duration::from_millis(self.settings.statement_timeout_ms.saturating_mul(steps));
+        let loading = data::load(&self.db, &self.schema, self.settings.rows, &unfilled);
+        self.start = tokio::time::timeout(limit, loading).await.map_err(|_| {
+            RehearseError::Database(format!(
+                "loading the starting schema and rows took longer than {} s; raise statement_timeout_ms or lower rows",
+                limit.as_secs()
+            ))
+        })??;
         self.specs = match &self.script.plan {
             Some(plan) => app::versions(plan),
             None => vec![whole_tables("v1", &self.schema.tables)],

@@ -103,12 +103,16 @@ pub async fn create(
         ))
     })?;
     let facts = admin_facts(&db).await?;
-    if !facts.superuser && !(facts.createdb && facts.createrole) {
-        let missing: Vec<&str> = [("CREATEDB", facts.createdb), ("CREATEROLE", facts.createrole)]
-            .into_iter()
-            .filter(|(_, has)| !has)
-            .map(|(g, _)| g)
-            .collect();
+    let may_create = facts.superuser || (facts.createdb && facts.createrole);
+    if !may_create {
+        let missing: Vec<&str> = [
+            ("CREATEDB", facts.createdb),
+            ("CREATEROLE", facts.createrole),
+        ]
+        .into_iter()
+        .filter(|(_, has)| !has)
+        .map(|(g, _)| g)
+        .collect();
         return Err(RehearseError::Database(format!(
             "the user {} lacks {}: {}",
             facts.user,
@@ -220,7 +224,10 @@ impl Scratch {
         } else {
             // No FORCE before 13: shut the door, end the sessions, drop.
             let _ = db
-                .batch_execute(&format!("REVOKE CONNECT ON DATABASE {name} FROM {}", self.role))
+                .batch_execute(&format!(
+                    "REVOKE CONNECT ON DATABASE {name} FROM {}",
+                    self.role
+                ))
                 .await;
             let _ = db
                 .execute(

@@ -90,7 +90,7 @@ impl Target {
             scratch.version_major, scratch.database, scratch.role
         );
         let version_major = scratch.version_major;
-        let leftover = live::register(Leftover::Scratch(scratch));
+        let leftover = live::register(Leftover::Scratch(Box::new(scratch)));
         Ok(Target {
             description,
             config: role,

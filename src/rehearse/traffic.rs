@@ -5,12 +5,12 @@
 //! and every value written, so other versions can be asked to read it back.
 
 use super::app::{AppVersion, TableOps};
+use super::conn::Endpoint;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
-use super::conn::Endpoint;
 use tokio_postgres::Client;
 
 /// One app statement as it ran.

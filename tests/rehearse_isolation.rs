@@ -529,3 +529,101 @@ fn a_user_without_createdb_is_stopped_before_anything_runs() {
     assert!(server.scratch_left().is_empty());
     assert_same(&before, &server.fingerprint(), &log);
 }
+
+/// A statement that would run forever is stopped: by the session's
+/// statement_timeout, and, when the SQL lifts that, by cancelling it.
+#[test]
+fn statements_cannot_hang_a_rehearsal() {
+    let files = Scratch::new("timeout");
+    let schema = files.file(
+        "t.sql",
+        "CREATE TABLE t (id bigint PRIMARY KEY, name text);\n",
+    );
+    for (sql, reason) in [
+        (
+            "SELECT pg_sleep(600);\n",
+            "canceling statement due to statement timeout",
+        ),
+        (
+            "SET statement_timeout = 0;\nSELECT pg_sleep(600);\n",
+            "canceling statement due to user request",
+        ),
+    ] {
+        let sleep = files.file("sleep.sql", sql);
+        let began = Instant::now();
+        let o = schemashift(&[
+            "rehearse",
+            "--as-is",
+            "--rows",
+            "10",
+            "--no-long-transaction",
+            "--statement-timeout-ms",
+            "1000",
+            "--schema",
+            path(&schema),
+            path(&sleep),
+        ]);
+        let log = shown(&o);
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "took {:?}\n{log}",
+            began.elapsed()
+        );
+        assert_eq!(o.status.code(), Some(1), "{log}");
+        assert!(log.contains(reason), "{log}");
+    }
+}
+
+/// The MCP server removes a running rehearsal's scratch database when it is
+/// sent SIGTERM, and when its client closes stdin.
+#[test]
+fn the_mcp_server_cleans_up_on_sigterm_and_closed_stdin() {
+    use std::io::Write;
+    let server = Server::start();
+    let before = server.fingerprint();
+    for how in ["SIGTERM", "stdin closed"] {
+        let mut child = Command::new(EXE)
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let call = serde_json::json!({
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "rehearse_plan", "arguments": {
+                "request": "rename users.username to handle",
+                "schema": USERS,
+                "rehearsal": {"database_url": server.url(), "rows": 20000}
+            }}
+        });
+        let mut stdin = child.stdin.take().unwrap();
+        for msg in [
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-03-26", "capabilities": {},
+                "clientInfo": {"name": "isolation-test", "version": "1"}}}),
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            call,
+        ] {
+            writeln!(stdin, "{msg}").unwrap();
+        }
+        stdin.flush().unwrap();
+        let started = wait_for(120, || !server.scratch_left().is_empty());
+        assert!(
+            started,
+            "{how}: the rehearsal never created its scratch database"
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+        if how == "SIGTERM" {
+            signal(&child, "-TERM");
+            assert_eq!(wait_exit(&mut child, 60), Some(143), "{how}");
+            drop(stdin);
+        } else {
+            drop(stdin);
+            wait_exit(&mut child, 120);
+        }
+        let left = server.scratch_left();
+        assert!(left.is_empty(), "{how}: left behind: {left:?}");
+    }
+    assert_same(&before, &server.fingerprint(), "");
+}

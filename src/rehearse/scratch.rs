@@ -218,6 +218,13 @@ impl Scratch {
             .await
             .map_err(|e| format!("connecting to drop {}: {}", self.database, message(&e)))?;
         let name = &self.database;
+        // Before 16 a role may revoke its own membership from others, so the
+        // rehearsal's SQL could have taken it from the admin, who needs it to
+        // drop the database; CREATEROLE grants it back (an error when it is
+        // still held, or for a superuser, changes nothing).
+        let _ = db
+            .batch_execute(&format!("GRANT {} TO CURRENT_USER", self.role))
+            .await;
         let dropped = if self.version_major >= 13 {
             db.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .await

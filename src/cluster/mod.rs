@@ -24,6 +24,15 @@
 //! PostgreSQL refuses to run as root, so when this process is root the server
 //! programs run as the `postgres` system user via `runuser`.
 
+mod find;
+mod leftovers;
+
+pub use find::find_bin_dir;
+use find::read_version_major;
+#[cfg(test)]
+use find::{find_bin_dir_from, find_on_path, parse_version, parse_version_major};
+pub use leftovers::{process_alive, reap_stale_dirs, remove_own_dirs};
+
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
@@ -516,132 +525,6 @@ fn command_as(bin_dir: &Path, base_dir: &Path, run_as: RunAs, program: &str) -> 
     cmd
 }
 
-/// Removes the clusters of processes that are gone: every
-/// `schemashift-pg-<pid>-*` directory in the temp dir (and /tmp, where
-/// short socket directories go) whose pid names no live process and that
-/// belongs to this user (or, as root, to `postgres`). A server still running
-/// there is stopped first. Directories of live processes, of other users, or
-/// whose pid cannot be checked are left alone. Returns the directories
-/// removed.
-pub fn reap_stale_dirs() -> Vec<PathBuf> {
-    reap_dirs(|pid| pid != std::process::id() && process_alive(pid) == Some(false))
-}
-
-/// Stops and removes every cluster this process started, also one still
-/// starting (not yet handed to its caller): for a process about to exit on a
-/// signal.
-pub fn remove_own_dirs() -> Vec<PathBuf> {
-    reap_dirs(|pid| pid == std::process::id())
-}
-
-fn reap_dirs(reap: impl Fn(u32) -> bool) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    let mut roots = vec![std::env::temp_dir()];
-    if Path::new("/tmp") != roots[0] && Path::new("/tmp").is_dir() {
-        roots.push(PathBuf::from("/tmp"));
-    }
-    let run_as = if is_root() {
-        postgres_user().ok()
-    } else {
-        Some(RunAs::Current)
-    };
-    let Some(run_as) = run_as else {
-        return removed;
-    };
-    for root in roots {
-        let Ok(entries) = fs::read_dir(&root) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name
-                .strip_prefix(DIR_PREFIX)
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let dir = entry.path();
-            if !reap(pid) {
-                continue;
-            }
-            if !owned_by_us(&dir, run_as) {
-                continue;
-            }
-            let data_dir = dir.join("data");
-            let running = fs::read_to_string(data_dir.join("postmaster.pid"))
-                .ok()
-                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
-                .is_some_and(|p| process_alive(p) != Some(false));
-            if running {
-                let Ok(bin_dir) = find_bin_dir() else {
-                    continue;
-                };
-                let teardown = Teardown {
-                    bin_dir,
-                    base_dir: dir.clone(),
-                    data_dir,
-                    sock_dir: dir.join("sock"),
-                    run_as,
-                };
-                if teardown.pg_ctl_stop().is_err() {
-                    // A server that would not stop keeps its files.
-                    continue;
-                }
-            }
-            if fs::remove_dir_all(&dir).is_ok() {
-                removed.push(dir);
-            }
-        }
-    }
-    removed
-}
-
-/// Whether a process with this pid exists: `None` when that cannot be told.
-pub fn process_alive(pid: u32) -> Option<bool> {
-    #[cfg(unix)]
-    {
-        let pid = i32::try_from(pid).ok().filter(|p| *p > 0)?;
-        // Signal 0 checks without sending anything; EPERM means it exists
-        // but belongs to someone else.
-        // SAFETY: kill with signal 0 has no effect beyond the check.
-        if unsafe { libc::kill(pid, 0) } == 0 {
-            return Some(true);
-        }
-        match io::Error::last_os_error().raw_os_error() {
-            Some(libc::ESRCH) => Some(false),
-            Some(libc::EPERM) => Some(true),
-            _ => None,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        None
-    }
-}
-
-#[cfg(unix)]
-fn owned_by_us(dir: &Path, run_as: RunAs) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = fs::symlink_metadata(dir) else {
-        return false;
-    };
-    if !meta.is_dir() {
-        return false;
-    }
-    match run_as {
-        RunAs::Postgres { uid, .. } => meta.uid() == uid || meta.uid() == 0,
-        // SAFETY: geteuid has no preconditions.
-        RunAs::Current => meta.uid() == unsafe { libc::geteuid() },
-    }
-}
-
-#[cfg(not(unix))]
-fn owned_by_us(_dir: &Path, _run_as: RunAs) -> bool {
-    false
-}
-
 /// `n` random bytes as hex, from the operating system's generator.
 pub fn random_hex(n: usize) -> io::Result<String> {
     let mut bytes = vec![0u8; n];
@@ -946,145 +829,6 @@ fn on_path(name: &str) -> bool {
 
 fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
-}
-
-/// The programs from [`REQUIRED`] that `dir` lacks.
-fn missing_in(dir: &Path) -> Vec<&'static str> {
-    REQUIRED
-        .into_iter()
-        .filter(|p| !dir.join(exe(p)).is_file())
-        .collect()
-}
-
-/// Finds the directory holding `initdb`, `pg_ctl` and `postgres`.
-///
-/// Order: `SCHEMASHIFT_PG_BIN` (an error if it is set but incomplete), the
-/// newest `/usr/lib/postgresql/<version>/bin` (Debian/Ubuntu), the newest
-/// Homebrew `postgresql@<version>/bin` (keg-only, so not on `PATH`),
-/// `pg_config --bindir`, then the directory of `initdb` on `PATH`.
-pub fn find_bin_dir() -> Result<PathBuf, ClusterError> {
-    find_bin_dir_from(
-        std::env::var_os(PG_BIN_ENV).filter(|v| !v.is_empty()),
-        std::env::var_os("PATH"),
-    )
-}
-
-fn find_bin_dir_from(
-    env_dir: Option<std::ffi::OsString>,
-    path_var: Option<std::ffi::OsString>,
-) -> Result<PathBuf, ClusterError> {
-    if let Some(dir) = env_dir {
-        let dir = PathBuf::from(dir);
-        let missing = missing_in(&dir);
-        return if missing.is_empty() {
-            Ok(dir)
-        } else {
-            Err(ClusterError::BadPgBin { dir, missing })
-        };
-    }
-    let mut searched = vec![format!("${PG_BIN_ENV} (unset)")];
-
-    let versioned = [
-        ("/usr/lib/postgresql", "", "bin"),
-        ("/opt/homebrew/opt", "postgresql@", "bin"),
-        ("/usr/local/opt", "postgresql@", "bin"),
-    ];
-    for (root, prefix, sub) in versioned {
-        searched.push(format!("{root}/{prefix}*/{sub}"));
-        if let Some(dir) = newest_versioned(Path::new(root), prefix, sub) {
-            return Ok(dir);
-        }
-    }
-
-    searched.push("pg_config --bindir".to_string());
-    if let Ok(out) = Command::new("pg_config")
-        .arg("--bindir")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-    {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if out.status.success() && !dir.as_os_str().is_empty() && missing_in(&dir).is_empty() {
-            return Ok(dir);
-        }
-    }
-
-    searched.push("initdb on PATH".to_string());
-    if let Some(dir) = path_var.and_then(|p| find_on_path(&p)) {
-        return Ok(dir);
-    }
-    Err(ClusterError::NotInstalled { searched })
-}
-
-/// The first `PATH` directory with `initdb` whose bin dir is complete.
-fn find_on_path(path_var: &OsStr) -> Option<PathBuf> {
-    for dir in std::env::split_paths(path_var) {
-        let initdb = dir.join(exe("initdb"));
-        if !initdb.is_file() {
-            continue;
-        }
-        if missing_in(&dir).is_empty() {
-            return Some(dir);
-        }
-        // A lone symlink on PATH (e.g. /usr/local/bin/initdb) points at the
-        // real bin dir, where its siblings live.
-        if let Some(real) = fs::canonicalize(&initdb)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .filter(|d| missing_in(d).is_empty())
-        {
-            return Some(real);
-        }
-    }
-    None
-}
-
-/// The complete `<root>/<prefix><version>/<sub>` with the highest version,
-/// comparing versions numerically (so 10 beats 9.6).
-fn newest_versioned(root: &Path, prefix: &str, sub: &str) -> Option<PathBuf> {
-    let mut found: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(root)
-        .ok()?
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let name = entry.file_name().into_string().ok()?;
-            let version = parse_version(name.strip_prefix(prefix)?)?;
-            let dir = entry.path().join(sub);
-            missing_in(&dir).is_empty().then_some((version, dir))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, dir)| dir)
-}
-
-/// "15" -> [15], "9.6" -> [9, 6]; anything else is not a version.
-fn parse_version(s: &str) -> Option<Vec<u32>> {
-    s.split('.').map(|part| part.parse().ok()).collect()
-}
-
-/// Major version from `postgres --version` (allowed as root, unlike
-/// starting the server).
-fn read_version_major(bin_dir: &Path) -> Result<u32, ClusterError> {
-    let program = bin_dir.join(exe("postgres"));
-    let out = Command::new(&program)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| ClusterError::Spawn {
-            program: program.display().to_string(),
-            source,
-        })?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    parse_version_major(&text).ok_or_else(|| ClusterError::Version {
-        program: program.display().to_string(),
-        output: format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
-    })
-}
-
-/// "postgres (PostgreSQL) 15.4 (Debian ...)" -> 15; "... 16beta1" -> 16.
-fn parse_version_major(text: &str) -> Option<u32> {
-    let rest = text.split("(PostgreSQL)").nth(1)?.trim_start();
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
 }
 
 #[cfg(test)]

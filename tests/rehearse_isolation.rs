@@ -190,6 +190,27 @@ fn hostile_rehearsals_touch_nothing_but_their_own_database() {
     let users = files.file("users.sql", USERS);
     let touched = files.0.join("touched-by-copy");
 
+    // Leftovers of a killed run (its pid is gone) are removed by the next
+    // run; those of a live process (this one) stay.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let stale = format!("schemashift_rehearsal_{dead}_{now}_abcd");
+    let alive = format!("schemashift_rehearsal_{}_{now}_abcd", std::process::id());
+    {
+        let mut admin = server.client("postgres");
+        for name in [&stale, &alive] {
+            admin.batch_execute(&format!("CREATE ROLE {name}")).unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name} OWNER {name}"))
+                .unwrap();
+        }
+    }
+
     let mut runs: Vec<(&str, Output)> = Vec::new();
     let as_is = |name: &str, sql: &str| {
         let f = files.file(name, sql);
@@ -283,14 +304,27 @@ fn hostile_rehearsals_touch_nothing_but_their_own_database() {
 
     // None of them may have got a shell, changed a canary, or left its
     // scratch database behind.
+    let mut left = server.scratch_left();
+    let live_kept = left.iter().filter(|n| **n == alive).count();
+    {
+        let mut admin = server.client("postgres");
+        admin
+            .batch_execute(&format!("DROP DATABASE {alive}"))
+            .unwrap();
+        admin.batch_execute(&format!("DROP ROLE {alive}")).unwrap();
+    }
+    left.retain(|n| *n != alive);
     let after = server.fingerprint();
-    let left = server.scratch_left();
     let log: String = runs
         .iter()
         .map(|(name, o)| format!("=== {name}\n{}\n", shown(o)))
         .collect();
     assert!(!touched.exists(), "COPY TO PROGRAM ran a command\n{log}");
     assert!(left.is_empty(), "left behind: {left:?}\n{log}");
+    assert_eq!(
+        live_kept, 2,
+        "a live process's scratch database and role were removed"
+    );
     assert_same(&before, &after, &log);
     // No run died on a panic or abort.
     for (name, o) in &runs {

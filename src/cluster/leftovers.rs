@@ -25,12 +25,30 @@ pub fn remove_own_dirs() -> Vec<PathBuf> {
     reap_dirs(|pid| pid == std::process::id())
 }
 
-fn reap_dirs(reap: impl Fn(u32) -> bool) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
+/// Whether a directory of this process's clusters exists.
+pub fn own_dirs_exist() -> bool {
+    let prefix = format!("{DIR_PREFIX}{}-", std::process::id());
+    roots().iter().any(|root| {
+        fs::read_dir(root).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        })
+    })
+}
+
+/// Where cluster directories are made: the temp dir, and /tmp for short
+/// socket directories.
+fn roots() -> Vec<PathBuf> {
     let mut roots = vec![std::env::temp_dir()];
     if Path::new("/tmp") != roots[0] && Path::new("/tmp").is_dir() {
         roots.push(PathBuf::from("/tmp"));
     }
+    roots
+}
+
+fn reap_dirs(reap: impl Fn(u32) -> bool) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
     let run_as = if is_root() {
         postgres_user().ok()
     } else {
@@ -39,7 +57,7 @@ fn reap_dirs(reap: impl Fn(u32) -> bool) -> Vec<PathBuf> {
     let Some(run_as) = run_as else {
         return removed;
     };
-    for root in roots {
+    for root in roots() {
         let Ok(entries) = fs::read_dir(&root) else {
             continue;
         };

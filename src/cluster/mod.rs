@@ -31,7 +31,7 @@ pub use find::find_bin_dir;
 use find::read_version_major;
 #[cfg(test)]
 use find::{find_bin_dir_from, find_on_path, parse_version, parse_version_major};
-pub use leftovers::{process_alive, reap_stale_dirs, remove_own_dirs};
+pub use leftovers::{own_dirs_exist, process_alive, reap_stale_dirs, remove_own_dirs};
 
 use std::ffi::OsStr;
 use std::fs::{self, File};

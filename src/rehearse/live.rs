@@ -131,8 +131,19 @@ pub fn install_signal_cleanup() {
                     for l in all {
                         undo(l).await;
                     }
-                    // A cluster still starting is not registered yet.
-                    let _ = tokio::task::spawn_blocking(crate::cluster::remove_own_dirs).await;
+                    // A cluster still starting is not registered yet, and
+                    // the thread starting it may still be writing its logs
+                    // there: try until nothing of ours is left.
+                    let _ = tokio::task::spawn_blocking(|| {
+                        for _ in 0..20 {
+                            crate::cluster::remove_own_dirs();
+                            if !crate::cluster::own_dirs_exist() {
+                                break;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                        }
+                    })
+                    .await;
                     std::process::exit(code);
                 });
             });

@@ -16,6 +16,7 @@
 //! later run can tell leftovers of a killed one: see [`reap`].
 
 use super::conn::Endpoint;
+use super::live::{self, Leftover};
 use super::traffic::message;
 use super::RehearseError;
 use crate::cluster::{process_alive, random_hex};
@@ -89,12 +90,15 @@ fn parse_name(name: &str) -> Option<(u32, u64)> {
     valid.then_some((pid, secs))
 }
 
-/// Creates the scratch database and role; returns them and how the role
-/// connects (every session with `statement_timeout_ms`).
+/// Creates the scratch database and role; returns them, how the role
+/// connects (every session with `statement_timeout_ms`) and, with
+/// `register`, their entry in the registry of what a signal must undo (made
+/// as soon as the role exists, so no moment is left uncovered).
 pub async fn create(
     admin: &Endpoint,
     statement_timeout_ms: u64,
-) -> Result<(Scratch, Endpoint), RehearseError> {
+    register: bool,
+) -> Result<(Scratch, Endpoint, Option<u64>), RehearseError> {
     let db = admin.connect().await.map_err(|e| {
         RehearseError::Database(format!(
             "connecting to database_url: {}{}",
@@ -151,6 +155,7 @@ pub async fn create(
     ))
     .await
     .map_err(|e| refused(&format!("create the rehearsal role {name}"), &e))?;
+    let entry = register.then(|| live::register(Leftover::Scratch(Box::new(scratch.clone()))));
     let made = async {
         // Creating a database owned by the role, and dropping it later,
         // needs membership in the role (the role gains nothing by it).
@@ -174,7 +179,7 @@ pub async fn create(
     }
     .await;
     if let Err(e) = made {
-        let _ = scratch.drop_all().await;
+        undo(&scratch, entry).await;
         return Err(e);
     }
     // Before 15, public belongs to the bootstrap superuser; only a
@@ -200,13 +205,27 @@ pub async fn create(
         .options(options.trim())
         .application_name("schemashift rehearsal");
     if let Err(e) = role.connect().await {
-        let _ = scratch.drop_all().await;
+        undo(&scratch, entry).await;
         return Err(RehearseError::Database(format!(
             "the rehearsal role {name} could not log in to its scratch database: {}; the server's pg_hba.conf must let a new role log in with a password (scram-sha-256 or md5) on this connection, e.g. `host all all 127.0.0.1/32 scram-sha-256` (peer, ident and cert rules refuse it); nothing was run",
             message(&e)
         )));
     }
-    Ok((scratch, role))
+    Ok((scratch, role, entry))
+}
+
+/// Drops what a failed [`create`] made, unless a signal handler took it.
+async fn undo(scratch: &Scratch, entry: Option<u64>) {
+    match entry {
+        Some(id) => {
+            if let Some(l) = live::take(id) {
+                live::undo(l).await;
+            }
+        }
+        None => {
+            let _ = scratch.drop_all().await;
+        }
+    }
 }
 
 impl Scratch {

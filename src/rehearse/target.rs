@@ -59,8 +59,8 @@ impl Target {
             .dbname("postgres");
         // The cluster goes as a whole, so its scratch database needs no
         // registry entry of its own.
-        let made = scratch::create(&Endpoint::plain(admin), s.statement_timeout_ms).await;
-        let (scratch, role) = match made {
+        let made = scratch::create(&Endpoint::plain(admin), s.statement_timeout_ms, false).await;
+        let (scratch, role, _) = match made {
             Ok(m) => m,
             Err(e) => {
                 if let Some(l) = live::take(leftover) {
@@ -84,19 +84,18 @@ impl Target {
 
     async fn on_server(url: &str, s: &Settings) -> Result<Target, RehearseError> {
         let admin = Endpoint::parse(url)?;
-        let (scratch, role) = scratch::create(&admin, s.statement_timeout_ms).await?;
+        let (scratch, role, entry) = scratch::create(&admin, s.statement_timeout_ms, true).await?;
         let description = format!(
             "PostgreSQL {} at the given database_url, in scratch database {} as role {} (both dropped afterwards)",
             scratch.version_major, scratch.database, scratch.role
         );
-        let version_major = scratch.version_major;
-        let leftover = live::register(Leftover::Scratch(Box::new(scratch)));
         Ok(Target {
             description,
             config: role,
-            version_major,
+            version_major: scratch.version_major,
             cluster: None,
-            leftover,
+            // Registered by create as soon as the role existed.
+            leftover: entry.unwrap_or(0),
         })
     }
 

@@ -221,9 +221,12 @@ struct RehearseArgs {
     /// Rows generated per starting table.
     #[arg(long, default_value_t = 100_000)]
     rows: u64,
-    /// Use this database (only inside a scratch schema it creates and drops) instead of a throwaway cluster.
+    /// Rehearse on this server instead of a throwaway cluster, in a scratch database and role it creates and drops there (needs CREATEDB and CREATEROLE); sslmode is honoured.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// statement_timeout of every rehearsal session, in milliseconds (default 10 minutes plus one per million rows).
+    #[arg(long, value_name = "MS")]
+    statement_timeout_ms: Option<u64>,
     /// An app statement slower than this counts as stalled, in milliseconds.
     #[arg(long, default_value_t = 200)]
     max_app_wait_ms: u64,
@@ -451,9 +454,12 @@ fn serve() -> Result<(), UsageError> {
         .enable_all()
         .build()
         .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
-    runtime
-        .block_on(schemashift::mcp::serve_stdio())
-        .map_err(|e| UsageError(format!("MCP server stopped: {e}")))
+    // A signal, or the client closing stdin, ends rehearsals in flight
+    // with their clusters and scratch databases removed.
+    schemashift::rehearse::install_signal_cleanup();
+    let served = runtime.block_on(schemashift::mcp::serve_stdio());
+    schemashift::rehearse::stop_all();
+    served.map_err(|e| UsageError(format!("MCP server stopped: {e}")))
 }
 
 /// Joins the words of a change, reading stdin for `-`.
@@ -491,6 +497,7 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
             max_app_wait_ms: Some(args.max_app_wait_ms),
             rate: Some(args.rate),
             long_transaction: Some(!args.no_long_transaction),
+            statement_timeout_ms: args.statement_timeout_ms,
         },
         ..RehearseRequest::default()
     };
@@ -515,6 +522,9 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
     } else {
         req.plan_request.input = ChangeInput::from_request(text);
     }
+    // Ctrl-C, SIGTERM or SIGHUP stop the cluster or drop the scratch
+    // database before exiting.
+    schemashift::rehearse::install_signal_cleanup();
     let result =
         schemashift::rehearse::rehearse_blocking(&req).map_err(|e| UsageError(e.to_string()))?;
     let change_args = ChangeArgs {

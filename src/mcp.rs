@@ -116,17 +116,27 @@ impl Server {
     /// previous phase's app. Give the change as for build_plan (`request`,
     /// `sql` or `change`, with `schema` and plan `options`), or `plan` (a
     /// build_plan result, possibly edited), or `as_is` (a migration's SQL,
-    /// rehearsed exactly as written while today's app runs). Runs on a
-    /// throwaway cluster of the local PostgreSQL binaries, or with
-    /// `rehearsal.database_url` inside a scratch schema it creates and drops.
+    /// rehearsed exactly as written while today's app runs). Side effects:
+    /// by default it starts a local PostgreSQL server (a throwaway cluster
+    /// of the local binaries, on a private Unix socket) and removes it
+    /// afterwards; with `rehearsal.database_url` it creates a scratch
+    /// database and a login role on that server (the URL's user needs
+    /// CREATEDB and CREATEROLE) and drops both afterwards. All rehearsal SQL
+    /// runs in that scratch database as that non-superuser role, never in
+    /// the URL's own database.
     /// Takes seconds to a minute. Returns the verdict (`proven`, or `failed at
     /// phase N: reason`) with per-statement locks, durations and app
     /// latencies; render it with template `rehearsal`.
+    // Not read-only: it creates and drops a database and a role on the
+    // given server, or runs a local server. Destructive: it drops what it
+    // created (and, on a later run, leftovers of killed runs). Not
+    // idempotent: every call makes new ones. Open world: database_url
+    // names a server outside this process's control.
     #[tool(annotations(
         read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = true,
-        open_world_hint = false
+        destructive_hint = true,
+        idempotent_hint = false,
+        open_world_hint = true
     ))]
     async fn rehearse_plan(
         &self,

@@ -2,11 +2,10 @@
 //! installed; without it they fail with the install instructions rather than
 //! skip, so a missing server can never pass as green.
 
-use std::net::{Ipv4Addr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread;
 
-use schemashift::cluster::{Cluster, ClusterError, ClusterOptions};
+use schemashift::cluster::{reap_stale_dirs, Cluster, ClusterError, ClusterOptions};
 
 fn start() -> Cluster {
     Cluster::start().unwrap_or_else(|e| panic!("{e}"))
@@ -23,10 +22,13 @@ fn starts_and_answers_queries() {
     assert_eq!(
         cluster.url(),
         format!(
-            "postgresql://postgres@127.0.0.1:{}/postgres",
+            "postgresql://postgres:{}@/postgres?host={}&port={}",
+            cluster.password(),
+            cluster.socket_dir().display(),
             cluster.port()
         )
     );
+    assert!(cluster.password().len() >= 32, "{}", cluster.password());
     assert!(cluster.bin_dir().join("initdb").is_file());
 
     let mut client = connect(&cluster);
@@ -57,12 +59,73 @@ fn starts_and_answers_queries() {
     assert_eq!(fsync, "off");
 }
 
+/// No TCP, a socket directory no one else can enter, and a password.
+#[test]
+fn only_a_private_socket_with_a_password_reaches_it() {
+    let cluster = start();
+    let mut client = connect(&cluster);
+    let listen: String = client
+        .query_one("SHOW listen_addresses", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(listen, "");
+    let hba: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_hba_file_rules WHERE auth_method NOT IN ('scram-sha-256')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(hba, 0, "every pg_hba rule asks for a scram password");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cluster.socket_dir())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    }
+    let wrong = cluster
+        .url()
+        .replace(cluster.password(), "not-the-password");
+    let err = postgres::Client::connect(&wrong, postgres::NoTls)
+        .err()
+        .expect("a wrong password is refused");
+    let msg = err
+        .as_db_error()
+        .map_or_else(|| err.to_string(), |e| e.message().to_string());
+    assert!(msg.contains("password authentication failed"), "{msg}");
+}
+
+/// Directories of processes that are gone are removed; those of live ones
+/// stay.
+#[test]
+fn leftovers_of_dead_processes_are_reaped() {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let tmp = std::env::temp_dir();
+    let stale = tmp.join(format!("schemashift-pg-{dead}-0-1"));
+    let ours = tmp.join(format!("schemashift-pg-{}-999-1", std::process::id()));
+    for d in [&stale, &ours] {
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::write(d.join("data/PG_VERSION"), "15\n").unwrap();
+    }
+    let reaped = reap_stale_dirs();
+    let ours_kept = ours.exists();
+    let _ = std::fs::remove_dir_all(&ours);
+    assert!(reaped.contains(&stale), "{reaped:?}");
+    assert!(!stale.exists());
+    assert!(ours_kept, "a live process's directory was removed");
+}
+
 #[test]
 fn concurrent_clusters_are_independent() {
     let handles: Vec<_> = (0..2).map(|_| thread::spawn(start)).collect();
     let clusters: Vec<Cluster> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let (a, b) = (&clusters[0], &clusters[1]);
-    assert_ne!(a.port(), b.port());
+    assert_ne!(a.socket_dir(), b.socket_dir());
     assert_ne!(a.data_dir(), b.data_dir());
 
     connect(a)
@@ -78,43 +141,40 @@ fn concurrent_clusters_are_independent() {
     assert_eq!(found, 0);
 }
 
-/// After the cluster is gone its port must not answer, unless a parallel test
-/// happened to get the same port, in which case it must be another server.
-fn assert_gone(port: u16, base: &Path, data: &Path) {
+/// After the cluster is gone its files are, and its URL does not answer.
+fn assert_gone(url: &str, base: &Path, sock: &Path) {
     assert!(!base.exists(), "{} still exists", base.display());
-    if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-        let url = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
-        if let Ok(mut client) = postgres::Client::connect(&url, postgres::NoTls) {
-            let dir: String = client.query_one("SHOW data_directory", &[]).unwrap().get(0);
-            assert_ne!(PathBuf::from(dir), data, "old server still running");
-        }
-    }
+    assert!(!sock.exists(), "{} still exists", sock.display());
+    assert!(
+        postgres::Client::connect(url, postgres::NoTls).is_err(),
+        "old server still answers"
+    );
 }
 
 #[test]
 fn drop_stops_the_server_and_removes_files() {
     let cluster = start();
-    let (port, base, data) = (
-        cluster.port(),
+    let (url, base, sock) = (
+        cluster.url(),
         cluster.base_dir().to_path_buf(),
-        cluster.data_dir().to_path_buf(),
+        cluster.socket_dir().to_path_buf(),
     );
-    assert!(data.join("PG_VERSION").is_file());
+    assert!(cluster.data_dir().join("PG_VERSION").is_file());
     connect(&cluster).batch_execute("SELECT 1").unwrap();
     drop(cluster);
-    assert_gone(port, &base, &data);
+    assert_gone(&url, &base, &sock);
 }
 
 #[test]
 fn stop_reports_success_and_removes_files() {
     let cluster = start();
-    let (port, base, data) = (
-        cluster.port(),
+    let (url, base, sock) = (
+        cluster.url(),
         cluster.base_dir().to_path_buf(),
-        cluster.data_dir().to_path_buf(),
+        cluster.socket_dir().to_path_buf(),
     );
     cluster.stop().unwrap();
-    assert_gone(port, &base, &data);
+    assert_gone(&url, &base, &sock);
 }
 
 #[test]

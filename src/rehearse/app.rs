@@ -946,7 +946,7 @@ async fn build_table(
     for c in &insert_required {
         if value_text(c, 1).is_none() {
             return Err(format!(
-                "cannot make up values of type {} for {table}.{} (NOT NULL, no default): give it a default in the schema, or rehearse against a copy of your data with --database-url",
+                "cannot make up values of type {} for {table}.{} (NOT NULL, no default): give it a default in the schema (the rehearsal generates every row itself)",
                 c.data_type, c.name
             ));
         }

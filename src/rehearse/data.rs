@@ -17,8 +17,6 @@ pub struct StartSchema {
     pub statements: Vec<String>,
     /// Its tables as the app lists name them (last name part, folded).
     pub tables: Vec<String>,
-    /// Names given with a schema (they would reach outside a scratch schema).
-    pub qualified: Vec<String>,
     /// Made from the change because no schema was given.
     pub synthesized: bool,
 }
@@ -28,18 +26,10 @@ pub fn starting_schema(
     ddl: Option<&str>,
     change: Option<&Change>,
 ) -> Result<StartSchema, RehearseError> {
-    let mut schema = match ddl {
-        Some(ddl) => from_ddl(ddl)?,
-        None => synthesize(change)?,
-    };
-    if let Some(change) = change {
-        for t in change_tables(change) {
-            if t.contains('.') && !schema.qualified.contains(&t) {
-                schema.qualified.push(t);
-            }
-        }
+    match ddl {
+        Some(ddl) => from_ddl(ddl),
+        None => synthesize(change),
     }
-    Ok(schema)
 }
 
 fn from_ddl(ddl: &str) -> Result<StartSchema, RehearseError> {
@@ -68,18 +58,13 @@ fn from_ddl(ddl: &str) -> Result<StartSchema, RehearseError> {
             .iter()
             .map(|t| t.name.name.as_str().to_string())
             .collect(),
-        qualified: parsed
-            .tables
-            .iter()
-            .filter(|t| t.name.schema.is_some())
-            .map(|t| t.name.to_string())
-            .collect(),
         synthesized: false,
     })
 }
 
-/// pg_dump's session settings would undo the rehearsal's search_path, and
-/// owners and grants name roles the rehearsal server does not have.
+/// pg_dump's session settings (an empty search_path) would hide the tables
+/// from the app's unqualified statements, and owners and grants name roles
+/// the rehearsal server does not have.
 fn keep_statement(s: &str) -> bool {
     let upper = s.trim_start().to_ascii_uppercase();
     !(upper.starts_with("SET ")
@@ -88,6 +73,21 @@ fn keep_statement(s: &str) -> bool {
         || upper.starts_with("REVOKE ")
         || upper.contains(" OWNER TO ")
         || upper.starts_with("COMMENT ON EXTENSION"))
+}
+
+/// Why a statement the rehearsal role may not run failed.
+fn privilege_hint(e: &tokio_postgres::Error) -> &'static str {
+    let Some(db) = e.as_db_error() else {
+        return "";
+    };
+    if db.code() != &tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE {
+        return "";
+    }
+    if db.message().contains("extension") {
+        " (the rehearsal runs as a role of its own without superuser, so it can create only trusted extensions such as pgcrypto, citext or hstore; leave an untrusted one out of the schema unless the tables need it)"
+    } else {
+        " (the rehearsal runs as a role of its own without superuser, owning only its scratch database: statements that need superuser or other roles' objects cannot run there)"
+    }
 }
 
 /// The tables a change names.
@@ -210,7 +210,6 @@ fn synthesize(change: Option<&Change>) -> Result<StartSchema, RehearseError> {
     Ok(StartSchema {
         statements: vec![format!("CREATE TABLE {} ({})", name.pg(), cols.join(", "))],
         tables: vec![name.name.as_str().to_string()],
-        qualified: Vec::new(),
         synthesized: true,
     })
 }
@@ -228,10 +227,11 @@ pub async fn load(
     for (i, stmt) in schema.statements.iter().enumerate() {
         db.batch_execute(stmt).await.map_err(|e| {
             RehearseError::Database(format!(
-                "loading the schema, statement {} ({}): {}",
+                "loading the schema, statement {} ({}): {}{}",
                 i + 1,
                 first_line(stmt),
-                message(&e)
+                message(&e),
+                privilege_hint(&e)
             ))
         })?;
     }
@@ -446,11 +446,10 @@ mod tests {
     }
 
     #[test]
-    fn pg_dump_noise_is_left_out_and_qualified_names_noted() {
+    fn pg_dump_noise_is_left_out() {
         let ddl = "SET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n\\restrict abc\nCREATE TABLE public.users (id bigint PRIMARY KEY, name text);\nALTER TABLE public.users OWNER TO app;\n";
         let s = starting_schema(Some(ddl), None).unwrap();
         assert_eq!(s.statements.len(), 1, "{:?}", s.statements);
         assert_eq!(s.tables, vec!["users"]);
-        assert_eq!(s.qualified, vec!["public.users"]);
     }
 }

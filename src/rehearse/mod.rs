@@ -8,14 +8,24 @@
 //! works under the previous phase's app.
 //!
 //! [`rehearse`] is the entry point; `app` is the app model, `traffic` the
-//! clients, `target` where it runs, `data` the starting schema and rows,
-//! `run` the phase loop.
+//! clients, `target` where it runs (`scratch` its database and role, `conn`
+//! how it connects, `live` what an interrupted run must undo), `data` the
+//! starting schema and rows, `run` the phase loop.
+//!
+//! Isolation is PostgreSQL's: the rehearsal's SQL (starting schema, plan,
+//! SQL as written, app traffic, checks) runs in a database created for it,
+//! as a role created for it that is no superuser and owns nothing else.
 
 mod app;
+mod conn;
 mod data;
+mod live;
 mod run;
+mod scratch;
 mod target;
 mod traffic;
+
+pub use live::{install_signal_cleanup, stop_all};
 
 use crate::change::{ChangeInput, InputError};
 use crate::cluster::ClusterError;
@@ -56,8 +66,13 @@ pub struct RehearseOptions {
     /// Rows generated per starting table. Default 100000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
-    /// Use this database instead of a throwaway cluster; everything happens
-    /// in a scratch schema that is dropped afterwards.
+    /// Rehearse on this server instead of a throwaway cluster: a scratch
+    /// database and a role of the rehearsal's own are created there (the
+    /// URL's user needs CREATEDB and CREATEROLE, or superuser), all
+    /// rehearsal SQL runs in that database as that role, and both are
+    /// dropped afterwards; the URL's database itself is never touched.
+    /// `sslmode` (disable, prefer, require, verify-ca, verify-full) and
+    /// `sslrootcert` are honoured as by libpq.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
     /// Longest an app statement may take before it counts as stalled, in
@@ -71,6 +86,11 @@ pub struct RehearseOptions {
     /// blocking statement arrives. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_transaction: Option<bool>,
+    /// statement_timeout of every rehearsal session, in milliseconds, so
+    /// no statement can hang the rehearsal. Default 10 minutes plus one
+    /// minute per million rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_timeout_ms: Option<u64>,
 }
 
 /// Options with their defaults applied.
@@ -81,6 +101,7 @@ pub(crate) struct Settings {
     pub max_app_wait_ms: f64,
     pub rate: u32,
     pub long_transaction: bool,
+    pub statement_timeout_ms: u64,
 }
 
 impl RehearseOptions {
@@ -91,7 +112,16 @@ impl RehearseOptions {
             max_app_wait_ms: self.max_app_wait_ms.unwrap_or(200) as f64,
             rate: self.rate.unwrap_or(50),
             long_transaction: self.long_transaction.unwrap_or(true),
+            statement_timeout_ms: self.statement_timeout_ms.unwrap_or_else(|| {
+                600_000 + self.rows.unwrap_or(100_000).div_ceil(1_000_000) * 60_000
+            }),
         };
+        if !(1_000..=86_400_000).contains(&s.statement_timeout_ms) {
+            return Err(RehearseError::Invalid(format!(
+                "statement_timeout_ms {} is out of range: use 1000 to 86400000 (a day)",
+                s.statement_timeout_ms
+            )));
+        }
         if !(1..=50_000_000).contains(&s.rows) {
             return Err(RehearseError::Invalid(format!(
                 "rows {} is out of range: use 1 to 50000000 (100000 is typical)",
@@ -132,7 +162,7 @@ pub struct Rehearsal {
     pub subject: String,
     /// `plan` (a plan built or given) or `as_is` (SQL as written).
     pub kind: String,
-    /// The server and where (throwaway cluster or scratch schema).
+    /// The server and where (throwaway cluster or scratch database).
     pub server: String,
     pub rows: u64,
     /// What the rehearsal assumed because it was not told.
@@ -243,7 +273,7 @@ pub enum RehearseError {
     #[error("{0}")]
     Invalid(String),
     #[error(
-        "no PostgreSQL to rehearse on: {0}\nEither install the server binaries (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@16), or pass --database-url (database_url) of a database the rehearsal may use (it works only inside a scratch schema it creates and drops)"
+        "no PostgreSQL to rehearse on: {0}\nEither install the server binaries (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@16), or pass --database-url (database_url) of a server the rehearsal may use (it creates and drops a scratch database and role there; the URL's user needs CREATEDB and CREATEROLE)"
     )]
     NoServer(ClusterError),
     #[error("{0}")]
@@ -274,8 +304,11 @@ pub async fn rehearse(req: &RehearseRequest) -> Result<Rehearsal, RehearseError>
                 .into(),
         ));
     }
-    let target = target::Target::open(&settings).await?;
+    let target = target::Target::open(&settings).await;
+    live::park_if_interrupted().await;
+    let target = target?;
     let result = run_on(&target, req, &settings).await;
+    live::park_if_interrupted().await;
     target.close().await;
     result
 }
@@ -299,7 +332,6 @@ async fn run_on(
         }
     };
     let schema = data::starting_schema(req.plan_request.schema.as_deref(), script.change())?;
-    target.check_contained(&schema)?;
     run::Runner::new(target, settings, script, schema)
         .await?
         .run()

@@ -34,6 +34,10 @@ const TIMEOUT_SLACK_MS: f64 = 500.0;
 /// statement's lock_timeout, so waiting it out and retrying can be told apart.
 const HOLD_BEYOND_TIMEOUT_MS: u64 = 1000;
 
+/// How long past its statement_timeout a statement gets before it is
+/// cancelled, and after that before its session is ended.
+const BOUND_SLACK: Duration = Duration::from_secs(10);
+
 /// Hold for statements that set no lock_timeout.
 const HOLD_WITHOUT_TIMEOUT_MS: u64 = 2000;
 
@@ -234,7 +238,17 @@ impl<'a> Runner<'a> {
             }
             _ => Vec::new(),
         };
-        self.start = data::load(&self.db, &self.schema, self.settings.rows, &unfilled).await?;
+        // Each statement is bounded by the session's statement_timeout, but
+        // the schema's SQL may lift it: the whole load is bounded too.
+        let steps = self.schema.statements.len() as u64 + 3 * self.schema.tables.len() as u64 + 1;
+        let limit = Duration::from_millis(self.settings.statement_timeout_ms.saturating_mul(steps));
+        let loading = data::load(&self.db, &self.schema, self.settings.rows, &unfilled);
+        self.start = tokio::time::timeout(limit, loading).await.map_err(|_| {
+            RehearseError::Database(format!(
+                "loading the starting schema and rows took longer than {} s; raise statement_timeout_ms or lower rows",
+                limit.as_secs()
+            ))
+        })??;
         self.specs = match &self.script.plan {
             Some(plan) => app::versions(plan),
             None => vec![whole_tables("v1", &self.schema.tables)],
@@ -693,7 +707,7 @@ impl<'a> Runner<'a> {
             Arc::clone(&done),
         ));
         let from = self.counters.now_us();
-        let result = self.migration.simple_query(&step.sql).await;
+        let result = self.run_bounded(&step.sql).await;
         let to = self.counters.now_us();
         done.store(true, Ordering::SeqCst);
         let seen = watcher.await.unwrap_or_default();
@@ -719,6 +733,34 @@ impl<'a> Runner<'a> {
             },
             (from, to),
         )
+    }
+
+    /// Runs a statement on the migration session. The session's
+    /// statement_timeout bounds it, but the SQL may lift that (SET
+    /// statement_timeout = 0), so past it the statement is cancelled, and
+    /// its session ended if even that does not stop it.
+    async fn run_bounded(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<SimpleQueryMessage>, tokio_postgres::Error> {
+        let limit = Duration::from_millis(self.settings.statement_timeout_ms) + BOUND_SLACK;
+        let running = self.migration.simple_query(sql);
+        tokio::pin!(running);
+        if let Ok(r) = tokio::time::timeout(limit, &mut running).await {
+            return r;
+        }
+        let _ = self
+            .monitor
+            .execute("SELECT pg_cancel_backend($1)", &[&self.migration_pid])
+            .await;
+        if let Ok(r) = tokio::time::timeout(BOUND_SLACK, &mut running).await {
+            return r;
+        }
+        let _ = self
+            .monitor
+            .execute("SELECT pg_terminate_backend($1)", &[&self.migration_pid])
+            .await;
+        running.await
     }
 
     /// Opens a transaction holding ROW EXCLUSIVE on the app's tables (an app

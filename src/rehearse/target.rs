@@ -1,35 +1,45 @@
-//! Where a rehearsal runs: a throwaway cluster of its own (the default), or a
-//! database the user names, where it works only inside a scratch schema it
-//! creates and drops, touching nothing else.
+//! Where a rehearsal runs: a scratch database and a role of its own (see
+//! `scratch`), either on a throwaway cluster started for it (the default) or
+//! on the server the user names. Every rehearsal connection is that role's,
+//! to that database; PostgreSQL, not name checks, keeps the rehearsal's SQL
+//! off everything else.
 
-use super::data::StartSchema;
-use super::traffic::{connect, message};
+use super::conn::Endpoint;
+use super::live::{self, Leftover};
+use super::scratch;
 use super::{RehearseError, Settings};
-use crate::cluster::{Cluster, ClusterError, ClusterOptions};
+use crate::cluster::{reap_stale_dirs, Cluster, ClusterError, ClusterOptions};
 use tokio_postgres::Config;
 
 pub struct Target {
-    /// How every connection of the rehearsal connects (search_path included).
-    pub config: Config,
+    /// How every connection of the rehearsal connects: the rehearsal role,
+    /// in the scratch database.
+    pub config: Endpoint,
     pub version_major: u32,
     /// The server and where, for the report.
     pub description: String,
     cluster: Option<Cluster>,
-    scratch: Option<String>,
+    /// The registry entry undoing this target.
+    leftover: u64,
 }
 
 impl Target {
     pub async fn open(s: &Settings) -> Result<Target, RehearseError> {
         match &s.database_url {
-            Some(url) => Self::scratch_in(url).await,
-            None => Self::own_cluster().await,
+            Some(url) => Self::on_server(url, s).await,
+            None => Self::own_cluster(s).await,
         }
     }
 
-    async fn own_cluster() -> Result<Target, RehearseError> {
+    async fn own_cluster(s: &Settings) -> Result<Target, RehearseError> {
         // Twelve app clients, a blocker, a monitor and the migration itself
-        // per segment fit in 100 connections with room to spare.
+        // per segment fit in 100 connections with room to spare. Leftovers
+        // of killed runs go first.
         let started = tokio::task::spawn_blocking(|| {
+            let reaped = reap_stale_dirs();
+            if !reaped.is_empty() {
+                tracing::info!("removed {} leftover cluster(s)", reaped.len());
+            }
             Cluster::start_with(&ClusterOptions::new().setting("max_connections", "100"))
         })
         .await
@@ -39,100 +49,64 @@ impl Target {
             Err(e @ ClusterError::NotInstalled { .. }) => return Err(RehearseError::NoServer(e)),
             Err(e) => return Err(RehearseError::Database(format!("starting PostgreSQL: {e}"))),
         };
-        let config: Config = cluster
-            .url()
-            .parse()
-            .map_err(|e| RehearseError::Database(format!("cluster URL: {e}")))?;
-        let version_major = server_version(&config).await?;
-        Ok(Target {
-            description: format!(
-                "PostgreSQL {version_major}, a throwaway cluster started for this rehearsal and removed after it"
-            ),
-            config,
-            version_major,
-            cluster: Some(cluster),
-            scratch: None,
-        })
-    }
-
-    async fn scratch_in(url: &str) -> Result<Target, RehearseError> {
-        let mut config: Config = url.parse().map_err(|e| {
-            RehearseError::Invalid(format!(
-                "database_url is not a PostgreSQL connection URL ({e}); write it as postgresql://user@host:5432/dbname"
-            ))
-        })?;
-        let pid = std::process::id();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let schema = format!("schemashift_rehearsal_{pid}_{nanos}");
-        let admin = connect(&config).await.map_err(|e| {
-            RehearseError::Database(format!("connecting to database_url: {}", message(&e)))
-        })?;
+        let leftover = live::register(Leftover::Cluster(cluster.teardown()));
+        let mut admin = Config::new();
         admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .await
-            .map_err(|e| {
-                RehearseError::Database(format!(
-                    "creating the scratch schema {schema}: {} (the user needs CREATE on the database)",
-                    message(&e)
-                ))
-            })?;
-        // Every connection resolves unqualified names in the scratch schema
-        // first, so the plan's tables, functions and procedures land there.
-        let mut options = config.get_options().unwrap_or("").to_string();
-        options.push_str(&format!(" -c search_path={schema}"));
-        config.options(options.trim());
-        let version_major = server_version(&config).await?;
+            .host_path(cluster.socket_dir())
+            .port(cluster.port())
+            .user("postgres")
+            .password(cluster.password())
+            .dbname("postgres");
+        // The cluster goes as a whole, so its scratch database needs no
+        // registry entry of its own.
+        let made = scratch::create(&Endpoint::plain(admin), s.statement_timeout_ms, false).await;
+        let (scratch, role, _) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                if let Some(l) = live::take(leftover) {
+                    live::undo(l).await;
+                }
+                std::mem::forget(cluster);
+                return Err(e);
+            }
+        };
         Ok(Target {
             description: format!(
-                "PostgreSQL {version_major} at the given database_url, inside scratch schema {schema} (dropped afterwards)"
+                "PostgreSQL {}, a throwaway cluster started for this rehearsal and removed after it (as role {} in database {})",
+                scratch.version_major, scratch.role, scratch.database
             ),
-            config,
-            version_major,
-            cluster: None,
-            scratch: Some(schema),
+            config: role,
+            version_major: scratch.version_major,
+            cluster: Some(cluster),
+            leftover,
         })
     }
 
-    /// In a user's database, everything must stay in the scratch schema:
-    /// schema-qualified names would reach outside it.
-    pub fn check_contained(&self, schema: &StartSchema) -> Result<(), RehearseError> {
-        if self.scratch.is_some() && !schema.qualified.is_empty() {
-            return Err(RehearseError::Invalid(format!(
-                "with database_url the rehearsal works only inside a scratch schema, but the schema or change names {} with a schema; remove the schema qualification (pg_dump writes public.<table>), or rehearse on a throwaway cluster (leave out database_url)",
-                schema.qualified.join(", ")
-            )));
-        }
-        Ok(())
+    async fn on_server(url: &str, s: &Settings) -> Result<Target, RehearseError> {
+        let admin = Endpoint::parse(url)?;
+        let (scratch, role, entry) = scratch::create(&admin, s.statement_timeout_ms, true).await?;
+        let description = format!(
+            "PostgreSQL {} at the given database_url, in scratch database {} as role {} (both dropped afterwards)",
+            scratch.version_major, scratch.database, scratch.role
+        );
+        Ok(Target {
+            description,
+            config: role,
+            version_major: scratch.version_major,
+            cluster: None,
+            // Registered by create as soon as the role existed.
+            leftover: entry.unwrap_or(0),
+        })
     }
 
-    /// Drops the scratch schema or stops the cluster.
+    /// Drops the scratch database and role, or stops the cluster.
     pub async fn close(self) {
-        if let Some(schema) = &self.scratch {
-            if let Ok(admin) = connect(&self.config).await {
-                if let Err(e) = admin
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .await
-                {
-                    tracing::warn!("could not drop scratch schema {schema}: {}", message(&e));
-                }
-            }
+        if let Some(l) = live::take(self.leftover) {
+            live::undo(l).await;
         }
+        // The teardown above removed it; its Drop has nothing left to do.
         if let Some(cluster) = self.cluster {
-            let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+            std::mem::forget(cluster);
         }
     }
-}
-
-async fn server_version(config: &Config) -> Result<u32, RehearseError> {
-    let db = connect(config)
-        .await
-        .map_err(|e| RehearseError::Database(format!("connecting: {}", message(&e))))?;
-    let row = db
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .map_err(|e| RehearseError::Database(message(&e)))?;
-    let num: i32 = row.get(0);
-    Ok((num / 10_000) as u32)
 }

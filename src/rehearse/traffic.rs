@@ -5,12 +5,13 @@
 //! and every value written, so other versions can be asked to read it back.
 
 use super::app::{AppVersion, TableOps};
+use super::conn::Endpoint;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::Client;
 
 /// One app statement as it ran.
 #[derive(Debug, Clone)]
@@ -73,13 +74,8 @@ pub struct Recording {
 }
 
 /// Connects one client; the connection task runs until the client is dropped.
-pub async fn connect(cfg: &Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, conn) = cfg.connect(NoTls).await?;
-    tokio::spawn(async move {
-        // A connection error ends the task; the client then reports it on use.
-        let _ = conn.await;
-    });
-    Ok(client)
+pub async fn connect(cfg: &Endpoint) -> Result<Client, tokio_postgres::Error> {
+    cfg.connect().await
 }
 
 /// The server's message for an error (its SQLSTATE in brackets), or the
@@ -128,7 +124,7 @@ impl Default for Counters {
 /// Starts the clients of the given versions (`(index, version)`), with the
 /// keys they pick rows from, per table.
 pub async fn start(
-    cfg: &Config,
+    cfg: &Endpoint,
     versions: &[(usize, AppVersion)],
     keys: &HashMap<String, Vec<String>>,
     load: Load,

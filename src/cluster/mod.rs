@@ -1,10 +1,20 @@
 //! Throwaway PostgreSQL clusters for tests and rehearsals.
 //!
 //! [`Cluster::start`] runs `initdb` into a fresh temporary directory and starts
-//! a server on a free TCP port of 127.0.0.1 with durability switched off (the
-//! data is disposable, so speed wins). Dropping the [`Cluster`] stops the
-//! server and deletes the directory. Every cluster is independent, so any
-//! number of tests, threads or processes can each start their own.
+//! a server with durability switched off (the data is disposable, so speed
+//! wins). Dropping the [`Cluster`] stops the server and deletes the
+//! directory. Every cluster is independent, so any number of tests, threads
+//! or processes can each start their own.
+//!
+//! The server listens on no TCP port at all, only on a Unix socket in a
+//! directory private to the user running it (mode 0700), and its superuser
+//! `postgres` logs in with a random password (`scram-sha-256`): other local
+//! users can neither reach it nor log in. [`Cluster::url`] carries the
+//! socket directory and the password.
+//!
+//! Leftovers of processes that died without stopping their clusters (killed,
+//! aborted) are found by [`reap_stale_dirs`]: their directory names carry the
+//! pid that made them.
 //!
 //! Binaries are found through `SCHEMASHIFT_PG_BIN`, then the newest
 //! `/usr/lib/postgresql/*/bin`, then Homebrew's keg-only
@@ -14,10 +24,18 @@
 //! PostgreSQL refuses to run as root, so when this process is root the server
 //! programs run as the `postgres` system user via `runuser`.
 
+mod find;
+mod leftovers;
+
+pub use find::find_bin_dir;
+use find::read_version_major;
+#[cfg(test)]
+use find::{find_bin_dir_from, find_on_path, parse_version, parse_version_major};
+pub use leftovers::{own_dirs_exist, process_alive, reap_stale_dirs, remove_own_dirs};
+
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,14 +53,16 @@ const REQUIRED: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
 /// recognise (the pid that follows names the process that made it).
 const DIR_PREFIX: &str = "schemashift-pg-";
 
-/// A port picked from the OS can be grabbed by someone else before the
-/// server binds it; starting again on a new port is the cure.
-const START_ATTEMPTS: u32 = 4;
+/// The port only names the socket file (`.s.PGSQL.5432`); with no TCP and a
+/// directory of its own per cluster, every cluster can use the same one.
+const SOCKET_PORT: u16 = 5432;
 
 /// Settings every cluster starts with. Durability is off because the data is
 /// thrown away; these come before the caller's so the caller's win.
 const DEFAULT_SETTINGS: [(&str, &str); 6] = [
-    ("listen_addresses", "127.0.0.1"),
+    // No TCP: only the private Unix socket (an empty value on the command
+    // line; quotes there would be taken literally).
+    ("listen_addresses", ""),
     ("fsync", "off"),
     ("synchronous_commit", "off"),
     ("full_page_writes", "off"),
@@ -128,15 +148,14 @@ pub enum ClusterError {
         log_tail: String,
     },
 
-    /// `pg_ctl start` failed (after retrying on port clashes).
+    /// `pg_ctl start` failed.
     #[error(
-        "PostgreSQL did not start on port {port} after {attempts} attempt(s); end of the server log:\n{log_tail}"
+        "PostgreSQL did not start (socket directory {}); end of the server log:\n{log_tail}",
+        sock_dir.display()
     )]
     Start {
-        /// The port of the last attempt.
-        port: u16,
-        /// How many ports were tried.
-        attempts: u32,
+        /// Where it was to listen.
+        sock_dir: PathBuf,
         /// The last lines of the server log (and pg_ctl's output).
         log_tail: String,
     },
@@ -211,7 +230,12 @@ pub struct Cluster {
     bin_dir: PathBuf,
     base_dir: PathBuf,
     data_dir: PathBuf,
+    /// The socket's directory: `base_dir/sock`, or a short directory of its
+    /// own under /tmp when that path is too long for a socket.
+    sock_dir: PathBuf,
     port: u16,
+    /// The superuser's password, random per cluster.
+    password: String,
     version_major: u32,
     run_as: RunAs,
     /// Set once the server is stopped and the files are gone, so `Drop` has
@@ -249,32 +273,80 @@ impl Cluster {
         // `cluster`, whose Drop cleans up if a later step fails.
         let mut cluster = Cluster {
             data_dir: base_dir.join("data"),
+            sock_dir: base_dir.join("sock"),
             bin_dir,
             base_dir,
-            port: 0,
+            port: SOCKET_PORT,
+            password: String::new(),
             version_major,
             run_as,
             finished: false,
         };
+        cluster.password = random_hex(16).map_err(|source| ClusterError::Io {
+            context: "reading random bytes for the superuser's password".to_string(),
+            source,
+        })?;
+        // A caller may listen on TCP too (listen_addresses and port); the
+        // port then also names the socket file.
+        if let Some((_, port)) = options.settings.iter().rev().find(|(n, _)| n == "port") {
+            cluster.port = port.parse().map_err(|_| ClusterError::InvalidSetting {
+                name: format!("port={port}"),
+            })?;
+        }
+        if socket_path_too_long(&cluster.sock_dir) {
+            cluster.sock_dir = create_short_sock_dir(run_as)?;
+        }
         cluster.initdb()?;
         cluster.start_server(options)?;
         Ok(cluster)
     }
 
-    /// `postgresql://postgres@127.0.0.1:PORT/postgres` (trust auth, no
-    /// password).
+    /// `postgresql://postgres:PASSWORD@/postgres?host=SOCKET_DIR&port=5432`:
+    /// the superuser over the Unix socket. libpq (psql, pg_dump), the
+    /// `postgres` and `tokio-postgres` crates all read this form.
     pub fn url(&self) -> String {
         self.url_for("postgres")
     }
 
     /// Like [`Cluster::url`] but for another database on the same server.
     pub fn url_for(&self, database: &str) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgresql://postgres:{}@/{}?host={}&port={}",
+            self.password,
+            percent_encode(database),
+            percent_encode(&self.sock_dir.to_string_lossy()),
+            self.port
+        )
     }
 
-    /// The TCP port on 127.0.0.1.
+    /// The port in the socket's file name (`.s.PGSQL.<port>`); the server
+    /// listens on no TCP port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The directory holding the server's Unix socket (private to the user
+    /// the server runs as).
+    pub fn socket_dir(&self) -> &Path {
+        &self.sock_dir
+    }
+
+    /// The superuser's (`postgres`) password.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// What stops this server and removes its files, for a process that must
+    /// clean up from elsewhere (a signal handler) while the [`Cluster`] is
+    /// owned by someone else.
+    pub fn teardown(&self) -> Teardown {
+        Teardown {
+            bin_dir: self.bin_dir.clone(),
+            base_dir: self.base_dir.clone(),
+            data_dir: self.data_dir.clone(),
+            sock_dir: self.sock_dir.clone(),
+            run_as: self.run_as,
+        }
     }
 
     /// The server's major version (15 for 15.4; 9 for 9.6).
@@ -315,16 +387,102 @@ impl Cluster {
             return Ok(());
         }
         self.finished = true;
+        self.teardown().run()
+    }
+
+    fn initdb(&self) -> Result<(), ClusterError> {
+        let log = self.base_dir.join("initdb.log");
+        // initdb reads the password from a file, so it never shows on a
+        // command line; the file goes as soon as initdb is done.
+        let pwfile = self.base_dir.join("pwfile");
+        let written = fs::write(&pwfile, format!("{}\n", self.password))
+            .and_then(|()| readable_by(&pwfile, self.run_as));
+        if let Err(source) = written {
+            let _ = fs::remove_file(&pwfile);
+            return Err(ClusterError::Io {
+                context: format!("writing {}", pwfile.display()),
+                source,
+            });
+        }
+        let mut cmd = command_as(&self.bin_dir, &self.base_dir, self.run_as, "initdb");
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .args(["-U", "postgres", "-A", "scram-sha-256", "-E", "UTF8"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .args(["--locale=C", "--no-sync"]);
+        let ran = run_logged(cmd, &log, "initdb");
+        let _ = fs::remove_file(&pwfile);
+        if ran? {
+            Ok(())
+        } else {
+            Err(ClusterError::Initdb {
+                data_dir: self.data_dir.clone(),
+                log_tail: tail(&log, 30),
+            })
+        }
+    }
+
+    fn start_server(&mut self, options: &ClusterOptions) -> Result<(), ClusterError> {
+        let server_log = self.log_path();
+        let pg_ctl_log = self.base_dir.join("pg_ctl-start.log");
+        let mut cmd = command_as(&self.bin_dir, &self.base_dir, self.run_as, "pg_ctl");
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .arg("-l")
+            .arg(&server_log)
+            .args(["-w", "-t", "60", "-o"])
+            .arg(server_options(self.port, &self.sock_dir, options))
+            .arg("start");
+        if run_logged(cmd, &pg_ctl_log, "pg_ctl")? {
+            return Ok(());
+        }
+        let log_tail = format!(
+            "{}\n--- pg_ctl ---\n{}",
+            tail(&server_log, 30),
+            tail(&pg_ctl_log, 10)
+        );
+        // pg_ctl may give up (timeout) while the server is still coming up;
+        // make sure nothing is left running.
+        if self.data_dir.join("postmaster.pid").exists() {
+            let _ = self.teardown().pg_ctl_stop();
+        }
+        Err(ClusterError::Start {
+            sock_dir: self.sock_dir.clone(),
+            log_tail,
+        })
+    }
+}
+
+/// Stops a cluster's server and removes its files; see [`Cluster::teardown`].
+#[derive(Debug, Clone)]
+pub struct Teardown {
+    bin_dir: PathBuf,
+    base_dir: PathBuf,
+    data_dir: PathBuf,
+    sock_dir: PathBuf,
+    run_as: RunAs,
+}
+
+impl Teardown {
+    /// Stops the server (if it is running) and deletes its files, which are
+    /// deleted even if the stop fails.
+    pub fn run(&self) -> Result<(), ClusterError> {
         // Only a server that got as far as writing its pid file needs stopping.
         let stopped = if self.data_dir.join("postmaster.pid").exists() {
             self.pg_ctl_stop()
         } else {
             Ok(())
         };
-        let removed = fs::remove_dir_all(&self.base_dir).map_err(|source| ClusterError::Io {
-            context: format!("removing {}", self.base_dir.display()),
-            source,
-        });
+        if !self.sock_dir.starts_with(&self.base_dir) {
+            let _ = fs::remove_dir_all(&self.sock_dir);
+        }
+        let removed = match fs::remove_dir_all(&self.base_dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other.map_err(|source| ClusterError::Io {
+                context: format!("removing {}", self.base_dir.display()),
+                source,
+            }),
+        };
         stopped.and(removed)
     }
 
@@ -332,7 +490,7 @@ impl Cluster {
     /// point in a shutdown checkpoint.
     fn pg_ctl_stop(&self) -> Result<(), ClusterError> {
         let log = self.base_dir.join("pg_ctl-stop.log");
-        let mut cmd = self.command("pg_ctl");
+        let mut cmd = command_as(&self.bin_dir, &self.base_dir, self.run_as, "pg_ctl");
         cmd.arg("-D")
             .arg(&self.data_dir)
             .args(["-m", "immediate", "-w", "-t", "30", "stop"]);
@@ -348,87 +506,43 @@ impl Cluster {
             }),
         }
     }
+}
 
-    fn initdb(&self) -> Result<(), ClusterError> {
-        let log = self.base_dir.join("initdb.log");
-        let mut cmd = self.command("initdb");
-        cmd.arg("-D")
-            .arg(&self.data_dir)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8"])
-            .args(["--locale=C", "--no-sync"]);
-        if run_logged(cmd, &log, "initdb")? {
-            Ok(())
-        } else {
-            Err(ClusterError::Initdb {
-                data_dir: self.data_dir.clone(),
-                log_tail: tail(&log, 30),
-            })
+/// A command for one of the PostgreSQL programs, run as the right user from
+/// inside the temp dir (the `postgres` user cannot stat our cwd when that is,
+/// say, /root).
+fn command_as(bin_dir: &Path, base_dir: &Path, run_as: RunAs, program: &str) -> Command {
+    let path = bin_dir.join(exe(program));
+    let mut cmd = match run_as {
+        RunAs::Current => Command::new(path),
+        RunAs::Postgres { .. } => {
+            let mut c = Command::new(system_tool("runuser"));
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
         }
-    }
+    };
+    cmd.current_dir(base_dir).stdin(Stdio::null());
+    cmd
+}
 
-    fn start_server(&mut self, options: &ClusterOptions) -> Result<(), ClusterError> {
-        let server_log = self.log_path();
-        let pg_ctl_log = self.base_dir.join("pg_ctl-start.log");
-        let sock_dir = self.base_dir.join("sock");
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.port = free_port()?;
-            // Each attempt gets a fresh log so the error shows only its own
-            // failure; a missing file is fine.
-            let _ = fs::remove_file(&server_log);
+/// `n` random bytes as hex, from the operating system's generator.
+pub fn random_hex(n: usize) -> io::Result<String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
 
-            let mut cmd = self.command("pg_ctl");
-            cmd.arg("-D")
-                .arg(&self.data_dir)
-                .arg("-l")
-                .arg(&server_log)
-                .args(["-w", "-t", "60", "-o"])
-                .arg(server_options(self.port, &sock_dir, options))
-                .arg("start");
-            let started = run_logged(cmd, &pg_ctl_log, "pg_ctl")?;
-            if started {
-                return Ok(());
+/// Percent-encodes everything but unreserved URL characters and `/`.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
             }
-
-            let log_tail = format!(
-                "{}\n--- pg_ctl ---\n{}",
-                tail(&server_log, 30),
-                tail(&pg_ctl_log, 10)
-            );
-            // pg_ctl may give up (timeout) while the server is still coming
-            // up; make sure nothing is left running before retrying.
-            if self.data_dir.join("postmaster.pid").exists() {
-                let _ = self.pg_ctl_stop();
-            }
-            let port_clash = log_tail.contains("Address already in use")
-                || log_tail.contains("could not create any TCP/IP sockets");
-            if !port_clash || attempt >= START_ATTEMPTS {
-                return Err(ClusterError::Start {
-                    port: self.port,
-                    attempts: attempt,
-                    log_tail,
-                });
-            }
-        }
-    }
-
-    /// A command for one of the PostgreSQL programs, run as the right user
-    /// from inside the temp dir (the `postgres` user cannot stat our cwd when
-    /// that is, say, /root).
-    fn command(&self, program: &str) -> Command {
-        let path = self.bin_dir.join(exe(program));
-        let mut cmd = match self.run_as {
-            RunAs::Current => Command::new(path),
-            RunAs::Postgres { .. } => {
-                let mut c = Command::new(system_tool("runuser"));
-                c.args(["-u", "postgres", "--"]).arg(path);
-                c
-            }
-        };
-        cmd.current_dir(&self.base_dir).stdin(Stdio::null());
-        cmd
-    }
+        })
+        .collect()
 }
 
 impl Drop for Cluster {
@@ -440,18 +554,21 @@ impl Drop for Cluster {
     }
 }
 
+/// sun_path holds ~104 bytes; a long temp dir (macOS's $TMPDIR) would make
+/// the socket unbindable.
+fn socket_path_too_long(sock_dir: &Path) -> bool {
+    sock_dir.as_os_str().len() + "/.s.PGSQL.65535".len() >= 100
+}
+
 /// The `-o` string pg_ctl hands to postgres. pg_ctl runs it through
 /// `/bin/sh`, so every word is single-quoted.
 fn server_options(port: u16, sock_dir: &Path, options: &ClusterOptions) -> String {
-    // sun_path holds ~104 bytes; a long temp dir (macOS's $TMPDIR) would make
-    // the socket unbindable, so fall back to TCP only.
-    let socket_path_len = sock_dir.as_os_str().len() + "/.s.PGSQL.65535".len();
-    let sock = if socket_path_len < 100 {
-        sock_dir.to_string_lossy().into_owned()
-    } else {
-        String::new()
-    };
-    let mut words = vec!["-p".to_string(), port.to_string(), "-k".to_string(), sock];
+    let mut words = vec![
+        "-p".to_string(),
+        port.to_string(),
+        "-k".to_string(),
+        sock_dir.to_string_lossy().into_owned(),
+    ];
     let extra = options
         .settings
         .iter()
@@ -519,34 +636,37 @@ fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
-/// A port that was free a moment ago. Another process may take it before the
-/// server binds it, which `start_server` handles by retrying.
-fn free_port() -> Result<u16, ClusterError> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| ClusterError::Io {
-            context: "binding 127.0.0.1:0 to find a free port".to_string(),
-            source,
-        })?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| ClusterError::Io {
-            context: "reading the free port".to_string(),
-            source,
-        })?
-        .port();
-    Ok(port)
-}
-
-/// Creates `<tmp>/schemashift-pg-<pid>-<n>-<nanos>/{data,sock}`, private to
-/// the user that will run the server.
-fn create_base_dir(run_as: RunAs) -> Result<PathBuf, ClusterError> {
+/// `schemashift-pg-<pid>-<n>-<nanos>`: unique, and naming the process that
+/// made it so [`reap_stale_dirs`] can tell leftovers.
+fn unique_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let base = std::env::temp_dir().join(format!("{DIR_PREFIX}{}-{n}-{nanos}", std::process::id()));
+    format!("{DIR_PREFIX}{}-{n}-{nanos}", std::process::id())
+}
+
+/// A socket directory short enough for sun_path, under /tmp, private to the
+/// user that will run the server.
+fn create_short_sock_dir(run_as: RunAs) -> Result<PathBuf, ClusterError> {
+    let dir = Path::new("/tmp").join(unique_name());
+    fs::create_dir(&dir).map_err(|source| ClusterError::Io {
+        context: format!("creating {}", dir.display()),
+        source,
+    })?;
+    if let Err(e) = private_to(&dir, run_as) {
+        let _ = fs::remove_dir_all(&dir);
+        return Err(e);
+    }
+    Ok(dir)
+}
+
+/// Creates `<tmp>/schemashift-pg-<pid>-<n>-<nanos>/{data,sock}`, private to
+/// the user that will run the server.
+fn create_base_dir(run_as: RunAs) -> Result<PathBuf, ClusterError> {
+    let base = std::env::temp_dir().join(unique_name());
     // `create_dir` (not `_all`) fails if the name is somehow taken, rather
     // than sharing another cluster's directory.
     fs::create_dir(&base).map_err(|source| ClusterError::Io {
@@ -562,8 +682,8 @@ fn create_base_dir(run_as: RunAs) -> Result<PathBuf, ClusterError> {
                     source,
                 })?;
             }
-            // initdb insists on 0700 for the data dir; the rest holds
-            // nothing anyone else needs.
+            // initdb insists on 0700 for the data dir; the socket's must be
+            // private so no other local user can reach the server.
             private_to(dir, run_as)
         });
     match populated {
@@ -593,6 +713,23 @@ fn private_to(dir: &Path, run_as: RunAs) -> Result<(), ClusterError> {
 
 #[cfg(not(unix))]
 fn private_to(_dir: &Path, _run_as: RunAs) -> Result<(), ClusterError> {
+    Ok(())
+}
+
+/// Mode 0600 and, as root, owned by `postgres` (initdb reads the password
+/// file as that user).
+#[cfg(unix)]
+fn readable_by(file: &Path, run_as: RunAs) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(file, fs::Permissions::from_mode(0o600))?;
+    if let RunAs::Postgres { uid, gid } = run_as {
+        std::os::unix::fs::chown(file, Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn readable_by(_file: &Path, _run_as: RunAs) -> io::Result<()> {
     Ok(())
 }
 
@@ -694,145 +831,6 @@ fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
-/// The programs from [`REQUIRED`] that `dir` lacks.
-fn missing_in(dir: &Path) -> Vec<&'static str> {
-    REQUIRED
-        .into_iter()
-        .filter(|p| !dir.join(exe(p)).is_file())
-        .collect()
-}
-
-/// Finds the directory holding `initdb`, `pg_ctl` and `postgres`.
-///
-/// Order: `SCHEMASHIFT_PG_BIN` (an error if it is set but incomplete), the
-/// newest `/usr/lib/postgresql/<version>/bin` (Debian/Ubuntu), the newest
-/// Homebrew `postgresql@<version>/bin` (keg-only, so not on `PATH`),
-/// `pg_config --bindir`, then the directory of `initdb` on `PATH`.
-pub fn find_bin_dir() -> Result<PathBuf, ClusterError> {
-    find_bin_dir_from(
-        std::env::var_os(PG_BIN_ENV).filter(|v| !v.is_empty()),
-        std::env::var_os("PATH"),
-    )
-}
-
-fn find_bin_dir_from(
-    env_dir: Option<std::ffi::OsString>,
-    path_var: Option<std::ffi::OsString>,
-) -> Result<PathBuf, ClusterError> {
-    if let Some(dir) = env_dir {
-        let dir = PathBuf::from(dir);
-        let missing = missing_in(&dir);
-        return if missing.is_empty() {
-            Ok(dir)
-        } else {
-            Err(ClusterError::BadPgBin { dir, missing })
-        };
-    }
-    let mut searched = vec![format!("${PG_BIN_ENV} (unset)")];
-
-    let versioned = [
-        ("/usr/lib/postgresql", "", "bin"),
-        ("/opt/homebrew/opt", "postgresql@", "bin"),
-        ("/usr/local/opt", "postgresql@", "bin"),
-    ];
-    for (root, prefix, sub) in versioned {
-        searched.push(format!("{root}/{prefix}*/{sub}"));
-        if let Some(dir) = newest_versioned(Path::new(root), prefix, sub) {
-            return Ok(dir);
-        }
-    }
-
-    searched.push("pg_config --bindir".to_string());
-    if let Ok(out) = Command::new("pg_config")
-        .arg("--bindir")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-    {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if out.status.success() && !dir.as_os_str().is_empty() && missing_in(&dir).is_empty() {
-            return Ok(dir);
-        }
-    }
-
-    searched.push("initdb on PATH".to_string());
-    if let Some(dir) = path_var.and_then(|p| find_on_path(&p)) {
-        return Ok(dir);
-    }
-    Err(ClusterError::NotInstalled { searched })
-}
-
-/// The first `PATH` directory with `initdb` whose bin dir is complete.
-fn find_on_path(path_var: &OsStr) -> Option<PathBuf> {
-    for dir in std::env::split_paths(path_var) {
-        let initdb = dir.join(exe("initdb"));
-        if !initdb.is_file() {
-            continue;
-        }
-        if missing_in(&dir).is_empty() {
-            return Some(dir);
-        }
-        // A lone symlink on PATH (e.g. /usr/local/bin/initdb) points at the
-        // real bin dir, where its siblings live.
-        if let Some(real) = fs::canonicalize(&initdb)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .filter(|d| missing_in(d).is_empty())
-        {
-            return Some(real);
-        }
-    }
-    None
-}
-
-/// The complete `<root>/<prefix><version>/<sub>` with the highest version,
-/// comparing versions numerically (so 10 beats 9.6).
-fn newest_versioned(root: &Path, prefix: &str, sub: &str) -> Option<PathBuf> {
-    let mut found: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(root)
-        .ok()?
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let name = entry.file_name().into_string().ok()?;
-            let version = parse_version(name.strip_prefix(prefix)?)?;
-            let dir = entry.path().join(sub);
-            missing_in(&dir).is_empty().then_some((version, dir))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, dir)| dir)
-}
-
-/// "15" -> [15], "9.6" -> [9, 6]; anything else is not a version.
-fn parse_version(s: &str) -> Option<Vec<u32>> {
-    s.split('.').map(|part| part.parse().ok()).collect()
-}
-
-/// Major version from `postgres --version` (allowed as root, unlike
-/// starting the server).
-fn read_version_major(bin_dir: &Path) -> Result<u32, ClusterError> {
-    let program = bin_dir.join(exe("postgres"));
-    let out = Command::new(&program)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| ClusterError::Spawn {
-            program: program.display().to_string(),
-            source,
-        })?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    parse_version_major(&text).ok_or_else(|| ClusterError::Version {
-        program: program.display().to_string(),
-        output: format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
-    })
-}
-
-/// "postgres (PostgreSQL) 15.4 (Debian ...)" -> 15; "... 16beta1" -> 16.
-fn parse_version_major(text: &str) -> Option<u32> {
-    let rest = text.split("(PostgreSQL)").nth(1)?.trim_start();
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -911,17 +909,31 @@ mod tests {
     fn server_options_are_shell_quoted() {
         let opts = ClusterOptions::new().setting("cluster_name", "it's");
         let s = server_options(5432, Path::new("/tmp/x y/sock"), &opts);
-        assert!(
-            s.starts_with("'-p' '5432' '-k' '/tmp/x y/sock' '-c' 'listen_addresses=127.0.0.1'"),
-            "{s}"
-        );
+        let expected = "'-p' '5432' '-k' '/tmp/x y/sock' '-c' 'listen_addresses='";
+        assert!(s.starts_with(expected), "{s}");
         assert!(s.ends_with(r"'-c' 'cluster_name=it'\''s'"), "{s}");
     }
 
     #[test]
-    fn long_socket_dirs_fall_back_to_tcp_only() {
+    fn long_socket_dirs_are_too_long() {
         let long = PathBuf::from(format!("/tmp/{}/sock", "x".repeat(100)));
-        let s = server_options(5432, &long, &ClusterOptions::new());
-        assert!(s.starts_with("'-p' '5432' '-k' '' "), "{s}");
+        assert!(socket_path_too_long(&long));
+        assert!(!socket_path_too_long(Path::new(
+            "/tmp/schemashift-pg-1-2-3/sock"
+        )));
+    }
+
+    #[test]
+    fn urls_percent_encode_the_socket_dir() {
+        assert_eq!(percent_encode("/tmp/a b/sock"), "/tmp/a%20b/sock");
+        assert_eq!(percent_encode("db&x"), "db%26x");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn liveness_of_pids() {
+        assert_eq!(process_alive(std::process::id()), Some(true));
+        // Above the kernel's pid_max, never a live process.
+        assert_eq!(process_alive(i32::MAX as u32), Some(false));
     }
 }

@@ -23,4 +23,5 @@ pub mod render;
 pub mod report;
 pub mod review;
 pub mod schema;
+pub mod sqldepth;
 pub mod sqltext;

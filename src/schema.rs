@@ -73,6 +73,12 @@ impl Schema {
             if !(upper.starts_with("CREATE")) {
                 continue;
             }
+            if let Err(e) = crate::sqldepth::check_sql(text, engine) {
+                if upper.starts_with("CREATE TABLE") {
+                    return Err(format!("schema: the statement on line {}: {e}", stmt.line));
+                }
+                continue;
+            }
             let Ok(parsed) = Parser::parse_sql(dialect.as_ref(), text) else {
                 if upper.starts_with("CREATE TABLE") {
                     return Err(format!(

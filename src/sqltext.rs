@@ -19,6 +19,7 @@ pub fn dialect(engine: Engine) -> Box<dyn Dialect> {
 
 /// Parses one SQL expression, rejecting anything left over.
 pub fn parse_expr(what: &str, text: &str, engine: Engine) -> Result<Expr, String> {
+    crate::sqldepth::check_sql(text, engine).map_err(|e| format!("{what}: {e}"))?;
     let d = dialect(engine);
     let mut p = Parser::new(d.as_ref())
         .try_with_sql(text)
@@ -37,6 +38,7 @@ pub fn parse_expr(what: &str, text: &str, engine: Engine) -> Result<Expr, String
 
 /// Parses one SQL data type, rejecting anything left over.
 pub fn parse_type(what: &str, text: &str, engine: Engine) -> Result<DataType, String> {
+    crate::sqldepth::check_sql(text, engine).map_err(|e| format!("{what}: {e}"))?;
     let d = dialect(engine);
     let mut p = Parser::new(d.as_ref())
         .try_with_sql(text)

@@ -14,6 +14,7 @@ pub mod emit;
 pub mod engine;
 pub mod ident;
 pub mod mcp;
+pub mod mcp_stdio;
 pub mod memory;
 pub mod pattern;
 pub mod plan;

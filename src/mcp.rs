@@ -15,7 +15,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
 use rmcp::{prompt, prompt_handler, prompt_router, tool, tool_handler, tool_router};
-use rmcp::{ErrorData as McpError, Json, RoleServer, ServerHandler, ServiceExt};
+use rmcp::{ErrorData as McpError, Json, RoleServer, ServerHandler};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::sync::OnceLock;
@@ -493,9 +493,8 @@ impl ServerHandler for Server {
     }
 }
 
-/// Serves MCP over stdin/stdout until the client disconnects.
+/// Serves MCP over stdin/stdout until the client disconnects; every
+/// malformed message gets its JSON-RPC error ([`crate::mcp_stdio`]).
 pub async fn serve_stdio() -> anyhow::Result<()> {
-    let service = Server::new().serve(rmcp::transport::stdio()).await?;
-    service.waiting().await?;
-    Ok(())
+    crate::mcp_stdio::serve(Server::new(), tokio::io::stdin(), tokio::io::stdout()).await
 }

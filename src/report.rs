@@ -271,17 +271,18 @@ pub fn write_all(files: &[(PathBuf, &str)], force: bool) -> Result<Vec<Written>,
                 source: e,
             })?;
         }
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp{}",
-            path.file_name()
-                .and_then(|f| f.to_str())
-                .unwrap_or("report"),
-            std::process::id()
-        ));
-        std::fs::write(&tmp, content).map_err(|e| ReportError::Io {
-            path: tmp.clone(),
+        let (tmp, mut file) = create_temp(path).map_err(|e| ReportError::Io {
+            path: path.clone(),
             source: e,
         })?;
+        if let Err(e) = std::io::Write::write_all(&mut file, content.as_bytes()) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(ReportError::Io {
+                path: tmp.clone(),
+                source: e,
+            });
+        }
+        drop(file);
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             ReportError::Io {
@@ -291,6 +292,38 @@ pub fn write_all(files: &[(PathBuf, &str)], force: bool) -> Result<Vec<Written>,
         })?;
     }
     Ok(plan)
+}
+
+/// A new temporary file beside `path`, under a name nobody can guess, and
+/// created only if nothing is there: a symlink planted at the name is never
+/// followed (O_EXCL), so the write cannot land outside the report folder.
+fn create_temp(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let name = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or("report");
+    let mut last = None;
+    for attempt in 0..16u32 {
+        // RandomState is seeded from the OS's random source.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u32(attempt);
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", h.finish()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary file name")))
 }
 
 #[cfg(test)]
@@ -365,6 +398,49 @@ mod tests {
             std::fs::read_to_string(sub.join("x-plan.json")).unwrap(),
             "{\"b\":1}\n"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    #[cfg(unix)]
+    #[test]
+    fn temporary_files_never_follow_a_planted_symlink() {
+        let dir =
+            std::env::temp_dir().join(format!("schemashift-report-tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, "VICTIM\n").unwrap();
+        // The names the writer once used: `.<file>.tmp<pid>`.
+        for name in ["x-plan.md", "x-plan.json"] {
+            std::os::unix::fs::symlink(
+                &victim,
+                dir.join("out")
+                    .join(format!(".{name}.tmp{}", std::process::id())),
+            )
+            .unwrap();
+        }
+        let r = Report {
+            slug: "x".into(),
+            kind: Kind::Plan,
+            markdown: "# a\n".into(),
+            json: "{}\n".into(),
+        };
+        r.write(&dir.join("out"), false).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "VICTIM\n");
+        let md = dir.join("out/x-plan.md");
+        assert!(!std::fs::symlink_metadata(&md).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&md).unwrap(), "# a\n");
+        // No temporary file is left behind, and each gets a fresh name.
+        let left = std::fs::read_dir(dir.join("out"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(left, 0);
+        let (a, _) = create_temp(&md).unwrap();
+        let (b, _) = create_temp(&md).unwrap();
+        assert_ne!(a, b);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -203,9 +203,10 @@ impl Server {
             stage: req.stage,
             now: None,
         };
-        emit(&plan, &detection, &options)
-            .map(Json)
-            .map_err(|e| e.to_string())
+        let emission = emit(&plan, &detection, &options).map_err(|e| e.to_string())?;
+        // What the CLI checks before writing, checked before the client writes.
+        crate::emit::check_emission(std::path::Path::new(&req.dir), &emission)?;
+        Ok(Json(emission))
     }
 }
 

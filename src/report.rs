@@ -294,6 +294,37 @@ pub fn write_all(files: &[(PathBuf, &str)], force: bool) -> Result<Vec<Written>,
     Ok(plan)
 }
 
+/// Most characters of user input an error message repeats.
+pub const ECHO_CHARS: usize = 200;
+
+/// User input as messages repeat it: control characters escaped the way
+/// Rust writes them (`\u{1b}`), so input cannot restyle or retitle the
+/// terminal, and cut after [`ECHO_CHARS`] characters with the whole size
+/// named, so a megabyte of input is not printed back.
+pub fn echo(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(ECHO_CHARS) {
+        match c {
+            '\t' => out.push(' '),
+            c if c.is_control() || is_invisible_format(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    if chars.next().is_some() {
+        out.push_str(&format!("… ({} bytes)", text.len()));
+    }
+    out
+}
+
+/// Characters that reorder or hide text around them (bidirectional
+/// overrides, zero-width marks): shown escaped like control characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
 /// A new temporary file beside `path`, under a name nobody can guess, and
 /// created only if nothing is there: a symlink planted at the name is never
 /// followed (O_EXCL), so the write cannot land outside the report folder.
@@ -442,5 +473,23 @@ mod tests {
         let (b, _) = create_temp(&md).unwrap();
         assert_ne!(a, b);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    #[test]
+    fn echoes_escape_control_characters_and_stop_after_a_while() {
+        assert_eq!(echo("rename users"), "rename users");
+        assert_eq!(
+            echo("rename \u{1b}[31m\u{1b}]0;TITLE\u{7} users\r\n"),
+            "rename \\u{1b}[31m\\u{1b}]0;TITLE\\u{7} users\\u{d}\\u{a}"
+        );
+        assert_eq!(echo("a\u{202e}b"), "a\\u{202e}b");
+        let long = "word ".repeat(100_000);
+        let e = echo(&long);
+        assert!(e.ends_with("… (500000 bytes)"), "{e}");
+        assert_eq!(
+            e.chars().count(),
+            ECHO_CHARS + "… (500000 bytes)".chars().count()
+        );
+        // Exactly the limit: nothing cut.
+        assert_eq!(echo(&"x".repeat(ECHO_CHARS)), "x".repeat(ECHO_CHARS));
     }
 }

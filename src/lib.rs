@@ -13,6 +13,7 @@ pub mod detect;
 pub mod emit;
 pub mod engine;
 pub mod ident;
+pub mod limits;
 pub mod mcp;
 pub mod mcp_stdio;
 pub mod memory;

@@ -132,6 +132,9 @@ impl Server {
         &self,
         Parameters(req): Parameters<RehearseRequest>,
     ) -> Result<Json<Rehearsal>, String> {
+        if let Some(sql) = &req.as_is {
+            crate::limits::check_field("as_is", sql, crate::limits::AS_IS_BYTES)?;
+        }
         // Its own threads: a rehearsal is long and its timings must not
         // share the server's event loop.
         tokio::task::spawn_blocking(move || crate::rehearse::rehearse_blocking(&req))

@@ -55,6 +55,14 @@ impl Schema {
     /// Parses the DDL statement by statement; statements that are not about
     /// tables, keys or indexes (functions, grants, SET...) are skipped.
     pub fn parse(ddl: &str, engine: Engine) -> Result<Schema, String> {
+        let limit = crate::limits::SCHEMA_BYTES;
+        if ddl.len() > limit {
+            return Err(format!(
+                "the schema is {} bytes, over the {} limit; give the CREATE TABLE statements of the tables the change touches",
+                ddl.len(),
+                crate::limits::describe(limit)
+            ));
+        }
         let dialect = crate::sqltext::dialect(engine);
         let mut schema = Schema::default();
         for stmt in crate::change::ddl::split_statements(ddl, engine) {

@@ -90,6 +90,9 @@ pub enum ConfigError {
     },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// Too large, not text, or not readable: the message names the file.
+    #[error("{message}")]
+    Unreadable { message: String },
 }
 
 impl Config {
@@ -119,10 +122,13 @@ impl Config {
 
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::limits::read_file_text(
+            path,
+            crate::limits::CONFIG_BYTES,
+            "the configuration file",
+            "a configuration is a few lines of TOML",
+        )
+        .map_err(|message| ConfigError::Unreadable { message })?;
         Config::parse(&text, path)
     }
 

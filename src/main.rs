@@ -323,21 +323,21 @@ fn main() -> ExitCode {
 }
 
 fn usage_error(UsageError(msg): UsageError) -> ExitCode {
-    eprintln!("error: {msg}");
+    // Messages quote input: never let it reach the terminal raw.
+    eprintln!("error: {}", report::safe_message(&msg));
     ExitCode::from(2)
 }
 
 /// Reviews files: 0 when nothing reaches --fail-on, 1 when something does.
 fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
-    let config = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| UsageError(e.to_string()))?,
-        None => match std::env::current_dir()
+    let config_path = args.config.clone().or_else(|| {
+        std::env::current_dir()
             .ok()
             .and_then(|d| Config::discover(&d))
-        {
-            Some(path) => Config::load(&path).map_err(|e| UsageError(e.to_string()))?,
-            None => Config::default(),
-        },
+    });
+    let config = match &config_path {
+        Some(path) => Config::load(path).map_err(|e| UsageError(e.to_string()))?,
+        None => Config::default(),
     };
     let settings = config
         .resolve(&Overrides {
@@ -355,7 +355,7 @@ fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
     for arg in &args.files {
         let found = files::expand(arg).map_err(UsageError)?;
         if found.is_empty() {
-            eprintln!("warning: no *.sql files in {arg}");
+            eprintln!("warning: no *.sql files in {}", report::echo(arg));
         }
         for t in found {
             if !targets.contains(&t) {
@@ -371,12 +371,16 @@ fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
         if input.lossy {
             eprintln!(
                 "warning: {} is not valid UTF-8; reviewed with replacement characters",
-                input.name
+                report::echo(&input.name)
             );
         }
         inputs.push(input);
     }
-    let review = files::review_inputs(&inputs, &settings.options);
+    let mut review = files::review_inputs(&inputs, &settings.options);
+    // Which file turned which rules off, in the output itself.
+    review.config = config_path
+        .as_deref()
+        .map(|p| schemashift::review::config::ConfigUsed::new(p, &config));
     let format = match args.format {
         FormatArg::Text => format::Format::Text,
         FormatArg::Json => format::Format::Json,

@@ -302,9 +302,15 @@ pub const ECHO_CHARS: usize = 200;
 /// terminal, and cut after [`ECHO_CHARS`] characters with the whole size
 /// named, so a megabyte of input is not printed back.
 pub fn echo(text: &str) -> String {
+    cut(text, ECHO_CHARS)
+}
+
+/// `text` with control and invisible formatting characters escaped, cut
+/// after `max` characters.
+fn cut(text: &str, max: usize) -> String {
     let mut out = String::new();
     let mut chars = text.chars();
-    for c in chars.by_ref().take(ECHO_CHARS) {
+    for c in chars.by_ref().take(max) {
         match c {
             '\t' => out.push(' '),
             c if c.is_control() || is_invisible_format(c) => {
@@ -317,6 +323,20 @@ pub fn echo(text: &str) -> String {
         out.push_str(&format!("… ({} bytes)", text.len()));
     }
     out
+}
+
+/// Longest line of a message printed to the terminal.
+const MESSAGE_LINE_CHARS: usize = 1000;
+
+/// A whole message made safe to print: each line as [`echo`] shows input,
+/// with a longer limit, so that whatever input a message quotes, it can
+/// neither drive the terminal nor flood it.
+pub fn safe_message(message: &str) -> String {
+    message
+        .split('\n')
+        .map(|line| cut(line, MESSAGE_LINE_CHARS))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Characters that reorder or hide text around them (bidirectional
@@ -491,5 +511,15 @@ mod tests {
         );
         // Exactly the limit: nothing cut.
         assert_eq!(echo(&"x".repeat(ECHO_CHARS)), "x".repeat(ECHO_CHARS));
+    }
+    #[test]
+    fn messages_keep_their_lines_and_lose_escapes_and_floods() {
+        let msg = format!("bad `\u{1b}]0;T\u{7}`\n\nexample: x\n{}", "y".repeat(5000));
+        let safe = safe_message(&msg);
+        let lines: Vec<&str> = safe.lines().collect();
+        assert_eq!(lines[0], "bad `\\u{1b}]0;T\\u{7}`");
+        assert_eq!(lines[2], "example: x");
+        assert!(lines[3].ends_with("… (5000 bytes)"), "{}", lines[3]);
+        assert!(!safe.chars().any(|c| c.is_control() && c != '\n'));
     }
 }

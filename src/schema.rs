@@ -119,6 +119,14 @@ impl Schema {
                 }
             }
         }
+        // A file given as the schema that holds no table is the wrong file
+        // (or an empty one): planning without it would silently guess.
+        if schema.tables.is_empty() {
+            return Err(
+                "the schema has no CREATE TABLE statement: give the CREATE TABLE DDL of the tables the change touches (pg_dump --schema-only -t TABLE), or leave the schema out"
+                    .into(),
+            );
+        }
         Ok(schema)
     }
 

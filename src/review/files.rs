@@ -2,7 +2,7 @@
 //! walked, sorted), read, and reviewed together as one run.
 
 use super::format::Extents;
-use super::{review_counted, sources, Review, ReviewOptions};
+use super::{review_listed, sources, Review, ReviewOptions, Tally};
 use crate::change::ddl::split_statements;
 use std::path::{Path, PathBuf};
 
@@ -104,12 +104,13 @@ pub fn read(target: &Target, limit: usize) -> Result<Input, String> {
 pub fn review_inputs(inputs: &[Input], opts: &ReviewOptions) -> Review {
     let mut findings = Vec::new();
     let mut statements = 0;
+    let tally = Tally::default();
     for i in inputs {
-        let (f, n) = review_counted(&i.text, Some(&i.name), opts);
+        let (f, n) = review_listed(&i.text, Some(&i.name), opts, &tally);
         findings.extend(f);
         statements += n;
     }
-    let mut review = Review::from_findings(findings, statements);
+    let mut review = Review::with_omitted(findings, statements, tally.omitted());
     review.summary = format!("{} file(s), {}", inputs.len(), review.summary);
     review
 }

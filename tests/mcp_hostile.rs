@@ -84,6 +84,29 @@ async fn deep_sql_gets_an_error_and_the_server_keeps_serving() {
             .collect();
         assert!(rules.contains(&"drop-table"), "{rules:?}");
     }
+    // A schema with no table, and an as-is migration over its limit.
+    let r = c
+        .call_tool(
+            CallToolRequestParams::new("build_plan").with_arguments(args(json!({
+                "request": "rename users.username to handle",
+                "schema": "root:x:0:0:root:/root:/bin/bash"
+            }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true));
+    assert!(text(&r).contains("no CREATE TABLE"), "{}", text(&r));
+    let r = c
+        .call_tool(
+            CallToolRequestParams::new("rehearse_plan").with_arguments(args(json!({
+                "as_is": "SELECT 1;\n".repeat(1 << 20),
+                "schema": "CREATE TABLE t (id bigint PRIMARY KEY);"
+            }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true));
+    assert!(text(&r).contains("over the 8 MiB limit"), "{}", text(&r));
     let ok = c
         .call_tool(
             CallToolRequestParams::new("classify_change")

@@ -26,7 +26,7 @@ pub const REVIEW_BYTES: usize = 64 * MIB;
 
 /// The limit in words: `1 MiB`, `64 MiB`.
 pub fn describe(limit: usize) -> String {
-    if limit >= MIB && limit % MIB == 0 {
+    if limit >= MIB && limit.is_multiple_of(MIB) {
         format!("{} MiB", limit / MIB)
     } else {
         format!("{limit} bytes")

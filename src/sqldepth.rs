@@ -47,10 +47,9 @@ pub fn check_tokens<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Result<(
                 open.push(0);
                 depth += 1;
             }
-            Token::RParen | Token::RBracket | Token::RBrace => {
-                if open.len() > 1 {
-                    depth -= open.pop().unwrap_or(0) + 1;
-                }
+            // An unmatched closing bracket closes nothing.
+            Token::RParen | Token::RBracket | Token::RBrace if open.len() > 1 => {
+                depth -= open.pop().unwrap_or(0) + 1;
             }
             Token::Comma => {
                 if let Some(top) = open.last_mut() {

@@ -122,6 +122,7 @@ async fn deep_sql_gets_an_error_and_the_server_keeps_serving() {
 struct Raw {
     child: std::process::Child,
     out: BufReader<std::process::ChildStdout>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Raw {
@@ -134,7 +135,20 @@ impl Raw {
             .spawn()
             .expect("spawn");
         let out = BufReader::new(child.stdout.take().unwrap());
-        let mut raw = Raw { child, out };
+        // A message left unanswered would block the read for ever: after a
+        // minute this server is stopped, and the read fails instead.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (pid, flag) = (child.id().to_string(), done.clone());
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+            }
+            let _ = Command::new("kill").arg(&pid).status();
+        });
+        let mut raw = Raw { child, out, done };
         raw.send(br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#);
         assert_eq!(raw.read()["id"], 0);
         raw.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
@@ -169,6 +183,7 @@ impl Raw {
 
 impl Drop for Raw {
     fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -310,15 +310,40 @@ fn check(ctx: &Ctx, stmt: &Stmt, opts: &ReviewOptions, findings: &mut Vec<Findin
     }
 }
 
-/// Reviews one source and wraps the findings with a verdict.
+/// Reviews one source and wraps the findings with a verdict, listing at
+/// most [`MAX_LISTED`] of each severity.
 pub fn review(source: &str, file: Option<&str>, opts: &ReviewOptions) -> Review {
-    let (findings, statements) = review_counted(source, file, opts);
-    Review::from_findings(findings, statements)
+    let tally = Tally::default();
+    let (findings, statements) = review_listed(source, file, opts, &tally);
+    Review::with_omitted(findings, statements, tally.omitted())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_review_lists_a_bounded_number_of_findings_and_counts_the_rest() {
+        let sql: String = (0..MAX_LISTED + 7)
+            .map(|i| format!("DROP TABLE t{i};\n"))
+            .collect();
+        let r = review(&sql, None, &ReviewOptions::default());
+        let errors = r
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        assert_eq!(errors, MAX_LISTED);
+        assert!(r.findings_omitted >= 7, "{}", r.findings_omitted);
+        assert_eq!(r.verdict, Verdict::Stop);
+        assert!(
+            r.summary.contains(&format!("{} error(s)", MAX_LISTED + 7)),
+            "{}",
+            r.summary
+        );
+        // The first in file order are the ones listed.
+        assert_eq!(r.findings[0].line, 1);
+    }
 
     /// Statements of many kinds on few tables, columns and names, so that
     /// the rules' looks back at earlier statements find something.

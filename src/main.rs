@@ -8,8 +8,8 @@ use schemashift::classify::{classify_request, ClassifyRequest};
 use schemashift::context::{Context, Engine};
 use schemashift::review::config::{Config, FailOn, Overrides};
 use schemashift::review::{files, format};
-use schemashift::{references, render, report};
-use std::io::{Read, Write};
+use schemashift::{limits, references, render, report};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -326,21 +326,21 @@ fn main() -> ExitCode {
 }
 
 fn usage_error(UsageError(msg): UsageError) -> ExitCode {
-    eprintln!("error: {msg}");
+    // Messages quote input: never let it reach the terminal raw.
+    eprintln!("error: {}", report::safe_message(&msg));
     ExitCode::from(2)
 }
 
 /// Reviews files: 0 when nothing reaches --fail-on, 1 when something does.
 fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
-    let config = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| UsageError(e.to_string()))?,
-        None => match std::env::current_dir()
+    let config_path = args.config.clone().or_else(|| {
+        std::env::current_dir()
             .ok()
             .and_then(|d| Config::discover(&d))
-        {
-            Some(path) => Config::load(&path).map_err(|e| UsageError(e.to_string()))?,
-            None => Config::default(),
-        },
+    });
+    let config = match &config_path {
+        Some(path) => Config::load(path).map_err(|e| UsageError(e.to_string()))?,
+        None => Config::default(),
     };
     let settings = config
         .resolve(&Overrides {
@@ -358,7 +358,7 @@ fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
     for arg in &args.files {
         let found = files::expand(arg).map_err(UsageError)?;
         if found.is_empty() {
-            eprintln!("warning: no *.sql files in {arg}");
+            eprintln!("warning: no *.sql files in {}", report::echo(arg));
         }
         for t in found {
             if !targets.contains(&t) {
@@ -367,17 +367,23 @@ fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
         }
     }
     let mut inputs = Vec::with_capacity(targets.len());
+    let mut left = limits::REVIEW_BYTES;
     for t in &targets {
-        let input = files::read(t).map_err(UsageError)?;
+        let input = files::read(t, left).map_err(UsageError)?;
+        left -= input.text.len().min(left);
         if input.lossy {
             eprintln!(
                 "warning: {} is not valid UTF-8; reviewed with replacement characters",
-                input.name
+                report::echo(&input.name)
             );
         }
         inputs.push(input);
     }
-    let review = files::review_inputs(&inputs, &settings.options);
+    let mut review = files::review_inputs(&inputs, &settings.options);
+    // Which file turned which rules off, in the output itself.
+    review.config = config_path
+        .as_deref()
+        .map(|p| schemashift::review::config::ConfigUsed::new(p, &config));
     let format = match args.format {
         FormatArg::Text => format::Format::Text,
         FormatArg::Json => format::Format::Json,
@@ -462,18 +468,24 @@ fn serve() -> Result<(), UsageError> {
     served.map_err(|e| UsageError(format!("MCP server stopped: {e}")))
 }
 
-/// Joins the words of a change, reading stdin for `-`.
+/// A `--schema` file, read with its bound.
+fn read_schema(path: &std::path::Path) -> Result<String, UsageError> {
+    limits::read_file_text(
+        path,
+        limits::SCHEMA_BYTES,
+        "the schema file",
+        "give the CREATE TABLE statements of the tables the change touches",
+    )
+    .map_err(UsageError)
+}
+
 /// Plans (or takes the plan or SQL given) and rehearses; exit 1 when the
 /// rehearsal fails.
 fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
     use schemashift::plan::{DualWrite, PlanOptions, PlanRequest};
     use schemashift::rehearse::{RehearseOptions, RehearseRequest, Verdict};
-    let read = |path: &std::path::Path, what: &str| {
-        std::fs::read_to_string(path)
-            .map_err(|e| UsageError(format!("cannot read the {what} {}: {e}", path.display())))
-    };
     let schema = match &args.schema {
-        Some(path) => Some(read(path, "schema file")?),
+        Some(path) => Some(read_schema(path)?),
         None => None,
     };
     let mut req = RehearseRequest {
@@ -507,7 +519,14 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
         _ => None,
     };
     let text = match &file {
-        Some(path) => read(path, "file")?,
+        Some(path) => {
+            let (limit, hint) = if args.as_is {
+                (limits::AS_IS_BYTES, "rehearse one migration at a time")
+            } else {
+                (limits::JSON_BYTES, "give build_plan's JSON for one change")
+            };
+            limits::read_file_text(path, limit, "the file", hint).map_err(UsageError)?
+        }
         None => change_text(&args.change)?,
     };
     if args.as_is {
@@ -543,13 +562,15 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
     })
 }
 
+/// Joins the words of a change, reading stdin for `-`.
 fn change_text(words: &[String]) -> Result<String, UsageError> {
     if words.len() == 1 && words[0] == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| UsageError(format!("cannot read the change from stdin: {e}")))?;
-        return Ok(s);
+        return limits::read_stdin_text(
+            limits::CHANGE_BYTES,
+            "the change on stdin",
+            "give one change (a request or the DDL of one change), not a whole schema dump",
+        )
+        .map_err(UsageError);
     }
     Ok(words.join(" "))
 }
@@ -574,12 +595,7 @@ fn plan(args: PlanArgs) -> Result<(), UsageError> {
     use schemashift::plan::{build_plan, DualWrite, PlanMode, PlanOptions, PlanRequest};
     let text = change_text(&args.change.change)?;
     let schema = match &args.schema {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            UsageError(format!(
-                "cannot read the schema file {}: {e}",
-                path.display()
-            ))
-        })?),
+        Some(path) => Some(read_schema(path)?),
         None => None,
     };
     let req = PlanRequest {
@@ -706,16 +722,13 @@ fn render_cmd(args: RenderArgs) -> Result<(), UsageError> {
             "give the JSON to render with --data FILE (or --data - for stdin)\n\nexample: schemashift plan --json \"rename users.username to handle\" | schemashift render {name} --data -"
         )));
     };
+    let hint = "give the JSON of one result";
     let text = if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| UsageError(format!("cannot read the data from stdin: {e}")))?;
-        s
+        limits::read_stdin_text(limits::JSON_BYTES, "the data on stdin", hint)
     } else {
-        std::fs::read_to_string(&path)
-            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?
-    };
+        limits::read_file_text(&path, limits::JSON_BYTES, "the data file", hint)
+    }
+    .map_err(UsageError)?;
     let data: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("the data is not JSON: {e}")))?;
     let format = args.format.map(|f| match f {

@@ -15,7 +15,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
 use rmcp::{prompt, prompt_handler, prompt_router, tool, tool_handler, tool_router};
-use rmcp::{ErrorData as McpError, Json, RoleServer, ServerHandler, ServiceExt};
+use rmcp::{ErrorData as McpError, Json, RoleServer, ServerHandler};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::sync::OnceLock;
@@ -142,6 +142,9 @@ impl Server {
         &self,
         Parameters(req): Parameters<RehearseRequest>,
     ) -> Result<Json<Rehearsal>, String> {
+        if let Some(sql) = &req.as_is {
+            crate::limits::check_field("as_is", sql, crate::limits::AS_IS_BYTES)?;
+        }
         // Its own threads: a rehearsal is long and its timings must not
         // share the server's event loop.
         tokio::task::spawn_blocking(move || crate::rehearse::rehearse_blocking(&req))
@@ -213,9 +216,10 @@ impl Server {
             stage: req.stage,
             now: None,
         };
-        emit(&plan, &detection, &options)
-            .map(Json)
-            .map_err(|e| e.to_string())
+        let emission = emit(&plan, &detection, &options).map_err(|e| e.to_string())?;
+        // What the CLI checks before writing, checked before the client writes.
+        crate::emit::check_emission(std::path::Path::new(&req.dir), &emission)?;
+        Ok(Json(emission))
     }
 }
 
@@ -503,9 +507,8 @@ impl ServerHandler for Server {
     }
 }
 
-/// Serves MCP over stdin/stdout until the client disconnects.
+/// Serves MCP over stdin/stdout until the client disconnects; every
+/// malformed message gets its JSON-RPC error ([`crate::mcp_stdio`]).
 pub async fn serve_stdio() -> anyhow::Result<()> {
-    let service = Server::new().serve(rmcp::transport::stdio()).await?;
-    service.waiting().await?;
-    Ok(())
+    crate::mcp_stdio::serve(Server::new(), tokio::io::stdin(), tokio::io::stdout()).await
 }

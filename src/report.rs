@@ -271,17 +271,18 @@ pub fn write_all(files: &[(PathBuf, &str)], force: bool) -> Result<Vec<Written>,
                 source: e,
             })?;
         }
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp{}",
-            path.file_name()
-                .and_then(|f| f.to_str())
-                .unwrap_or("report"),
-            std::process::id()
-        ));
-        std::fs::write(&tmp, content).map_err(|e| ReportError::Io {
-            path: tmp.clone(),
+        let (tmp, mut file) = create_temp(path).map_err(|e| ReportError::Io {
+            path: path.clone(),
             source: e,
         })?;
+        if let Err(e) = std::io::Write::write_all(&mut file, content.as_bytes()) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(ReportError::Io {
+                path: tmp.clone(),
+                source: e,
+            });
+        }
+        drop(file);
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             ReportError::Io {
@@ -291,6 +292,89 @@ pub fn write_all(files: &[(PathBuf, &str)], force: bool) -> Result<Vec<Written>,
         })?;
     }
     Ok(plan)
+}
+
+/// Most characters of user input an error message repeats.
+pub const ECHO_CHARS: usize = 200;
+
+/// User input as messages repeat it: control characters escaped the way
+/// Rust writes them (`\u{1b}`), so input cannot restyle or retitle the
+/// terminal, and cut after [`ECHO_CHARS`] characters with the whole size
+/// named, so a megabyte of input is not printed back.
+pub fn echo(text: &str) -> String {
+    cut(text, ECHO_CHARS)
+}
+
+/// `text` with control and invisible formatting characters escaped, cut
+/// after `max` characters.
+fn cut(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(max) {
+        match c {
+            '\t' => out.push(' '),
+            c if c.is_control() || is_invisible_format(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    if chars.next().is_some() {
+        out.push_str(&format!("… ({} bytes)", text.len()));
+    }
+    out
+}
+
+/// Longest line of a message printed to the terminal.
+const MESSAGE_LINE_CHARS: usize = 1000;
+
+/// A whole message made safe to print: each line as [`echo`] shows input,
+/// with a longer limit, so that whatever input a message quotes, it can
+/// neither drive the terminal nor flood it.
+pub fn safe_message(message: &str) -> String {
+    message
+        .split('\n')
+        .map(|line| cut(line, MESSAGE_LINE_CHARS))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Characters that reorder or hide text around them (bidirectional
+/// overrides, zero-width marks): shown escaped like control characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A new temporary file beside `path`, under a name nobody can guess, and
+/// created only if nothing is there: a symlink planted at the name is never
+/// followed (O_EXCL), so the write cannot land outside the report folder.
+fn create_temp(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let name = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or("report");
+    let mut last = None;
+    for attempt in 0..16u32 {
+        // RandomState is seeded from the OS's random source.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u32(attempt);
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", h.finish()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary file name")))
 }
 
 #[cfg(test)]
@@ -366,5 +450,76 @@ mod tests {
             "{\"b\":1}\n"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    #[cfg(unix)]
+    #[test]
+    fn temporary_files_never_follow_a_planted_symlink() {
+        let dir =
+            std::env::temp_dir().join(format!("schemashift-report-tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, "VICTIM\n").unwrap();
+        // The names the writer once used: `.<file>.tmp<pid>`.
+        for name in ["x-plan.md", "x-plan.json"] {
+            std::os::unix::fs::symlink(
+                &victim,
+                dir.join("out")
+                    .join(format!(".{name}.tmp{}", std::process::id())),
+            )
+            .unwrap();
+        }
+        let r = Report {
+            slug: "x".into(),
+            kind: Kind::Plan,
+            markdown: "# a\n".into(),
+            json: "{}\n".into(),
+        };
+        r.write(&dir.join("out"), false).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "VICTIM\n");
+        let md = dir.join("out/x-plan.md");
+        assert!(!std::fs::symlink_metadata(&md).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&md).unwrap(), "# a\n");
+        // No temporary file is left behind, and each gets a fresh name.
+        let left = std::fs::read_dir(dir.join("out"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(left, 0);
+        let (a, _) = create_temp(&md).unwrap();
+        let (b, _) = create_temp(&md).unwrap();
+        assert_ne!(a, b);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    #[test]
+    fn echoes_escape_control_characters_and_stop_after_a_while() {
+        assert_eq!(echo("rename users"), "rename users");
+        assert_eq!(
+            echo("rename \u{1b}[31m\u{1b}]0;TITLE\u{7} users\r\n"),
+            "rename \\u{1b}[31m\\u{1b}]0;TITLE\\u{7} users\\u{d}\\u{a}"
+        );
+        assert_eq!(echo("a\u{202e}b"), "a\\u{202e}b");
+        let long = "word ".repeat(100_000);
+        let e = echo(&long);
+        assert!(e.ends_with("… (500000 bytes)"), "{e}");
+        assert_eq!(
+            e.chars().count(),
+            ECHO_CHARS + "… (500000 bytes)".chars().count()
+        );
+        // Exactly the limit: nothing cut.
+        assert_eq!(echo(&"x".repeat(ECHO_CHARS)), "x".repeat(ECHO_CHARS));
+    }
+    #[test]
+    fn messages_keep_their_lines_and_lose_escapes_and_floods() {
+        let msg = format!("bad `\u{1b}]0;T\u{7}`\n\nexample: x\n{}", "y".repeat(5000));
+        let safe = safe_message(&msg);
+        let lines: Vec<&str> = safe.lines().collect();
+        assert_eq!(lines[0], "bad `\\u{1b}]0;T\\u{7}`");
+        assert_eq!(lines[2], "example: x");
+        assert!(lines[3].ends_with("… (5000 bytes)"), "{}", lines[3]);
+        assert!(!safe.chars().any(|c| c.is_control() && c != '\n'));
     }
 }

@@ -56,6 +56,14 @@ impl Schema {
     /// Parses the DDL statement by statement; statements that are not about
     /// tables, keys or indexes (functions, grants, SET...) are skipped.
     pub fn parse(ddl: &str, engine: Engine) -> Result<Schema, String> {
+        let limit = crate::limits::SCHEMA_BYTES;
+        if ddl.len() > limit {
+            return Err(format!(
+                "the schema is {} bytes, over the {} limit; give the CREATE TABLE statements of the tables the change touches",
+                ddl.len(),
+                crate::limits::describe(limit)
+            ));
+        }
         let dialect = crate::sqltext::dialect(engine);
         let mut schema = Schema::default();
         for stmt in crate::change::ddl::split_statements(ddl, engine) {
@@ -72,6 +80,12 @@ impl Schema {
             }
             let upper = text.get(..16).unwrap_or(text).to_ascii_uppercase();
             if !(upper.starts_with("CREATE")) {
+                continue;
+            }
+            if let Err(e) = crate::sqldepth::check_sql(text, engine) {
+                if upper.starts_with("CREATE TABLE") {
+                    return Err(format!("schema: the statement on line {}: {e}", stmt.line));
+                }
                 continue;
             }
             let Ok(parsed) = Parser::parse_sql(dialect.as_ref(), text) else {
@@ -111,6 +125,14 @@ impl Schema {
                     _ => {}
                 }
             }
+        }
+        // A file given as the schema that holds no table is the wrong file
+        // (or an empty one): planning without it would silently guess.
+        if schema.tables.is_empty() {
+            return Err(
+                "the schema has no CREATE TABLE statement: give the CREATE TABLE DDL of the tables the change touches (pg_dump --schema-only -t TABLE), or leave the schema out"
+                    .into(),
+            );
         }
         Ok(schema)
     }

@@ -21,6 +21,7 @@ pub fn dialect(engine: Engine) -> Box<dyn Dialect> {
 
 /// Parses one SQL expression, rejecting anything left over and comments.
 pub fn parse_expr(what: &str, text: &str, engine: Engine) -> Result<Expr, String> {
+    crate::sqldepth::check_sql(text, engine).map_err(|e| format!("{what}: {e}"))?;
     refuse_comments(what, text, engine)?;
     let d = dialect(engine);
     let mut p = Parser::new(d.as_ref())
@@ -40,6 +41,7 @@ pub fn parse_expr(what: &str, text: &str, engine: Engine) -> Result<Expr, String
 
 /// Parses one SQL data type, rejecting anything left over and comments.
 pub fn parse_type(what: &str, text: &str, engine: Engine) -> Result<DataType, String> {
+    crate::sqldepth::check_sql(text, engine).map_err(|e| format!("{what}: {e}"))?;
     refuse_comments(what, text, engine)?;
     let d = dialect(engine);
     let mut p = Parser::new(d.as_ref())

@@ -28,7 +28,7 @@ macro_rules! re {
 
 /// A request the parser could not read, with the forms it does read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("could not understand the request `{request}`: {reason}\n\naccepted forms:\n{}", ACCEPTED_FORMS.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
+#[error("could not understand the request `{}`: {reason}\n\naccepted forms:\n{}", crate::report::echo(request), ACCEPTED_FORMS.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
 pub struct RequestError {
     pub request: String,
     pub reason: String,

@@ -33,7 +33,11 @@ mod js;
 pub mod naming;
 mod python;
 mod rails;
+mod record;
 mod sql;
+mod write;
+
+pub use write::{check_emission, write_emission, write_new};
 
 use crate::detect::{DbEngine, DetectedTool, Detection, Naming, Tool};
 use crate::pattern::PhaseKind;
@@ -41,7 +45,6 @@ use crate::plan::{Phase, Plan, Step};
 use naming::{slug, Versioner};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
 
 /// Which stage of the rollout to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -752,9 +755,11 @@ pub fn emit(
             next.after.join(" ")
         ));
     }
+    let mut note = runbook_note(&ctx, &all, &stage_infos);
+    note.push_str(&record::marker(plan, &chosen, &files));
     files.push(EmittedFile {
         path: ctx.runbook.clone(),
-        contents: runbook_note(&ctx, &all, &stage_infos),
+        contents: note,
     });
     Ok(Emission {
         tool: tool.tool,
@@ -924,99 +929,6 @@ fn runbook_note(ctx: &Ctx, units: &[Unit], stages: &[StageInfo]) -> String {
         }
     }
     s
-}
-
-/// `dir/path`, refusing paths that leave `dir`.
-fn target(dir: &Path, path: &str) -> Result<PathBuf, String> {
-    if path.split('/').any(|c| c == ".." || c.is_empty()) || path.starts_with('/') {
-        return Err(format!(
-            "refusing to write outside {}: {path}",
-            dir.display()
-        ));
-    }
-    Ok(dir.join(path))
-}
-
-/// Writes files under `dir`, refusing (before writing anything) when any
-/// already exists. Returns the paths written.
-pub fn write_new(dir: &Path, files: &[EmittedFile]) -> Result<Vec<PathBuf>, String> {
-    write(dir, files, &[])
-}
-
-/// Writes an emission under `dir`: creates its files and then replaces the
-/// files it updates. Refuses, before writing anything, when a file to create
-/// exists or a file to update no longer holds what it held when the
-/// emission was computed. Returns the paths written.
-pub fn write_emission(dir: &Path, emission: &Emission) -> Result<Vec<PathBuf>, String> {
-    write(dir, &emission.files, &emission.updates)
-}
-
-/// Creates `p` with `contents`, failing if it exists.
-fn create(p: &Path, contents: &str) -> Result<(), String> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(p)
-        .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-    std::io::Write::write_all(&mut file, contents.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", p.display()))
-}
-
-fn write(
-    dir: &Path,
-    files: &[EmittedFile],
-    updates: &[FileUpdate],
-) -> Result<Vec<PathBuf>, String> {
-    let mut targets = Vec::new();
-    for f in files {
-        let p = target(dir, &f.path)?;
-        if p.exists() {
-            return Err(format!(
-                "{} already exists; nothing was written (schemashift never overwrites files)",
-                p.display()
-            ));
-        }
-        targets.push(p);
-    }
-    let mut replaced = Vec::new();
-    for u in updates {
-        let p = target(dir, &u.path)?;
-        match std::fs::read_to_string(&p) {
-            Ok(now) if now == u.previous => replaced.push(p),
-            Ok(_) => {
-                return Err(format!(
-                "{} changed since the migrations were computed; nothing was written (run again)",
-                p.display()
-            ))
-            }
-            Err(e) => {
-                return Err(format!(
-                    "cannot read {}: {e}; nothing was written",
-                    p.display()
-                ))
-            }
-        }
-    }
-    let mut written = Vec::new();
-    for (f, p) in files.iter().zip(targets) {
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
-        create(&p, &f.contents)?;
-        written.push(p);
-    }
-    // Last, so that a failure never leaves the journal naming a missing file;
-    // through a rename, so that the file is never half written.
-    for (u, p) in updates.iter().zip(replaced) {
-        let mut tmp = p.clone().into_os_string();
-        tmp.push(".schemashift-new");
-        let tmp = PathBuf::from(tmp);
-        create(&tmp, &u.contents)?;
-        std::fs::rename(&tmp, &p).map_err(|e| format!("cannot replace {}: {e}", p.display()))?;
-        written.push(p);
-    }
-    Ok(written)
 }
 
 #[cfg(test)]

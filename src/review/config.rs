@@ -15,7 +15,8 @@
 
 use super::{rules, Review, ReviewOptions, Severity};
 use crate::context::{Engine, PG_VERSIONS};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The name looked up in the current directory and its parents.
@@ -62,6 +63,37 @@ pub struct Config {
     pub fail_on: Option<FailOn>,
 }
 
+/// The configuration file a review read, as its output names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigUsed {
+    /// The file's path.
+    pub path: String,
+    /// The rule ids the file turns off (the command line's not included).
+    pub exclude: Vec<String>,
+}
+
+impl ConfigUsed {
+    pub fn new(path: &Path, config: &Config) -> ConfigUsed {
+        ConfigUsed {
+            path: path.display().to_string(),
+            exclude: config.exclude.clone(),
+        }
+    }
+
+    /// One line for people: `config: ./schemashift.toml (excludes: rename-column)`.
+    pub fn describe(&self) -> String {
+        if self.exclude.is_empty() {
+            format!("config: {} (excludes no rules)", self.path)
+        } else {
+            format!(
+                "config: {} (excludes: {})",
+                self.path,
+                self.exclude.join(", ")
+            )
+        }
+    }
+}
+
 /// What the command line says; `None` / `false` / empty leave the file's value.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -90,6 +122,9 @@ pub enum ConfigError {
     },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// Too large, not text, or not readable: the message names the file.
+    #[error("{message}")]
+    Unreadable { message: String },
 }
 
 impl Config {
@@ -119,18 +154,30 @@ impl Config {
 
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::limits::read_file_text(
+            path,
+            crate::limits::CONFIG_BYTES,
+            "the configuration file",
+            "a configuration is a few lines of TOML",
+        )
+        .map_err(|message| ConfigError::Unreadable { message })?;
         Config::parse(&text, path)
     }
 
-    /// `schemashift.toml` in `dir` or the nearest parent that has one.
+    /// `schemashift.toml` in `dir` or the nearest parent that has one, up
+    /// to the repository's root (the folder holding `.git`): a file above
+    /// the repository is someone else's and must not turn rules off here.
     pub fn discover(dir: &Path) -> Option<PathBuf> {
-        dir.ancestors()
-            .map(|d| d.join(FILE_NAME))
-            .find(|p| p.is_file())
+        for d in dir.ancestors() {
+            let candidate = d.join(FILE_NAME);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+            if d.join(".git").exists() {
+                return None;
+            }
+        }
+        None
     }
 
     /// The file's settings with the command line's on top. Checks the rule

@@ -392,7 +392,10 @@ impl StmtParser {
         // What `Parser::try_with_sql` does, into the kept buffer.
         let tokenized = Tokenizer::new(self.dialect.as_ref(), text)
             .tokenize_with_location_into_buf(&mut tokens);
-        if tokenized.is_err() {
+        // Too deep to build a tree of safely: read by its words, as unparsed.
+        if tokenized.is_err()
+            || crate::sqldepth::check_tokens(tokens.iter().map(|t| &t.token)).is_err()
+        {
             self.tokens = tokens;
             return None;
         }

@@ -2,9 +2,8 @@
 //! walked, sorted), read, and reviewed together as one run.
 
 use super::format::Extents;
-use super::{review_counted, sources, Review, ReviewOptions};
+use super::{review_listed, sources, Review, ReviewOptions, Tally};
 use crate::change::ddl::split_statements;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The name findings carry for SQL read from standard input.
@@ -68,19 +67,22 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads a target. Text that is not UTF-8 is read with replacement characters.
-pub fn read(target: &Target) -> Result<Input, String> {
+/// Reads a target, at most `limit` bytes of it (what is left of
+/// [`crate::limits::REVIEW_BYTES`] for the whole review). Text that is not
+/// UTF-8 is read with replacement characters.
+pub fn read(target: &Target, limit: usize) -> Result<Input, String> {
+    let hint = format!(
+        "one review reads at most {} of SQL in all; review fewer or smaller files at a time",
+        crate::limits::describe(crate::limits::REVIEW_BYTES)
+    );
     let (name, bytes) = match target {
         Target::Stdin => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .map_err(|e| format!("cannot read stdin: {e}"))?;
+            let bytes =
+                crate::limits::read_bounded(std::io::stdin().lock(), limit, "stdin", &hint)?;
             (STDIN_NAME.to_string(), bytes)
         }
         Target::File(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let bytes = crate::limits::read_file(path, limit, "the file", &hint)?;
             (path.to_string_lossy().into_owned(), bytes)
         }
     };
@@ -102,12 +104,13 @@ pub fn read(target: &Target) -> Result<Input, String> {
 pub fn review_inputs(inputs: &[Input], opts: &ReviewOptions) -> Review {
     let mut findings = Vec::new();
     let mut statements = 0;
+    let tally = Tally::default();
     for i in inputs {
-        let (f, n) = review_counted(&i.text, Some(&i.name), opts);
+        let (f, n) = review_listed(&i.text, Some(&i.name), opts, &tally);
         findings.extend(f);
         statements += n;
     }
-    let mut review = Review::from_findings(findings, statements);
+    let mut review = Review::with_omitted(findings, statements, tally.omitted());
     review.summary = format!("{} file(s), {}", inputs.len(), review.summary);
     review
 }

@@ -67,6 +67,8 @@ fn write_json(out: &mut impl std::io::Write, review: &Review) -> std::io::Result
         findings: Vec::new(),
         summary: review.summary.clone(),
         statements: review.statements,
+        config: review.config.clone(),
+        findings_omitted: review.findings_omitted,
     };
     let head = serde_json::to_vec_pretty(&shell)?;
     // Just after the `[`.
@@ -147,6 +149,9 @@ pub fn text(review: &Review) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
+    if let Some(c) = &review.config {
+        let _ = writeln!(out, "{}", c.describe());
+    }
     let _ = writeln!(out, "{}; verdict: {verdict}", review.summary);
     out
 }

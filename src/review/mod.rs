@@ -126,6 +126,22 @@ pub struct Review {
     pub summary: String,
     /// How many statements were reviewed.
     pub statements: usize,
+    /// The configuration file the review read, if any (the CLI's
+    /// `schemashift.toml` or `--config`), and the rules it turns off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<config::ConfigUsed>,
+    /// Findings found but not listed: a review lists at most
+    /// [`MAX_LISTED`] of each severity, and counts the rest in `summary`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub findings_omitted: usize,
+}
+
+/// Most findings of one severity a review lists: past that, more of them
+/// say nothing new, and keeping them all made a large review hold gigabytes.
+pub const MAX_LISTED: usize = 10_000;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Review {
@@ -157,7 +173,35 @@ impl Review {
             ),
             findings,
             statements,
+            config: None,
+            findings_omitted: 0,
         }
+    }
+
+    /// [`Review::from_findings`] of findings of which `omitted` (errors,
+    /// warnings, notes) were found but not kept: the counts include them.
+    pub fn with_omitted(findings: Vec<Finding>, statements: usize, omitted: [usize; 3]) -> Review {
+        let mut review = Review::from_findings(findings, statements);
+        let total: usize = omitted.iter().sum();
+        if total == 0 {
+            return review;
+        }
+        let count = |s: Severity| review.findings.iter().filter(|f| f.severity == s).count();
+        let (e, w, i) = (
+            count(Severity::Error) + omitted[0],
+            count(Severity::Warning) + omitted[1],
+            count(Severity::Info) + omitted[2],
+        );
+        if omitted[0] > 0 {
+            review.verdict = Verdict::Stop;
+        } else if omitted[1] > 0 && review.verdict == Verdict::Proceed {
+            review.verdict = Verdict::Revise;
+        }
+        review.summary = format!(
+            "{statements} statement(s): {e} error(s), {w} warning(s), {i} note(s); {total} finding(s) not listed (at most {MAX_LISTED} of each severity are)"
+        );
+        review.findings_omitted = total;
+        review
     }
 }
 
@@ -186,6 +230,71 @@ pub fn review_counted(
     (findings, statements)
 }
 
+/// Findings kept and not kept so far, by severity (errors, warnings,
+/// notes), shared by the review threads and across the files of a review.
+#[derive(Debug, Default)]
+pub struct Tally {
+    kept: [std::sync::atomic::AtomicUsize; 3],
+    omitted: [std::sync::atomic::AtomicUsize; 3],
+}
+
+impl Tally {
+    fn slot(s: Severity) -> usize {
+        match s {
+            Severity::Error => 0,
+            Severity::Warning => 1,
+            Severity::Info => 2,
+        }
+    }
+
+    /// Whether one more finding of this severity is listed; counts it.
+    fn keep(&self, s: Severity) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let i = Self::slot(s);
+        let keep = self.kept[i].fetch_add(1, Relaxed) < MAX_LISTED;
+        if !keep {
+            self.omitted[i].fetch_add(1, Relaxed);
+        }
+        keep
+    }
+
+    /// Findings not kept: errors, warnings, notes.
+    pub fn omitted(&self) -> [usize; 3] {
+        self.omitted
+            .each_ref()
+            .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// [`review_counted`] keeping at most [`MAX_LISTED`] findings of each
+/// severity over everything `tally` has seen, the first in file order: a
+/// review's memory then grows with what it lists, not with what it finds.
+pub fn review_listed(
+    source: &str,
+    file: Option<&str>,
+    opts: &ReviewOptions,
+    tally: &Tally,
+) -> (Vec<Finding>, usize) {
+    let up = sources::up_section(source, file);
+    if up.skip_file {
+        return (Vec::new(), 0);
+    }
+    let ctx = Ctx::split(up.text, up.line_offset, opts, up.in_transaction);
+    let statements = ctx.stmts.len();
+    let mut findings = ctx.stream(|ctx, stmt, out| {
+        let start = out.len();
+        check(ctx, stmt, opts, out);
+        if out.len() > start {
+            let found: Vec<Finding> = out.drain(start..).collect();
+            out.extend(found.into_iter().filter(|f| tally.keep(f.severity)));
+        }
+    });
+    for f in &mut findings {
+        f.file = file.map(str::to_string);
+    }
+    (findings, statements)
+}
+
 /// Every rule that applies, on one statement.
 fn check(ctx: &Ctx, stmt: &Stmt, opts: &ReviewOptions, findings: &mut Vec<Finding>) {
     if stmt.ignored_all {
@@ -201,15 +310,40 @@ fn check(ctx: &Ctx, stmt: &Stmt, opts: &ReviewOptions, findings: &mut Vec<Findin
     }
 }
 
-/// Reviews one source and wraps the findings with a verdict.
+/// Reviews one source and wraps the findings with a verdict, listing at
+/// most [`MAX_LISTED`] of each severity.
 pub fn review(source: &str, file: Option<&str>, opts: &ReviewOptions) -> Review {
-    let (findings, statements) = review_counted(source, file, opts);
-    Review::from_findings(findings, statements)
+    let tally = Tally::default();
+    let (findings, statements) = review_listed(source, file, opts, &tally);
+    Review::with_omitted(findings, statements, tally.omitted())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_review_lists_a_bounded_number_of_findings_and_counts_the_rest() {
+        let sql: String = (0..MAX_LISTED + 7)
+            .map(|i| format!("DROP TABLE t{i};\n"))
+            .collect();
+        let r = review(&sql, None, &ReviewOptions::default());
+        let errors = r
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        assert_eq!(errors, MAX_LISTED);
+        assert!(r.findings_omitted >= 7, "{}", r.findings_omitted);
+        assert_eq!(r.verdict, Verdict::Stop);
+        assert!(
+            r.summary.contains(&format!("{} error(s)", MAX_LISTED + 7)),
+            "{}",
+            r.summary
+        );
+        // The first in file order are the ones listed.
+        assert_eq!(r.findings[0].line, 1);
+    }
 
     /// Statements of many kinds on few tables, columns and names, so that
     /// the rules' looks back at earlier statements find something.

@@ -3131,6 +3131,7 @@ fn batched_fix(text: &str, w: &Write, engine: Engine) -> Option<String> {
     if engine != Engine::Postgres || w.insert {
         return None;
     }
+    crate::sqldepth::check_sql(text, engine).ok()?;
     let dialect = crate::sqltext::dialect(engine);
     let stmt = sqlparser::parser::Parser::parse_sql(dialect.as_ref(), text)
         .ok()?

@@ -201,6 +201,12 @@ pub(super) fn statement(
         line: stmt.line,
         snippet: text::snippet(&stmt.text),
     };
+    if let Err(e) = crate::sqldepth::check_sql(&stmt.text, engine) {
+        return Err(DdlError(format!(
+            "the statement at line {}: {e}",
+            stmt.line
+        )));
+    }
     let dialect = crate::sqltext::dialect(engine);
     let parsed = Parser::new(dialect.as_ref())
         .try_with_sql(&stmt.text)

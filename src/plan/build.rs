@@ -485,14 +485,23 @@ impl<'a> Planner<'a> {
             Duration::Brief,
         );
         let drop = self.guard(
-            vec![
-                format!("DROP TRIGGER IF EXISTS {} ON {};", quote_pg(&trig), t.sql),
-                format!("DROP FUNCTION IF EXISTS {func_sql}();"),
-            ],
+            self.same_row_sync_drop(t, label),
             Lock::AccessExclusive,
             Duration::Brief,
         );
         (create_fn, create_trigger, drop)
+    }
+
+    /// The statements that remove [`Self::same_row_sync`]'s trigger and function.
+    fn same_row_sync_drop(&self, t: &T, label: &str) -> Vec<String> {
+        let trig = object_name(&[t.q.name.as_str(), label, "sync"]);
+        vec![
+            format!("DROP TRIGGER IF EXISTS {} ON {};", quote_pg(&trig), t.sql),
+            format!(
+                "DROP FUNCTION IF EXISTS {}();",
+                sync_function_name(t, label)
+            ),
+        ]
     }
 
     /// An AFTER trigger on `src` that pushes changed columns to the matching
@@ -1504,7 +1513,7 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
     if trigger {
         ex.forward.push(create_fn);
         ex.forward.push(create_trig);
-        ex.rollback.push(drop_trig.clone());
+        ex.rollback.push(drop_trig);
     }
     ex.rollback.push(p.brief(std::mem::take(&mut drop_new)));
     for c in &r.new {
@@ -1780,17 +1789,20 @@ fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
         "remove the old shape and the sync machinery",
     );
     con.app = vec![app(v_writes, &new_names, &new_names)];
-    if trigger {
-        con.forward.push(drop_trig);
-    }
-    con.forward.push(
-        p.brief(
-            r.old
-                .iter()
-                .map(|c| format!("ALTER TABLE {} DROP COLUMN {};", t.sql, c.pg()))
-                .collect(),
-        ),
+    // The trigger goes in the same transaction as the old columns: between
+    // the two, the app's writes (new shape only) would leave an old NOT NULL
+    // column empty and fail.
+    let mut contract = if trigger {
+        p.same_row_sync_drop(t, r.label)
+    } else {
+        Vec::new()
+    };
+    contract.extend(
+        r.old
+            .iter()
+            .map(|c| format!("ALTER TABLE {} DROP COLUMN {};", t.sql, c.pg())),
     );
+    con.forward.push(p.brief(contract));
     for c in &r.old {
         con.validation.push(check(
             sql::column_exists(&t.sql, c.as_str()),
@@ -2070,7 +2082,7 @@ fn change_type(
         trig_create,
     ];
     ex.rollback = vec![
-        trig_drop.clone(),
+        trig_drop,
         p.brief(vec![format!(
             "ALTER TABLE {} DROP COLUMN IF EXISTS {};",
             t.sql,
@@ -2275,14 +2287,15 @@ fn change_type(
         &[format!("{}.{c}", t.q)],
         &[format!("{}.{c}", t.q)],
     )];
-    con.forward = vec![
-        trig_drop,
-        p.brief(vec![format!(
-            "ALTER TABLE {} DROP COLUMN {};",
-            t.sql,
-            old_name.pg()
-        )]),
-    ];
+    // One transaction: with the trigger gone first, app writes would leave
+    // a NOT NULL old copy empty and fail until the column is dropped.
+    let mut contract = p.same_row_sync_drop(&t, "retype");
+    contract.push(format!(
+        "ALTER TABLE {} DROP COLUMN {};",
+        t.sql,
+        old_name.pg()
+    ));
+    con.forward = vec![p.brief(contract)];
     con.validation.push(check(
         sql::column_exists(&t.sql, old_name.as_str()),
         "0",

@@ -3689,7 +3689,7 @@ mod tests {
         let good = json_of("rename users.username to handle");
         assert!(of(&review_json(&good), DESTRUCTIVE).is_empty());
         let mut bad = good.clone();
-        let drop = phase(&mut bad, "p6-contract")["forward"][1].clone();
+        let drop = phase(&mut bad, "p6-contract")["forward"][0].clone();
         phase(&mut bad, "p2-backfill")["forward"]
             .as_array_mut()
             .unwrap()

@@ -264,17 +264,22 @@ fn quoted_pg(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Quotes a string literal for PostgreSQL: `'` doubled, nothing else
-/// touched. Correct with standard_conforming_strings on (the default since
-/// PostgreSQL 9.1, and what every plan assumes), where a backslash is an
-/// ordinary character; it is never placed after an `E`, where it would
-/// start an escape.
+/// Quotes a string literal for PostgreSQL. A value without a backslash is
+/// written `'...'` with `'` doubled. A value with one is written as an
+/// escape string, `E'...'` with `\` and `'` doubled: a plain literal would
+/// read the backslash as an escape wherever standard_conforming_strings is
+/// off, and let a name ending in `\` close the string early. An escape
+/// string means the same under either setting.
 pub fn literal_pg(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
+    let escape = value.contains('\\');
+    let mut out = String::with_capacity(value.len() + 3);
+    if escape {
+        out.push('E');
+    }
     out.push('\'');
     for c in value.chars() {
-        if c == '\'' {
-            out.push('\'');
+        if c == '\'' || (escape && c == '\\') {
+            out.push(c);
         }
         out.push(c);
     }
@@ -497,7 +502,8 @@ mod tests {
     #[test]
     fn literals_double_single_quotes() {
         assert_eq!(literal_pg("it's"), "'it''s'");
-        assert_eq!(literal_pg("a\\'b"), "'a\\''b'");
+        assert_eq!(literal_pg("a\\'b"), "E'a\\\\''b'");
+        assert_eq!(literal_pg("plain"), "'plain'");
         assert_eq!(literal_mysql("a\\'b"), "'a\\\\''b'");
     }
 

@@ -308,6 +308,9 @@ struct UsageError(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        quiet_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Serve => serve(),
         Command::Classify(args) => classify(args),
@@ -322,6 +325,18 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => usage_error(e),
+    }
+}
+
+/// `schemashift plan ... | head` ends quietly, as other command line tools
+/// do, instead of panicking when `println!` meets the closed pipe: Rust
+/// ignores SIGPIPE, so restore the default. Not for `serve`, which must
+/// outlive its client long enough to undo a running rehearsal.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -759,3 +759,45 @@ fn pg_error(e: &postgres::Error) -> String {
     }
     s
 }
+
+/// Every hostile name, written as a literal by the quoting layer, reads back
+/// as exactly that name with standard_conforming_strings on and off: a
+/// backslash can never end a string early under either setting.
+#[test]
+fn literals_read_back_exactly_under_either_string_setting() {
+    let cluster = Cluster::start().unwrap_or_else(|e| {
+        panic!("PostgreSQL is needed for this test and could not be started:\n{e}")
+    });
+    let mut client = Client::connect(&cluster.url_for("postgres"), NoTls).expect("connect");
+    let mut checked = 0;
+    let mut with_backslash = 0;
+    for seed in 0..40 {
+        let n = names_for(seed);
+        let mut all = vec![n.t, n.id, n.a, n.b, n.ty, n.ix, n.t2, n.fk, n.k];
+        all.extend(n.labels);
+        all.extend(n.new);
+        all.push("ends in a backslash \\".into());
+        for name in all {
+            with_backslash += usize::from(name.contains('\\'));
+            for setting in ["on", "off"] {
+                client
+                    .batch_execute(&format!("SET standard_conforming_strings = {setting}"))
+                    .unwrap();
+                let sql = format!("SELECT {}::text", schemashift::ident::literal_pg(&name));
+                let got: String = client
+                    .query_one(sql.as_str(), &[])
+                    .unwrap_or_else(|e| {
+                        panic!("{sql} (standard_conforming_strings {setting}): {e}")
+                    })
+                    .get(0);
+                assert_eq!(got, name, "{sql} (standard_conforming_strings {setting})");
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        with_backslash > 40,
+        "too few names with a backslash: {with_backslash}"
+    );
+    eprintln!("{checked} literals read back, {with_backslash} names with a backslash");
+}

@@ -5,7 +5,6 @@
 // Each fuzz target uses one of these.
 #![allow(dead_code)]
 
-use rmcp::ServiceExt;
 use schemashift::change::{ddl as ddl_reader, english as english_parser, ChangeInput};
 use schemashift::classify::classify;
 use schemashift::context::{Context, Engine};
@@ -134,9 +133,9 @@ fn session() -> &'static Mutex<Session> {
             .expect("runtime");
         let (client, server) = tokio::io::duplex(1 << 20);
         rt.spawn(async move {
+            // The framing `schemashift serve` reads stdin through.
             let (r, w) = tokio::io::split(server);
-            let running = Server::new().serve((r, w)).await.expect("serve");
-            let _ = running.waiting().await;
+            let _ = schemashift::mcp_stdio::serve(Server::new(), r, w).await;
         });
         let (r, mut w) = tokio::io::split(client);
         let mut lines = BufReader::new(r).lines();

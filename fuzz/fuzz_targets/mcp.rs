@@ -1,5 +1,5 @@
 //! Fuzzes the MCP server end to end: one long-lived server (the same
-//! `Server` `schemashift serve` runs) over an in-memory pipe, sent hostile
+//! server and framing `schemashift serve` runs) over an in-memory pipe, sent hostile
 //! lines — raw bytes, or `tools/call` requests whose arguments are the fuzz
 //! input — each followed by a `ping`. The ping must be answered: a message
 //! may be refused, but the server never dies, hangs or stops serving.

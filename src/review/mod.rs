@@ -217,17 +217,7 @@ pub fn review_counted(
     file: Option<&str>,
     opts: &ReviewOptions,
 ) -> (Vec<Finding>, usize) {
-    let up = sources::up_section(source, file);
-    if up.skip_file {
-        return (Vec::new(), 0);
-    }
-    let ctx = Ctx::split(up.text, up.line_offset, opts, up.in_transaction);
-    let statements = ctx.stmts.len();
-    let mut findings = ctx.stream(|ctx, stmt, out| check(ctx, stmt, opts, out));
-    for f in &mut findings {
-        f.file = file.map(str::to_string);
-    }
-    (findings, statements)
+    review_kept(source, file, opts, None)
 }
 
 /// Findings kept and not kept so far, by severity (errors, warnings,
@@ -275,6 +265,16 @@ pub fn review_listed(
     opts: &ReviewOptions,
     tally: &Tally,
 ) -> (Vec<Finding>, usize) {
+    review_kept(source, file, opts, Some(tally))
+}
+
+/// One parse and check of a source; with a tally, only the findings it keeps.
+fn review_kept(
+    source: &str,
+    file: Option<&str>,
+    opts: &ReviewOptions,
+    tally: Option<&Tally>,
+) -> (Vec<Finding>, usize) {
     let up = sources::up_section(source, file);
     if up.skip_file {
         return (Vec::new(), 0);
@@ -284,7 +284,7 @@ pub fn review_listed(
     let mut findings = ctx.stream(|ctx, stmt, out| {
         let start = out.len();
         check(ctx, stmt, opts, out);
-        if out.len() > start {
+        if let Some(tally) = tally.filter(|_| out.len() > start) {
             let found: Vec<Finding> = out.drain(start..).collect();
             out.extend(found.into_iter().filter(|f| tally.keep(f.severity)));
         }

@@ -344,6 +344,15 @@ fn hostile_rehearsals_touch_nothing_but_their_own_database() {
         dropped_log.contains("users lost columns the change does not touch: email"),
         "{dropped_log}"
     );
+    // A change on another schema's object, which the starting schema does
+    // not create, is refused with what to give instead.
+    let (_, index) = &runs[5];
+    let index_log = shown(index);
+    assert_eq!(index.status.code(), Some(2), "{index_log}");
+    assert!(
+        index_log.contains("the starting schema has no schema other"),
+        "{index_log}"
+    );
     // COPY TO PROGRAM is refused by the server: the role is no superuser.
     let (_, copy) = &runs[2];
     let copy_log = shown(copy);

@@ -75,6 +75,41 @@ fn keep_statement(s: &str) -> bool {
         || upper.starts_with("COMMENT ON EXTENSION"))
 }
 
+/// Every schema a change names (`other` of `other.t_v_idx`) must exist in
+/// the scratch database once the starting schema is loaded: the rehearsal
+/// has the starting schema only, not the server's, and a change on an
+/// object that is not there would prove nothing.
+pub async fn check_named_schemas(db: &Client, change: &Change) -> Result<(), RehearseError> {
+    let mut names = change_tables(change);
+    match change {
+        Change::DropIndex { name, .. } => names.push(name.clone()),
+        Change::EnumChange { type_name, .. } => names.push(type_name.clone()),
+        _ => {}
+    }
+    for raw in names {
+        let Ok(q) = QualifiedName::parse("name", &raw) else {
+            continue;
+        };
+        let Some(schema) = q.schema else {
+            continue;
+        };
+        let found = db
+            .query_opt(
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                &[&schema.as_str()],
+            )
+            .await
+            .map_err(|e| RehearseError::Database(message(&e)))?;
+        if found.is_none() {
+            return Err(RehearseError::Invalid(format!(
+                "the change names {raw}, but the starting schema has no schema {s}: the rehearsal runs in a scratch database with the starting schema only, so give the DDL of {s} and its objects (CREATE SCHEMA {s}; ...) in the schema file, e.g. from pg_dump -s -n {s}",
+                s = schema.as_str()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Why a statement the rehearsal role may not run failed.
 fn privilege_hint(e: &tokio_postgres::Error) -> &'static str {
     let Some(db) = e.as_db_error() else {

@@ -249,6 +249,9 @@ impl<'a> Runner<'a> {
                 limit.as_secs()
             ))
         })??;
+        if let Some(change) = self.script.change() {
+            data::check_named_schemas(&self.db, change).await?;
+        }
         self.specs = match &self.script.plan {
             Some(plan) => app::versions(plan),
             None => vec![whole_tables("v1", &self.schema.tables)],

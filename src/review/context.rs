@@ -506,7 +506,12 @@ impl Ctx {
             }
             if w0 == "SET" || w0 == "RESET" {
                 let local = words.get(1) == Some(&"LOCAL");
-                if words.contains(&"LOCK_TIMEOUT") {
+                // `lock_timeout='2s'` is one word: `=` needs no spaces.
+                let names = |w: &&str| {
+                    w.strip_prefix("LOCK_TIMEOUT")
+                        .is_some_and(|r| r.is_empty() || r.starts_with('='))
+                };
+                if words.iter().any(names) {
                     let zero = w0 == "RESET" || is_zero_timeout(&p.text);
                     if local {
                         local_timeout = !zero;
@@ -1089,6 +1094,23 @@ mod tests {
 
     fn ctx(sql: &str) -> Ctx {
         Ctx::new(sql, 0, &ReviewOptions::default(), false)
+    }
+
+    #[test]
+    fn lock_timeout_set_without_spaces_guards_what_follows() {
+        for set in [
+            "SET lock_timeout='2s'",
+            "set local lock_timeout='2s'",
+            "SET lock_timeout TO '2s'",
+            "SET lock_timeout= 2000",
+        ] {
+            let c = ctx(&format!("BEGIN;\n{set};\nALTER TABLE a ADD x int;\nCOMMIT;"));
+            assert!(c.stmts[2].lock_timeout_set, "{set}");
+        }
+        let c = ctx("SET lock_timeout='0';\nALTER TABLE a ADD x int;");
+        assert!(!c.stmts[1].lock_timeout_set);
+        let c = ctx("SET lock_timeouts='2s';\nALTER TABLE a ADD x int;");
+        assert!(!c.stmts[1].lock_timeout_set);
     }
 
     #[test]

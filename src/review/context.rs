@@ -1104,7 +1104,9 @@ mod tests {
             "SET lock_timeout TO '2s'",
             "SET lock_timeout= 2000",
         ] {
-            let c = ctx(&format!("BEGIN;\n{set};\nALTER TABLE a ADD x int;\nCOMMIT;"));
+            let c = ctx(&format!(
+                "BEGIN;\n{set};\nALTER TABLE a ADD x int;\nCOMMIT;"
+            ));
             assert!(c.stmts[2].lock_timeout_set, "{set}");
         }
         let c = ctx("SET lock_timeout='0';\nALTER TABLE a ADD x int;");

@@ -37,6 +37,7 @@ mod rename_table;
 mod set_not_null_without_check;
 mod tokens;
 mod unbatched_backfill;
+pub(crate) mod unchecked_file;
 mod unparsed_statement;
 mod vacuum_full_or_cluster;
 mod vacuum_in_transaction;
@@ -260,6 +261,7 @@ pub static ALL: &[&Rule] = &[
     &mysql_missing_lock_wait_timeout::RULE,
     &unbatched_backfill::RULE,
     &unparsed_statement::RULE,
+    &unchecked_file::RULE,
     &drop_index_non_concurrent::RULE,
     &concurrent_index_in_transaction::RULE,
     &reindex_non_concurrent::RULE,

@@ -55,6 +55,12 @@ pub struct Stmt {
     pub ignored: Vec<String>,
     /// `-- schemashift-ignore` with no ids: every rule.
     pub ignored_all: bool,
+    /// Read out of a `DO` block, inside a loop that never commits: every
+    /// iteration holds its locks until the block ends.
+    pub in_loop: bool,
+    /// `EXECUTE` of an expression in a `DO` block: SQL built at run time,
+    /// which cannot be checked.
+    pub dynamic: bool,
 }
 
 /// A parsed statement, kept compactly: sqlparser's `Statement` takes 3.4 kB
@@ -345,6 +351,62 @@ impl OwnFacts {
     }
 }
 
+/// Where a statement read out of a `DO` block stands in it.
+#[derive(Debug, Clone, Copy)]
+struct InDo {
+    first: bool,
+    in_loop: bool,
+    dynamic: bool,
+}
+
+/// The statements, with each readable PostgreSQL `DO` block replaced by the
+/// statements of its body (see [`super::plpgsql`]), placed where they are in
+/// the file and silenced by the ignore comments above the block. A block
+/// that cannot be read stays as it is, to be noted as not checked.
+fn with_do_bodies(
+    pieces: Vec<StatementText>,
+    own: Vec<OwnFacts>,
+    engine: Engine,
+) -> Vec<(StatementText, OwnFacts, Option<InDo>)> {
+    let mut out = Vec::with_capacity(pieces.len());
+    for (p, own) in pieces.into_iter().zip(own) {
+        let read = (engine == Engine::Postgres && is_do_block(&p.text))
+            .then(|| super::plpgsql::do_block(&p.text).ok())
+            .flatten();
+        let Some(inner) = read else {
+            out.push((p, own, None));
+            continue;
+        };
+        for (k, s) in inner.into_iter().enumerate() {
+            let line = p.line + s.line - 1;
+            let column = if s.line == 1 {
+                p.column + s.column - 1
+            } else {
+                s.column
+            };
+            let facts = OwnFacts {
+                joined: joined_words(&s.text, 8),
+                ignored: own.ignored.clone(),
+                ignored_all: own.ignored_all,
+                names_timeout: contains_ignoring_case(&s.text, "lock_timeout"),
+            };
+            let at = InDo {
+                first: k == 0,
+                in_loop: s.in_loop,
+                dynamic: s.dynamic,
+            };
+            let text = StatementText {
+                text: s.text,
+                line,
+                column,
+                byte_offset: p.byte_offset,
+            };
+            out.push((text, facts, Some(at)));
+        }
+    }
+    out
+}
+
 /// How many of the first statements make about `bytes` bytes (at least one).
 fn run_len(stmts: &[Stmt], bytes: usize) -> usize {
     let mut size = 0;
@@ -371,6 +433,7 @@ fn parse_one(text: &str, engine: Engine) -> Option<Ast> {
 pub(crate) struct StmtParser {
     dialect: Box<dyn sqlparser::dialect::Dialect>,
     tokens: Vec<TokenWithSpan>,
+    engine: Engine,
 }
 
 impl StmtParser {
@@ -378,6 +441,7 @@ impl StmtParser {
         StmtParser {
             dialect: crate::sqltext::dialect(engine),
             tokens: Vec::new(),
+            engine,
         }
     }
 
@@ -402,7 +466,26 @@ impl StmtParser {
         let mut parser = Parser::new(self.dialect.as_ref()).with_tokens_with_locations(tokens);
         let parsed = one_statement(&mut parser);
         self.tokens = parser.into_tokens();
-        parsed.map(Ast::new)
+        if parsed.is_none() {
+            // Forms sqlparser misses that a rewrite of the text reads alike.
+            if let Some(text) = super::subscripts::without_set_subscripts(text) {
+                return self.parse(&text);
+            }
+        }
+        parsed
+            .filter(|p| self.engine != Engine::Postgres || !mysql_only(p))
+            .map(Ast::new)
+    }
+}
+
+/// MySQL syntax sqlparser accepts in any dialect but PostgreSQL rejects
+/// (`UPDATE ... LIMIT`, `DELETE ... LIMIT`): unparsed, so it is noted as
+/// not checked rather than reviewed as a statement that would run.
+fn mysql_only(parsed: &Statement) -> bool {
+    match parsed {
+        Statement::Update(u) => u.limit.is_some() || !u.order_by.is_empty(),
+        Statement::Delete(d) => d.limit.is_some() || !d.order_by.is_empty(),
+        _ => false,
     }
 }
 
@@ -485,7 +568,13 @@ impl Ctx {
         let mut local_timeout = false;
         let created = Arc::new(RwLock::new(HashMap::new()));
         let own = OwnFacts::of_all(source, &pieces);
-        for ((index, p), own) in pieces.into_iter().enumerate().zip(own) {
+        let items = with_do_bodies(pieces, own, opts.engine);
+        for (index, (p, own, inside)) in items.into_iter().enumerate() {
+            // A DO block runs as one statement: what it holds shares one
+            // transaction (a COMMIT inside ends it).
+            if inside.is_some_and(|d| d.first) && !explicit_txn && !wrapped {
+                txn += 1;
+            }
             let OwnFacts {
                 joined,
                 ignored,
@@ -500,7 +589,7 @@ impl Ctx {
                 explicit_txn = true;
                 txn += 1;
             }
-            let in_transaction = explicit_txn || wrapped;
+            let in_transaction = explicit_txn || wrapped || inside.is_some();
             if !in_transaction && !begins && !ends {
                 txn += 1;
             }
@@ -540,6 +629,8 @@ impl Ctx {
                 alters_new: OnceLock::new(),
                 ignored,
                 ignored_all,
+                in_loop: inside.is_some_and(|d| d.in_loop),
+                dynamic: inside.is_some_and(|d| d.dynamic),
             });
             if ends {
                 explicit_txn = false;
@@ -1139,7 +1230,7 @@ mod tests {
         let mut sql = String::new();
         for i in 0..4000 {
             sql.push_str(&format!(
-                "ALTER TABLE t{} ADD COLUMN c{i} int;\nDO $$ BEGIN PERFORM {i}; END $$;\nUPDATE t SET a = 'x;y' WHERE id = {i};\n",
+                "ALTER TABLE t{} ADD COLUMN c{i} int;\nDO $$ BEGIN PERFORM {i}; UPDATE t SET b = {i}; END $$;\nUPDATE t SET a = 'x;y' WHERE id = {i};\n",
                 i % 7
             ));
         }

@@ -10,8 +10,10 @@ pub mod files;
 pub mod foreign;
 pub mod format;
 pub mod plan;
+pub mod plpgsql;
 pub mod rules;
 pub mod sources;
+pub(crate) mod subscripts;
 
 use crate::context::Engine;
 use crate::engine::Lock;

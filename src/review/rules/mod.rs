@@ -34,7 +34,9 @@ mod refresh_matview_non_concurrent;
 mod reindex_non_concurrent;
 mod rename_column;
 mod rename_table;
+pub(crate) mod rename_view;
 mod set_not_null_without_check;
+pub(crate) mod set_tablespace_or_access_method;
 mod tokens;
 mod unbatched_backfill;
 pub(crate) mod unchecked_file;
@@ -250,6 +252,8 @@ pub static ALL: &[&Rule] = &[
     &column_type_change_rewrite::RULE,
     &drop_column::RULE,
     &rename_table::RULE,
+    &rename_view::RULE,
+    &set_tablespace_or_access_method::RULE,
     &drop_table::RULE,
     &attach_partition_scans::RULE,
     &backfill_in_same_transaction_as_ddl::RULE,

@@ -86,8 +86,8 @@ fn body(text: &str) -> Result<(String, usize), String> {
 /// Its value, where the value starts in `text`, and where the constant ends.
 fn string_constant(text: &str, at: usize) -> Option<(String, usize, usize)> {
     let tail = &text[at..];
-    if tail.starts_with('$') {
-        let close = tail[1..].find('$')? + 2;
+    if let Some(after) = tail.strip_prefix('$') {
+        let close = after.find('$')? + 2;
         let tag = &tail[..close];
         if !tag[1..close - 1]
             .chars()

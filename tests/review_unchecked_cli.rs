@@ -142,6 +142,46 @@ fn a_directory_reviews_sql_variants_and_lists_what_it_skipped() {
         skipped,
         ["m/README.md", "m/notes.txt", "m/002_more.down.sql"]
     );
+    let out = review(&s, &["--format", "github", "m"]);
+    assert!(
+        out.stdout
+            .contains("schemashift: skipped m/notes.txt (not SQL (.txt))\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn sarif_regions_cover_statements_read_out_of_do_blocks() {
+    let s = Scratch::new("sarif");
+    s.write(
+        "0050_drop.sql",
+        "SET lock_timeout = '2s';\nDO $$\nBEGIN\n  ALTER TABLE accounts\n    DROP COLUMN legacy_plan;\nEND $$;\n",
+    );
+    let r = json_of(&review(&s, &["--format", "sarif", "0050_drop.sql"]));
+    let result = r["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["ruleId"] == "drop-column")
+        .expect("drop-column reported")
+        .clone();
+    let region = &result["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(
+        (
+            &region["startLine"],
+            &region["startColumn"],
+            &region["endLine"],
+            &region["endColumn"]
+        ),
+        (
+            &Value::from(4),
+            &Value::from(3),
+            &Value::from(5),
+            &Value::from(28)
+        ),
+        "{region}"
+    );
 }
 
 #[test]

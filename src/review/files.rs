@@ -7,7 +7,6 @@
 
 use super::format::Extents;
 use super::{foreign, review_listed, sources, Review, ReviewOptions, Tally};
-use crate::change::ddl::split_statements;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -240,11 +239,13 @@ pub fn extents(inputs: &[Input], opts: &ReviewOptions) -> Extents {
     let mut ext = Extents::default();
     for i in inputs {
         let up = sources::up_section(&i.text, Some(&i.name));
-        if up.skip_file {
+        if up.skip_file || foreign::classify(&i.text, Some(&i.name)).is_some() {
             continue;
         }
-        for s in split_statements(up.text, opts.engine) {
-            let start = (s.line + up.line_offset, s.column);
+        // The statements as the review sees them: those of DO blocks too.
+        let ctx = super::Ctx::split(up.text, up.line_offset, opts, up.in_transaction);
+        for s in &ctx.stmts {
+            let start = (s.line, s.column);
             ext.insert(&i.name, start, end_of(start, &s.text));
         }
     }

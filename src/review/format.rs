@@ -214,6 +214,9 @@ pub fn github(review: &Review) -> String {
             escape_data(&message)
         );
     }
+    for s in &review.skipped {
+        let _ = writeln!(out, "schemashift: skipped {} ({})", s.path, s.reason);
+    }
     let _ = writeln!(out, "schemashift: {}", review.summary);
     out
 }

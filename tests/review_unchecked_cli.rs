@@ -232,7 +232,13 @@ fn do_block_statements_are_reviewed_at_their_own_lines() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("0042_prefs.sql:8:5: warning[unbatched-backfill] UPDATE on accounts in a loop of a DO block"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "0042_prefs.sql:8:5: warning[unbatched-backfill] UPDATE on accounts in a PL/pgSQL loop"
+        ),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

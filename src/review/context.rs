@@ -327,6 +327,16 @@ struct OwnFacts {
 }
 
 impl OwnFacts {
+    /// Only the ignore comments: what statements read out of a body keep.
+    fn ignores(&self) -> OwnFacts {
+        OwnFacts {
+            joined: String::new(),
+            ignored: self.ignored.clone(),
+            ignored_all: self.ignored_all,
+            names_timeout: false,
+        }
+    }
+
     fn of_all(source: &str, pieces: &[StatementText]) -> Vec<OwnFacts> {
         let of = |i: &usize| {
             let p = &pieces[*i];
@@ -361,50 +371,89 @@ struct InDo {
 
 /// The statements, with each readable PostgreSQL `DO` block replaced by the
 /// statements of its body (see [`super::plpgsql`]), placed where they are in
-/// the file and silenced by the ignore comments above the block. A block
-/// that cannot be read stays as it is, to be noted as not checked.
+/// the file and silenced by the ignore comments above the block, and each
+/// call of a PL/pgSQL routine the file created followed by the statements of
+/// its body. A block that cannot be read stays as it is, to be noted as not
+/// checked.
 fn with_do_bodies(
     pieces: Vec<StatementText>,
     own: Vec<OwnFacts>,
     engine: Engine,
 ) -> Vec<(StatementText, OwnFacts, Option<InDo>)> {
     let mut out = Vec::with_capacity(pieces.len());
+    // PL/pgSQL routines the file creates, with where their text starts.
+    let mut routines: HashMap<String, (Vec<super::plpgsql::Inner>, usize, usize)> = HashMap::new();
     for (p, own) in pieces.into_iter().zip(own) {
-        let read = (engine == Engine::Postgres && is_do_block(&p.text))
-            .then(|| super::plpgsql::do_block(&p.text).ok())
-            .flatten();
-        let Some(inner) = read else {
+        if engine != Engine::Postgres {
             out.push((p, own, None));
             continue;
-        };
-        for (k, s) in inner.into_iter().enumerate() {
-            let line = p.line + s.line - 1;
-            let column = if s.line == 1 {
-                p.column + s.column - 1
-            } else {
-                s.column
-            };
-            let facts = OwnFacts {
-                joined: joined_words(&s.text, 8),
-                ignored: own.ignored.clone(),
-                ignored_all: own.ignored_all,
-                names_timeout: contains_ignoring_case(&s.text, "lock_timeout"),
-            };
-            let at = InDo {
-                first: k == 0,
-                in_loop: s.in_loop,
-                dynamic: s.dynamic,
-            };
-            let text = StatementText {
-                text: s.text,
-                line,
-                column,
-                byte_offset: p.byte_offset,
-            };
-            out.push((text, facts, Some(at)));
         }
+        if let Some((name, inner)) = super::plpgsql::routine(&p.text) {
+            routines.insert(name, (inner, p.line, p.column));
+        }
+        // A call runs the body of a routine created earlier: its statements
+        // follow the call, at their lines in the routine.
+        let call = super::plpgsql::called(&p.text)
+            .and_then(|name| routines.get(&name))
+            .map(|(inner, line, column)| (inner.clone(), *line, *column));
+        let (inner, line, column) = match call {
+            Some((inner, line, column)) => {
+                let (byte_offset, facts) = (p.byte_offset, own.ignores());
+                out.push((p, own, None));
+                push_inner(&mut out, inner, line, column, byte_offset, &facts);
+                continue;
+            }
+            None if is_do_block(&p.text) => match super::plpgsql::do_block(&p.text) {
+                Ok(inner) => (inner, p.line, p.column),
+                Err(_) => {
+                    out.push((p, own, None));
+                    continue;
+                }
+            },
+            None => {
+                out.push((p, own, None));
+                continue;
+            }
+        };
+        push_inner(&mut out, inner, line, column, p.byte_offset, &own);
     }
     out
+}
+
+/// Statements read out of a body whose text starts at `line`, `column`,
+/// silenced by the ignore comments above it (in `own`).
+fn push_inner(
+    out: &mut Vec<(StatementText, OwnFacts, Option<InDo>)>,
+    inner: Vec<super::plpgsql::Inner>,
+    line: usize,
+    column: usize,
+    byte_offset: usize,
+    own: &OwnFacts,
+) {
+    for (k, s) in inner.into_iter().enumerate() {
+        let facts = OwnFacts {
+            joined: joined_words(&s.text, 8),
+            ignored: own.ignored.clone(),
+            ignored_all: own.ignored_all,
+            names_timeout: contains_ignoring_case(&s.text, "lock_timeout"),
+        };
+        let at = InDo {
+            first: k == 0,
+            in_loop: s.in_loop,
+            dynamic: s.dynamic,
+        };
+        let text = StatementText {
+            line: line + s.line - 1,
+            column: if s.line == 1 {
+                column + s.column - 1
+            } else {
+                s.column
+            },
+            text: s.text,
+            byte_offset,
+        };
+        out.push((text, facts, Some(at)));
+    }
 }
 
 /// How many of the first statements make about `bytes` bytes (at least one).

@@ -11,6 +11,10 @@
 //! not checked. Anything this reader does not follow (another LANGUAGE, a
 //! body that is not a string constant, unbalanced blocks) makes the whole
 //! block unreadable, which is noted: it is never passed as checked.
+//!
+//! A PL/pgSQL function or procedure runs its body only when called: a
+//! `CALL name()` (or `SELECT name()`) of one the same file creates is
+//! reviewed as the statements of its body, at their lines in the definition.
 
 use crate::change::ddl::split_statements;
 use crate::context::Engine;
@@ -40,6 +44,82 @@ pub fn do_block(text: &str) -> Result<Vec<Inner>, String> {
         s.line += line0 - 1;
     }
     Ok(inner)
+}
+
+/// A PL/pgSQL function or procedure a `CREATE [OR REPLACE] FUNCTION |
+/// PROCEDURE` statement defines: its name (last part, lower-case unless
+/// quoted) and the statements of its body, placed in the statement's text.
+/// `None` for other statements and other languages.
+pub fn routine(text: &str) -> Option<(String, Vec<Inner>)> {
+    // Asked of every statement: most are not CREATE at all.
+    if !text
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
+    {
+        return None;
+    }
+    let words: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .filter(|w| !w.is_empty())
+        .take(5)
+        .map(str::to_string)
+        .collect();
+    let up: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    let at = match up.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["CREATE", "FUNCTION" | "PROCEDURE", ..] => 2,
+        ["CREATE", "OR", "REPLACE", "FUNCTION" | "PROCEDURE", ..] => 4,
+        _ => return None,
+    };
+    let name = routine_name(words.get(at)?);
+    let lang = find_keyword(text, 0, "LANGUAGE")?;
+    let lang_name = word_at(&text[skip_space(text, lang + 8)..]);
+    if !lang_name
+        .trim_matches(['\'', '"'])
+        .eq_ignore_ascii_case("plpgsql")
+    {
+        return None;
+    }
+    let as_kw = find_keyword(text, 0, "AS")?;
+    let (body, start, _) = string_constant(text, skip_space(text, as_kw + 2))?;
+    let (line0, col0) = position(text, start);
+    let mut inner = read_body(body).ok()?;
+    for s in &mut inner {
+        if s.line == 1 {
+            s.column += col0 - 1;
+        }
+        s.line += line0 - 1;
+    }
+    Some((name, inner))
+}
+
+/// A routine's name as calls are matched: the last part, lower-case unless quoted.
+fn routine_name(word: &str) -> String {
+    let last = word.rsplit('.').next().unwrap_or(word);
+    if last.starts_with('"') {
+        last.trim_matches('"').to_string()
+    } else {
+        last.to_lowercase()
+    }
+}
+
+/// The routine a statement runs: `CALL name(...)`, or `SELECT name(...)`
+/// with nothing else.
+pub fn called(text: &str) -> Option<String> {
+    let t = text.trim();
+    let lead = word_at(t).to_ascii_uppercase();
+    if lead != "CALL" && lead != "SELECT" {
+        return None;
+    }
+    let rest = t[lead.len()..].trim_start();
+    let open = rest.find('(')?;
+    let name = rest[..open].trim();
+    let simple = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '"'));
+    // `SELECT f(x) FROM t` runs it per row, with more than the call to read.
+    let whole = lead == "CALL" || rest.trim_end().ends_with(')') && !rest.contains(" FROM ");
+    (simple && whole).then(|| routine_name(name))
 }
 
 /// 1-based line and column of byte `at` of `text`.
@@ -435,6 +515,43 @@ mod tests {
         assert!(got[1].4, "format() is dynamic");
         let got = read("DO 'BEGIN UPDATE t SET a = ''b''; END'");
         assert_eq!(got[0].0, "UPDATE t SET a = 'b'");
+    }
+
+    #[test]
+    fn routines_are_read_and_calls_named() {
+        let sql = "CREATE OR REPLACE PROCEDURE public.\"Backfill\"()\nLANGUAGE plpgsql AS $$\nBEGIN\n  LOOP\n    UPDATE t SET a = 1 WHERE id IN (SELECT id FROM t WHERE a IS NULL LIMIT 100);\n    EXIT WHEN NOT FOUND;\n  END LOOP;\nEND $$";
+        let (name, inner) = routine(sql).unwrap();
+        assert_eq!(name, "Backfill");
+        assert_eq!(
+            (inner[0].line, inner[0].column, inner[0].in_loop),
+            (5, 5, true)
+        );
+        assert!(
+            routine("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$").is_none()
+        );
+        assert!(routine("CREATE TABLE f (id int)").is_none());
+        assert_eq!(
+            called("CALL public.\"Backfill\"()").as_deref(),
+            Some("Backfill")
+        );
+        assert_eq!(
+            called("SELECT fill_totals()").as_deref(),
+            Some("fill_totals")
+        );
+        assert_eq!(called("SELECT fill(id) FROM t"), None);
+        assert_eq!(called("SELECT 1"), None);
+    }
+
+    #[test]
+    fn a_called_routine_is_reviewed_and_one_never_called_is_not() {
+        let sql = "CREATE PROCEDURE fill() LANGUAGE plpgsql AS $$\nBEGIN\n  LOOP\n    UPDATE orders SET total = subtotal WHERE id IN (SELECT id FROM orders WHERE total IS NULL LIMIT 1000);\n    EXIT WHEN NOT FOUND;\n  END LOOP;\nEND $$;\nCREATE FUNCTION later() RETURNS void LANGUAGE plpgsql AS $$ BEGIN DROP TABLE users; END $$;\nCALL fill();\n";
+        let f: Vec<(String, usize)> =
+            crate::review::review_sql(sql, None, &crate::review::ReviewOptions::default())
+                .into_iter()
+                .filter(|f| f.severity >= crate::review::Severity::Warning)
+                .map(|f| (f.rule, f.line))
+                .collect();
+        assert_eq!(f, [("unbatched-backfill".to_string(), 4)]);
     }
 
     #[test]

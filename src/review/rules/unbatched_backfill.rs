@@ -23,8 +23,9 @@
 //! Never `UPDATE ... LIMIT` and never all batches in one transaction.
 //! `schemashift plan "UPDATE ..."` writes a throttled, resumable procedure.
 //!
-//! An UPDATE or DELETE inside a loop of a `DO` block with no COMMIT in the
-//! loop is reported whatever its WHERE: all iterations are one transaction.
+//! An UPDATE or DELETE inside a PL/pgSQL loop with no COMMIT in the loop (in
+//! a `DO` block, or in a function or procedure the file creates and calls)
+//! is reported whatever its WHERE: all iterations are one transaction.
 //!
 //! Batches written out one after another (`WHERE id BETWEEN 1 AND 10000`,
 //! then `10001 AND 20000`, ...) inside one transaction are reported too: their
@@ -626,7 +627,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     });
 }
 
-/// DML in a `DO` block's loop that never commits: however narrow each
+/// DML in a PL/pgSQL loop that never commits: however narrow each
 /// iteration, every row it touches stays locked until the block ends.
 fn in_a_loop(stmt: &Stmt, dml: &Dml, table: String, out: &mut Vec<Finding>) {
     let verb = dml.verb();
@@ -634,7 +635,7 @@ fn in_a_loop(stmt: &Stmt, dml: &Dml, table: String, out: &mut Vec<Finding>) {
         RULE.finding(
             stmt,
             format!(
-                "{verb} on {table} in a loop of a DO block with no COMMIT in the loop: every iteration runs in the block's one transaction, so each row it touches stays locked until the whole loop ends (about 3 s per million rows), app UPDATEs of those rows wait, the table bloats and replicas lag"
+                "{verb} on {table} in a PL/pgSQL loop (a DO block, or a routine this file calls) with no COMMIT in it: every iteration runs in one transaction, so each row it touches stays locked until the whole loop ends (about 3 s per million rows), app UPDATEs of those rows wait, the table bloats and replicas lag"
             ),
         )
         .on_table(table, Lock::RowExclusive)

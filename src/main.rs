@@ -1,6 +1,6 @@
 //! The `schemashift` command line: parses arguments, calls the library,
 //! prints the result. Exit codes: 0 ok, 1 `review` found hazards at or above
-//! `--fail-on`, 2 bad input or usage.
+//! `--fail-on` or could not check some input, 2 bad input or usage.
 
 use clap::{Args, Parser, Subcommand};
 use schemashift::change::ChangeInput;
@@ -56,7 +56,7 @@ enum Command {
     },
     /// Review migration files for lock and compatibility hazards (for people and CI).
     #[command(
-        after_help = "Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it, 2 usage or I/O error.\n\nExamples:\n  schemashift review db/migrate/20260101_add_status.sql\n  schemashift review --format github --fail-on warning migrations/\n  schemashift review --format sarif migrations/ > schemashift.sarif\n  python manage.py sqlmigrate shop 0042 | schemashift review --pg-version 12 -"
+        after_help = "Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it or input that could not be checked (verdict unchecked; --allow-unchecked lets it pass), 2 usage or I/O error.\n\nExamples:\n  schemashift review db/migrate/20260101_add_status.sql\n  schemashift review --format github --fail-on warning migrations/\n  schemashift review --format sarif migrations/ > schemashift.sarif\n  python manage.py sqlmigrate shop 0042 | schemashift review --pg-version 12 -"
     )]
     Review(ReviewArgs),
     /// List the review rules, or print one rule's documentation.
@@ -105,6 +105,9 @@ struct ReviewArgs {
     /// A rule id not to report; repeatable.
     #[arg(long, value_name = "RULE_ID")]
     exclude: Vec<String>,
+    /// Exit 0 even when some input could not be checked (verdict `unchecked`); it is still listed.
+    #[arg(long)]
+    allow_unchecked: bool,
     #[command(flatten)]
     out: OutArgs,
 }
@@ -367,15 +370,21 @@ fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
                 FailOnArg::Error => FailOn::Error,
             }),
             exclude: args.exclude.clone(),
+            allow_unchecked: args.allow_unchecked,
         })
         .map_err(UsageError)?;
     let mut targets = Vec::new();
+    let mut skipped = Vec::new();
     for arg in &args.files {
         let found = files::expand(arg).map_err(UsageError)?;
-        if found.is_empty() {
-            eprintln!("warning: no *.sql files in {}", report::echo(arg));
+        if found.targets.is_empty() {
+            eprintln!(
+                "warning: no SQL or migration files in {}",
+                report::echo(arg)
+            );
         }
-        for t in found {
+        skipped.extend(found.skipped);
+        for t in found.targets {
             if !targets.contains(&t) {
                 targets.push(t);
             }
@@ -395,6 +404,8 @@ fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
         inputs.push(input);
     }
     let mut review = files::review_inputs(&inputs, &settings.options);
+    skipped.append(&mut review.skipped);
+    review.skipped = skipped;
     // Which file turned which rules off, in the output itself.
     review.config = config_path
         .as_deref()
@@ -433,7 +444,7 @@ fn review(args: ReviewArgs) -> Result<ExitCode, UsageError> {
         }
         None => print_review(&review, format, &extents)?,
     }
-    Ok(if settings.fail_on.fails(&review) {
+    Ok(if settings.fails(&review) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

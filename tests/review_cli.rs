@@ -440,7 +440,7 @@ fn directories_are_reviewed_sorted_and_only_their_sql_files() {
     let out = review(&s, &["empty"]);
     assert_eq!(out.code, 0);
     assert!(
-        out.stderr.contains("no *.sql files in empty"),
+        out.stderr.contains("no SQL or migration files in empty"),
         "{}",
         out.stderr
     );

@@ -134,6 +134,38 @@ fn list(s: &BTreeSet<String>) -> String {
     }
 }
 
+/// Every file of `review_corpus/unchecked` holds input the reviewer cannot
+/// check (a Rails or Knex migration, `UPDATE ... LIMIT`, a `DO` block in
+/// another language, dynamic SQL): each gets a note saying so, and the
+/// review's verdict is `unchecked`, never `proceed`.
+#[test]
+fn unreadable_input_is_never_passed() {
+    use schemashift::review::files::{self, Target};
+    use schemashift::review::Verdict;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/review_corpus/unchecked");
+    let found = files::expand(root.to_str().unwrap()).unwrap();
+    assert!(found.skipped.is_empty(), "{:?}", found.skipped);
+    assert!(found.targets.len() >= 5, "{} files", found.targets.len());
+    let opts = ReviewOptions::default();
+    for t in &found.targets {
+        let input = files::read(t, schemashift::limits::REVIEW_BYTES).unwrap();
+        let review = files::review_inputs(std::slice::from_ref(&input), &opts);
+        assert_eq!(
+            review.verdict,
+            Verdict::Unchecked,
+            "{}: {:?}",
+            input.name,
+            review.findings
+        );
+        assert!(
+            review.findings.iter().any(|f| f.is_unchecked()),
+            "{}",
+            input.name
+        );
+        assert!(matches!(t, Target::File(_)));
+    }
+}
+
 #[test]
 fn corpus_findings_match_the_expectations() {
     let hazards = cases("hazard");

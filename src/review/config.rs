@@ -7,13 +7,21 @@
 //! assume_in_transaction = true
 //! engine = "postgres"
 //! fail_on = "warning"
+//! allow_unchecked = false
 //! ```
+//!
+//! Input the reviewer could not check (a statement it cannot parse, a Ruby
+//! or JavaScript migration) makes the verdict `unchecked`, which fails the
+//! run whatever `fail_on` says: a clean run must mean every statement was
+//! read. `allow_unchecked = true` (or `--allow-unchecked`) still lists it but
+//! lets the run pass; `-- schemashift-ignore unparsed-statement` above a
+//! statement you checked by hand silences that one.
 //!
 //! The file is looked up in the current directory and its parents (or named
 //! with `--config`); flags on the command line override it. Unknown keys and
 //! unknown rule ids are errors, so a typo never silently disables nothing.
 
-use super::{rules, Review, ReviewOptions, Severity};
+use super::{rules, Review, ReviewOptions, Severity, Verdict};
 use crate::context::{Engine, PG_VERSIONS};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -61,6 +69,8 @@ pub struct Config {
     pub assume_in_transaction: Option<bool>,
     pub engine: Option<Engine>,
     pub fail_on: Option<FailOn>,
+    /// Input that could not be checked does not fail the run.
+    pub allow_unchecked: Option<bool>,
 }
 
 /// The configuration file a review read, as its output names it.
@@ -103,6 +113,8 @@ pub struct Overrides {
     pub fail_on: Option<FailOn>,
     /// Added to the file's exclusions.
     pub exclude: Vec<String>,
+    /// `--allow-unchecked`.
+    pub allow_unchecked: bool,
 }
 
 /// The settings a review runs with: the file's, then the command line's.
@@ -110,6 +122,17 @@ pub struct Overrides {
 pub struct Settings {
     pub options: ReviewOptions,
     pub fail_on: FailOn,
+    /// An `unchecked` verdict does not fail the run.
+    pub allow_unchecked: bool,
+}
+
+impl Settings {
+    /// Whether the run fails (exit code 1): a finding at or above
+    /// `fail_on`, or input that could not be checked unless that is allowed.
+    pub fn fails(&self, review: &Review) -> bool {
+        self.fail_on.fails(review)
+            || (review.verdict == Verdict::Unchecked && !self.allow_unchecked)
+    }
 }
 
 /// A configuration that cannot be used, with the file it came from.
@@ -140,7 +163,7 @@ impl Config {
             let mut msg = e.to_string().trim_end().to_string();
             if msg.contains("unknown field") {
                 msg.push_str(
-                    "\nthe keys are: exclude, pg_version, assume_in_transaction, engine, fail_on",
+                    "\nthe keys are: exclude, pg_version, assume_in_transaction, engine, fail_on, allow_unchecked",
                 );
             }
             invalid(msg)
@@ -206,6 +229,7 @@ impl Config {
                 exclude,
             },
             fail_on: cli.fail_on.or(self.fail_on).unwrap_or_default(),
+            allow_unchecked: cli.allow_unchecked || self.allow_unchecked.unwrap_or(false),
         })
     }
 }

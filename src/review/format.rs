@@ -69,6 +69,7 @@ fn write_json(out: &mut impl std::io::Write, review: &Review) -> std::io::Result
         statements: review.statements,
         config: review.config.clone(),
         findings_omitted: review.findings_omitted,
+        skipped: review.skipped.clone(),
     };
     let head = serde_json::to_vec_pretty(&shell)?;
     // Just after the `[`.
@@ -152,6 +153,10 @@ pub fn text(review: &Review) -> String {
     if let Some(c) = &review.config {
         let _ = writeln!(out, "{}", c.describe());
     }
+    // Every file left out, so that a clean verdict is not read as covering them.
+    for s in &review.skipped {
+        let _ = writeln!(out, "skipped: {} ({})", s.path, s.reason);
+    }
     let _ = writeln!(out, "{}; verdict: {verdict}", review.summary);
     out
 }
@@ -208,6 +213,9 @@ pub fn github(review: &Review) -> String {
             props.join(","),
             escape_data(&message)
         );
+    }
+    for s in &review.skipped {
+        let _ = writeln!(out, "schemashift: skipped {} ({})", s.path, s.reason);
     }
     let _ = writeln!(out, "schemashift: {}", review.summary);
     out

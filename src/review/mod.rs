@@ -7,10 +7,13 @@
 pub mod config;
 pub mod context;
 pub mod files;
+pub mod foreign;
 pub mod format;
 pub mod plan;
+pub mod plpgsql;
 pub mod rules;
 pub mod sources;
+pub(crate) mod subscripts;
 
 use crate::context::Engine;
 use crate::engine::Lock;
@@ -104,16 +107,32 @@ impl Default for ReviewOptions {
     }
 }
 
-/// `proceed`, `revise` or `stop`.
+/// `proceed`, `revise`, `unchecked` or `stop`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
-    /// Nothing hazardous found.
+    /// Nothing hazardous found, and every statement was read.
     Proceed,
     /// Warnings: fix or accept them knowingly.
     Revise,
+    /// No error found, but some input could not be checked (a statement
+    /// that does not parse, a `DO` block whose body cannot be read, a
+    /// migration written in Ruby, Python or JavaScript): it may hold any
+    /// hazard. Review that input by hand, or give the reviewer its SQL.
+    Unchecked,
     /// Errors: do not run this as written.
     Stop,
+}
+
+/// Rules whose findings say that input was not checked: any of them makes
+/// the verdict [`Verdict::Unchecked`] unless an error makes it `stop`.
+pub const UNCHECKED_RULES: &[&str] = &["unparsed-statement", "unchecked-file"];
+
+impl Finding {
+    /// Whether this finding says that input was not checked.
+    pub fn is_unchecked(&self) -> bool {
+        UNCHECKED_RULES.contains(&self.rule.as_str())
+    }
 }
 
 /// The result of a review.
@@ -134,6 +153,9 @@ pub struct Review {
     /// [`MAX_LISTED`] of each severity, and counts the rest in `summary`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub findings_omitted: usize,
+    /// Files found in a directory, or named, that were not reviewed, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<files::Skipped>,
 }
 
 /// Most findings of one severity a review lists: past that, more of them
@@ -161,6 +183,8 @@ impl Review {
         );
         let verdict = if e > 0 {
             Verdict::Stop
+        } else if findings.iter().any(Finding::is_unchecked) {
+            Verdict::Unchecked
         } else if w > 0 {
             Verdict::Revise
         } else {
@@ -175,6 +199,7 @@ impl Review {
             statements,
             config: None,
             findings_omitted: 0,
+            skipped: Vec::new(),
         }
     }
 
@@ -203,6 +228,17 @@ impl Review {
         review.findings_omitted = total;
         review
     }
+
+    /// [`Review::with_omitted`] of what a tally counted: a note saying that
+    /// input was not checked makes the verdict `unchecked` (unless it is
+    /// `stop`) even when it is one of those not listed.
+    pub fn of_tally(findings: Vec<Finding>, statements: usize, tally: &Tally) -> Review {
+        let mut review = Review::with_omitted(findings, statements, tally.omitted());
+        if tally.unchecked() > 0 && review.verdict != Verdict::Stop {
+            review.verdict = Verdict::Unchecked;
+        }
+        review
+    }
 }
 
 /// Reviews one SQL source (a file's text). `file` names it in findings and
@@ -226,6 +262,7 @@ pub fn review_counted(
 pub struct Tally {
     kept: [std::sync::atomic::AtomicUsize; 3],
     omitted: [std::sync::atomic::AtomicUsize; 3],
+    unchecked: std::sync::atomic::AtomicUsize,
 }
 
 impl Tally {
@@ -246,6 +283,19 @@ impl Tally {
             self.omitted[i].fetch_add(1, Relaxed);
         }
         keep
+    }
+
+    /// Counts a finding that says input was not checked, listed or not.
+    fn saw(&self, f: &Finding) {
+        if f.is_unchecked() {
+            self.unchecked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Findings saying input was not checked, listed or not.
+    pub fn unchecked(&self) -> usize {
+        self.unchecked.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Findings not kept: errors, warnings, notes.
@@ -275,6 +325,9 @@ fn review_kept(
     opts: &ReviewOptions,
     tally: Option<&Tally>,
 ) -> (Vec<Finding>, usize) {
+    if let Some(kind) = foreign::classify(source, file) {
+        return review_not_sql(kind, source, file, opts, tally);
+    }
     let up = sources::up_section(source, file);
     if up.skip_file {
         return (Vec::new(), 0);
@@ -286,9 +339,54 @@ fn review_kept(
         check(ctx, stmt, opts, out);
         if let Some(tally) = tally.filter(|_| out.len() > start) {
             let found: Vec<Finding> = out.drain(start..).collect();
+            for f in &found {
+                tally.saw(f);
+            }
             out.extend(found.into_iter().filter(|f| tally.keep(f.severity)));
         }
     });
+    for f in &mut findings {
+        f.file = file.map(str::to_string);
+    }
+    (findings, statements)
+}
+
+/// A file that is not SQL: a Markdown plan is reviewed as a plan; code,
+/// and a Markdown file holding no SQL, get an `unchecked-file` note.
+fn review_not_sql(
+    kind: foreign::NotSql,
+    source: &str,
+    file: Option<&str>,
+    opts: &ReviewOptions,
+    tally: Option<&Tally>,
+) -> (Vec<Finding>, usize) {
+    let (mut findings, statements) = match kind {
+        foreign::NotSql::Markdown => match plan::review_plan_text(source, opts) {
+            Ok(r) if r.statements > 0 => (r.findings, r.statements),
+            Ok(_) => (
+                vec![rules::unchecked_file::note(
+                    source,
+                    "a Markdown file with no SQL in it (neither ```sql fences nor statements in inline code): nothing was checked; give the reviewer the SQL the plan runs".to_string(),
+                )],
+                0,
+            ),
+            Err(e) => (
+                vec![rules::unchecked_file::note(
+                    source,
+                    format!("this Markdown could not be read as a rollout plan, so nothing in it was checked: {e}"),
+                )],
+                0,
+            ),
+        },
+        foreign::NotSql::Code(message) => (vec![rules::unchecked_file::note(source, message)], 0),
+    };
+    findings.retain(|f| !opts.exclude.contains(&f.rule));
+    if let Some(tally) = tally {
+        for f in &findings {
+            tally.saw(f);
+        }
+        findings.retain(|f| tally.keep(f.severity));
+    }
     for f in &mut findings {
         f.file = file.map(str::to_string);
     }
@@ -315,7 +413,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, opts: &ReviewOptions, findings: &mut Vec<Findin
 pub fn review(source: &str, file: Option<&str>, opts: &ReviewOptions) -> Review {
     let tally = Tally::default();
     let (findings, statements) = review_listed(source, file, opts, &tally);
-    Review::with_omitted(findings, statements, tally.omitted())
+    Review::of_tally(findings, statements, &tally)
 }
 
 #[cfg(test)]

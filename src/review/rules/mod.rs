@@ -34,9 +34,12 @@ mod refresh_matview_non_concurrent;
 mod reindex_non_concurrent;
 mod rename_column;
 mod rename_table;
+pub(crate) mod rename_view;
 mod set_not_null_without_check;
+pub(crate) mod set_tablespace_or_access_method;
 mod tokens;
 mod unbatched_backfill;
+pub(crate) mod unchecked_file;
 mod unparsed_statement;
 mod vacuum_full_or_cluster;
 mod vacuum_in_transaction;
@@ -249,6 +252,8 @@ pub static ALL: &[&Rule] = &[
     &column_type_change_rewrite::RULE,
     &drop_column::RULE,
     &rename_table::RULE,
+    &rename_view::RULE,
+    &set_tablespace_or_access_method::RULE,
     &drop_table::RULE,
     &attach_partition_scans::RULE,
     &backfill_in_same_transaction_as_ddl::RULE,
@@ -260,6 +265,7 @@ pub static ALL: &[&Rule] = &[
     &mysql_missing_lock_wait_timeout::RULE,
     &unbatched_backfill::RULE,
     &unparsed_statement::RULE,
+    &unchecked_file::RULE,
     &drop_index_non_concurrent::RULE,
     &concurrent_index_in_transaction::RULE,
     &reindex_non_concurrent::RULE,

@@ -23,6 +23,10 @@
 //! Never `UPDATE ... LIMIT` and never all batches in one transaction.
 //! `schemashift plan "UPDATE ..."` writes a throttled, resumable procedure.
 //!
+//! An UPDATE or DELETE inside a PL/pgSQL loop with no COMMIT in the loop (in
+//! a `DO` block, or in a function or procedure the file creates and calls)
+//! is reported whatever its WHERE: all iterations are one transaction.
+//!
 //! Batches written out one after another (`WHERE id BETWEEN 1 AND 10000`,
 //! then `10001 AND 20000`, ...) inside one transaction are reported too: their
 //! row locks add up until COMMIT, as one statement's would.
@@ -515,6 +519,11 @@ fn with_condition(ast: &Ast, extra: &str, engine: Engine) -> Option<String> {
 /// own plan for a one-column backfill, otherwise a keyset loop over this
 /// very statement.
 pub(crate) fn batched_fix(ctx: &Ctx, stmt: &Stmt) -> Option<String> {
+    // Parsed without its SET subscripts: SQL written from that parse would
+    // set whole arrays, not their elements.
+    if crate::review::subscripts::without_set_subscripts(&stmt.text).is_some() {
+        return None;
+    }
     let ast = stmt.ast.as_ref()?;
     let dml = Dml::of(ast)?;
     let (name, alias) = dml.table()?;
@@ -585,6 +594,9 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     if stmt.is_new_table(name) || is_bookkeeping(&table) {
         return;
     }
+    if stmt.in_loop {
+        return in_a_loop(stmt, &dml, table, out);
+    }
     match dml.scope() {
         Scope::Broad => {}
         Scope::Batch => return batches_in_one_transaction(ctx, stmt, &dml, &table, out),
@@ -613,6 +625,22 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         Some(fix) => f.with_fix(fix),
         None => f,
     });
+}
+
+/// DML in a PL/pgSQL loop that never commits: however narrow each
+/// iteration, every row it touches stays locked until the block ends.
+fn in_a_loop(stmt: &Stmt, dml: &Dml, table: String, out: &mut Vec<Finding>) {
+    let verb = dml.verb();
+    out.push(
+        RULE.finding(
+            stmt,
+            format!(
+                "{verb} on {table} in a PL/pgSQL loop (a DO block, or a routine this file calls) with no COMMIT in it: every iteration runs in one transaction, so each row it touches stays locked until the whole loop ends (about 3 s per million rows), app UPDATEs of those rows wait, the table bloats and replicas lag"
+            ),
+        )
+        .on_table(table, Lock::RowExclusive)
+        .with_fix("-- COMMIT after each batch: put COMMIT inside the loop and run the DO block in autocommit (PostgreSQL 11+),\n-- or move the loop into a procedure that commits after each batch and CALL it outside any transaction\n"),
+    );
 }
 
 /// The batches of DML (see [`Scope::Batch`]) of each transaction, by

@@ -6,7 +6,11 @@
 //! `CLUSTER`, `REFRESH MATERIALIZED VIEW`, partition `ATTACH`/`DETACH`, MySQL
 //! `CREATE FULLTEXT INDEX`, ...) or a form known to lock nothing the
 //! application uses (`CREATE SEQUENCE`, `CREATE FUNCTION`, `SET CONSTRAINTS`,
-//! ...). `DO` blocks are noted too: the statements inside them are not checked.
+//! ...). The statements inside a `DO` block are read out of its PL/pgSQL
+//! body and checked like any other; a `DO` block whose body cannot be read
+//! (another LANGUAGE, blocks that do not close) is noted, and so is an
+//! `EXECUTE` of SQL built at run time. Any of these makes the verdict
+//! `unchecked`, which fails the run unless `--allow-unchecked` is given.
 //!
 //! **Why it hurts:** a statement the reviewer skips silently could be the
 //! one that takes the table down; a clean review must mean every statement
@@ -67,6 +71,9 @@ const HARMLESS: &[&[&str]] = &[
     &["CREATE", "STATISTICS"],
     &["CREATE", "SCHEMA"],
     &["CREATE", "EXTENSION"],
+    // A new type: no table uses it yet (ALTER DOMAIN, which checks every
+    // column of the domain, is not here).
+    &["CREATE", "DOMAIN"],
     &["COMMENT", "ON"],
     &["GRANT"],
     &["REVOKE"],
@@ -99,22 +106,52 @@ pub(crate) fn understood(stmt: &Stmt) -> bool {
             return true;
         }
     }
+    if super::set_tablespace_or_access_method::read(stmt).is_some()
+        || super::rename_view::read(stmt).is_some()
+    {
+        return true;
+    }
     // CREATE TABLE forms the parser misses (LIKE, ...) make a new table.
     stmt.starts_with(&["CREATE", "TABLE"]) || stmt.starts_with(&["CREATE", "UNLOGGED", "TABLE"])
 }
 
-fn check(_ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
+fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
+    if stmt.dynamic {
+        out.push(RULE.finding(
+            stmt,
+            "dynamic SQL in a DO block (EXECUTE of an expression, not a constant): the statement it builds at run time was not checked; review it by hand".to_string(),
+        ));
+        return;
+    }
     if stmt.ast.is_some() {
         return;
     }
     if stmt.starts_with(&["DO"]) {
+        // A DO block whose body was read is not here: its statements are.
+        let why = match ctx.engine {
+            Engine::Postgres => super::super::plpgsql::do_block(&stmt.text)
+                .err()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default(),
+            Engine::Mysql => String::new(),
+        };
         out.push(RULE.finding(
             stmt,
-            "DO block not reviewed: the statements inside it are not checked; review them by hand".to_string(),
+            format!("DO block not reviewed{why}: the statements inside it are not checked; review them by hand"),
         ));
         return;
     }
     if understood(stmt) {
+        return;
+    }
+    if ctx.engine == Engine::Postgres
+        && (stmt.starts_with(&["UPDATE"]) || stmt.starts_with(&["DELETE"]))
+        && crate::review::plpgsql::find_keyword(&stmt.text, 0, "LIMIT").is_some()
+    {
+        out.push(RULE.finding(
+            stmt,
+            "PostgreSQL has no UPDATE ... LIMIT or DELETE ... LIMIT: this statement fails with a syntax error, so it was not checked; batch with `WHERE id IN (SELECT id FROM ... LIMIT n)` instead".to_string(),
+        ));
         return;
     }
     out.push(RULE.finding(
@@ -133,7 +170,7 @@ mod tests {
 
     #[test]
     fn notes_statements_nothing_understands() {
-        let f = run(ID, "ALTER TABLE users SET TABLESPACE fast;", 15);
+        let f = run(ID, "ALTER TABLE users SET WITHOUT CLUSTER;", 15);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Info);
         assert_eq!(
@@ -144,11 +181,21 @@ mod tests {
     }
 
     #[test]
-    fn notes_do_blocks() {
-        let sql = "DO $$ BEGIN UPDATE users SET a = 1; END $$;";
+    fn notes_do_blocks_it_cannot_read_and_dynamic_sql() {
+        let sql = "DO LANGUAGE plperl $$ spi_exec_query('DROP TABLE t'); $$;";
         let f = run(ID, sql, 15);
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.starts_with("DO block not reviewed"));
+        assert_eq!(
+            f[0].message,
+            "DO block not reviewed (it is written in LANGUAGE plperl, which the reviewer does not read): the statements inside it are not checked; review them by hand"
+        );
+        let sql = "DO $$ BEGIN UPDATE users SET a = 1 WHERE id = 1; END $$;";
+        assert!(run(ID, sql, 15).is_empty(), "read, so not noted");
+        let sql =
+            "DO $$\nBEGIN\n  EXECUTE format('ALTER TABLE %I DROP COLUMN x', 'users');\nEND $$;";
+        let f = run(ID, sql, 15);
+        assert_eq!((f.len(), f[0].line, f[0].column), (1, 3, 3));
+        assert!(f[0].message.starts_with("dynamic SQL in a DO block"));
     }
 
     #[test]
@@ -167,9 +214,39 @@ mod tests {
             "ALTER SEQUENCE public.s OWNED BY public.t.id;",
             "SET CONSTRAINTS ALL IMMEDIATE;",
             "CREATE TABLE t2 (LIKE t INCLUDING ALL);",
+            "CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%') NOT NULL;",
+            "ALTER TABLE users SET TABLESPACE fast;",
+            "ALTER TABLE users SET ACCESS METHOD heap2;",
+            "ALTER VIEW v RENAME TO w;",
+            "UPDATE t SET a[1] = 2;",
         ] {
             assert!(run(ID, sql, 15).is_empty(), "{sql}");
         }
+    }
+
+    #[test]
+    fn update_limit_is_noted_as_a_postgresql_syntax_error() {
+        let f = run(ID, "UPDATE t SET a = 1 WHERE b IS NULL LIMIT 1000;", 15);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].message
+                .starts_with("PostgreSQL has no UPDATE ... LIMIT"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(run(ID, "DELETE FROM t ORDER BY id LIMIT 10;", 15).len(), 1);
+        assert!(run(
+            ID,
+            "UPDATE t SET a = 1 WHERE id IN (SELECT id FROM t LIMIT 10);",
+            15
+        )
+        .is_empty());
+        let r = crate::review::review(
+            "UPDATE t SET a = 1 LIMIT 5;",
+            None,
+            &ReviewOptions::default(),
+        );
+        assert_eq!(r.verdict, crate::review::Verdict::Unchecked);
     }
 
     #[test]

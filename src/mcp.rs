@@ -4,6 +4,7 @@
 use crate::classify::{classify_request, Classification, ClassifyRequest};
 use crate::detect::{Detection, Tool};
 use crate::emit::{emit, Emission, EmitOptions, StageSelect};
+use crate::mcp_schema::ChangeDef;
 use crate::plan::{build_plan, Plan, PlanRequest};
 use crate::references;
 use crate::rehearse::{Rehearsal, RehearseRequest};
@@ -59,7 +60,9 @@ impl Server {
     /// facts of the naive DDL for the engine and version, red flags,
     /// invariants, open questions, and whether it is in scope. Give the change
     /// as exactly one of `request` (English), `sql` (DDL) or `change` (structured).
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<ClassifyRequest>(ChangeDef::Full),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn classify_change(
         &self,
         Parameters(req): Parameters<ClassifyRequest>,
@@ -76,7 +79,9 @@ impl Server {
     /// CREATE TABLE DDL as `schema` so types, keys and NOT NULLs are known;
     /// `options.mode` slices the plan to backfill, cutover or deprecate.
     /// Present the SQL exactly as returned.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<PlanRequest>(ChangeDef::AsInHome),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn build_plan(
         &self,
         Parameters(req): Parameters<PlanRequest>,
@@ -96,7 +101,9 @@ impl Server {
     /// safety). Returns the verdict (`proceed`, `revise`, `stop`) and each
     /// finding with its rule id, line, message and the safe alternative as
     /// SQL. Present the fixes exactly as returned.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<ReviewRequest>(ChangeDef::Full),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn review_plan(
         &self,
         Parameters(req): Parameters<ReviewRequest>,
@@ -132,7 +139,9 @@ impl Server {
     // created (and, on a later run, leftovers of killed runs). Not
     // idempotent: every call makes new ones. Open world: database_url
     // names a server outside this process's control.
-    #[tool(annotations(
+    #[tool(
+        input_schema = crate::mcp_schema::input::<RehearseRequest>(ChangeDef::AsInHome),
+        annotations(
         read_only_hint = false,
         destructive_hint = true,
         idempotent_hint = false,
@@ -164,7 +173,9 @@ impl Server {
     /// a written report); `format` picks the full `markdown` report or the
     /// `summary` (at most 40 lines) of the same family. Returns the text;
     /// show it as is. The templates are resources under schemashift://templates/.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<RenderRequest>(ChangeDef::Full),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn render_template(
         &self,
         Parameters(req): Parameters<RenderRequest>,
@@ -183,7 +194,9 @@ impl Server {
     /// migrations live, how they are named (timestamp format, sequence
     /// width, Flyway versions, Alembic revisions) and the latest one. Reads
     /// only, bounded (skips node_modules, .git, target, vendor).
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<DetectRequest>(ChangeDef::Full),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn detect_stack(
         &self,
         Parameters(req): Parameters<DetectRequest>,
@@ -203,7 +216,9 @@ impl Server {
     /// whose later steps wait for app releases (or, for Drizzle, for a psql
     /// script) has stages: `stage` 1 (the default) is what may ship now; ask
     /// for the next stage only after what `notes` names.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<EmitRequest>(ChangeDef::AsInHome),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn emit_migrations(
         &self,
         Parameters(req): Parameters<EmitRequest>,

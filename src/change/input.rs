@@ -14,7 +14,8 @@ pub struct ChangeInput {
     pub change: Option<Change>,
     /// The change in a few English words, as typed after `/migrate plan`,
     /// e.g. "rename users.username to handle" or
-    /// "change orders.amount from integer to bigint".
+    /// "change orders.amount from integer to bigint". Beside `change` it is
+    /// not parsed: it records the words the structured change was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
     /// The naive DDL a developer would have written, e.g.
@@ -40,6 +41,8 @@ pub struct ResolvedChange {
     pub form: InputForm,
     /// Defaults the parser filled in, said out loud.
     pub notes: Vec<String>,
+    /// The user's words, when given beside a structured change.
+    pub request: Option<String>,
 }
 
 /// Why an input could not become a change.
@@ -81,9 +84,15 @@ impl ChangeInput {
     /// A `request` that reads as SQL (it starts with ALTER, CREATE, DROP, ...)
     /// is parsed as SQL, because users paste DDL after `/migrate plan` too.
     pub fn resolve(&self, engine: Engine) -> Result<ResolvedChange, InputError> {
+        // Beside a structured change the words are the record of what was
+        // asked, not a second form of the change.
+        let words_for_record = self.change.is_some() && self.sql.is_none();
         let given: Vec<&str> = [
             self.change.as_ref().map(|_| "`change`"),
-            self.request.as_ref().map(|_| "`request`"),
+            self.request
+                .as_ref()
+                .filter(|_| !words_for_record)
+                .map(|_| "`request`"),
             self.sql.as_ref().map(|_| "`sql`"),
         ]
         .into_iter()
@@ -126,6 +135,7 @@ impl ChangeInput {
             change,
             form,
             notes,
+            request: self.request.clone().filter(|_| words_for_record),
         })
     }
 }

@@ -56,6 +56,10 @@ pub struct Classification {
     pub summary: String,
     /// Which form the change was given in.
     pub input_form: Option<InputForm>,
+    /// The user's words, when given beside a structured change: the record
+    /// of what was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     pub engine: Engine,
     /// Engine major version the facts apply to.
     pub version: u32,
@@ -92,13 +96,13 @@ pub struct Classification {
 /// Classifies a request; out-of-scope requests come back with `in_scope: false`.
 pub fn classify_request(req: &ClassifyRequest) -> Result<Classification, InputError> {
     req.context.validate().map_err(InputError::Invalid)?;
-    if let Some(reason) = req
-        .input
-        .request
-        .as_deref()
-        .or(req.input.sql.as_deref())
-        .and_then(out_of_scope)
-    {
+    // A structured change is a change by construction; the words beside it
+    // are only its record.
+    let text = match req.input.change {
+        Some(_) => req.input.sql.as_deref(),
+        None => req.input.request.as_deref().or(req.input.sql.as_deref()),
+    };
+    if let Some(reason) = text.and_then(out_of_scope) {
         return Ok(out_of_scope_classification(&req.context, reason));
     }
     let resolved = req.input.resolve(req.context.engine)?;
@@ -131,6 +135,7 @@ pub fn classify(resolved: &ResolvedChange, ctx: &Context) -> Classification {
         change: Some(change.clone()),
         summary: format!("{}: {}", change.describe(), pattern.strategy()),
         input_form: Some(resolved.form),
+        request: resolved.request.clone(),
         engine: ctx.engine,
         version,
         backward_compatible,
@@ -574,6 +579,7 @@ fn out_of_scope_classification(ctx: &Context, reason: String) -> Classification 
         change: None,
         summary: "not a schema change this tool plans".into(),
         input_form: None,
+        request: None,
         engine: ctx.engine,
         version: ctx.version(),
         backward_compatible: true,

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod ident;
 pub mod limits;
 pub mod mcp;
+pub mod mcp_schema;
 pub mod mcp_stdio;
 pub mod memory;
 pub mod pattern;

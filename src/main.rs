@@ -178,9 +178,9 @@ struct PlanArgs {
     /// File with the current CREATE TABLE DDL of the tables involved (e.g. from pg_dump -s).
     #[arg(long)]
     schema: Option<std::path::PathBuf>,
-    /// plan (all phases), backfill, cutover or deprecate.
-    #[arg(long, value_enum, default_value = "plan")]
-    mode: ModeArg,
+    /// plan (all phases), backfill, cutover or deprecate [default: the change's leading mode word, else plan].
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
     /// trigger (a database trigger keeps old and new in sync) or app (the app writes both).
     #[arg(long, value_enum, default_value = "trigger")]
     dual_write: DualWriteArg,
@@ -637,7 +637,8 @@ fn plan(args: PlanArgs) -> Result<(), UsageError> {
                 DualWriteArg::Trigger => DualWrite::Trigger,
                 DualWriteArg::App => DualWrite::App,
             }),
-            mode: Some(match args.mode {
+            // Without --mode, `plan cutover <change>` takes the word's mode.
+            mode: args.mode.map(|m| match m {
                 ModeArg::Plan => PlanMode::Plan,
                 ModeArg::Backfill => PlanMode::Backfill,
                 ModeArg::Cutover => PlanMode::Cutover,

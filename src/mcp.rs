@@ -4,6 +4,7 @@
 use crate::classify::{classify_request, Classification, ClassifyRequest};
 use crate::detect::{Detection, Tool};
 use crate::emit::{emit, Emission, EmitOptions, StageSelect};
+use crate::mcp_schema::ChangeDef;
 use crate::plan::{build_plan, Plan, PlanRequest};
 use crate::references;
 use crate::rehearse::{Rehearsal, RehearseRequest};
@@ -22,8 +23,9 @@ use std::sync::OnceLock;
 
 const INSTRUCTIONS: &str = "schemashift plans zero-downtime database schema changes \
 (expand, dual write, backfill, cutover, contract) for PostgreSQL 10-18 and MySQL 8. \
-Call classify_change first, then build_plan for the phased SQL; review_plan reviews migration SQL someone already wrote. Give the change to classify_change with the change as `request` (English, e.g. \"rename users.username to handle\"), \
-`sql` (the naive DDL) or `change` (structured); it returns the change type, risk, the lock facts of the naive DDL, \
+Call classify_change first, then build_plan for the phased SQL; review_plan reviews migration SQL someone already wrote. Give the change as `change` (structured: \
+classify_change's input schema lists the fields of each change type) with the user's words as `request` for the record; words alone (`request`, \
+e.g. \"rename users.username to handle\") or the naive DDL (`sql`) work too, and when words are refused, write the structured change and call again. classify_change returns the change type, risk, the lock facts of the naive DDL, \
 the phases a plan needs and the questions whose answers would change it. Show SQL only as the tools return it. \
 render_template turns any of these results into the report people read (`plan`, `review`, `classification`, ...) or its short summary. \
 rehearse_plan proves a plan (or a migration as written) on a real PostgreSQL with old and new app versions running through every phase and rollback. \
@@ -58,8 +60,11 @@ impl Server {
     /// compatibility, risk, complexity, rollout pattern and phases, the lock
     /// facts of the naive DDL for the engine and version, red flags,
     /// invariants, open questions, and whether it is in scope. Give the change
-    /// as exactly one of `request` (English), `sql` (DDL) or `change` (structured).
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    /// as `change` (structured) with the user's words as `request` (kept for
+    /// the record), or as `request` (English) or `sql` (DDL) alone.
+    #[tool(
+        input_schema = crate::mcp_schema::input::<ClassifyRequest>(ChangeDef::Full),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn classify_change(
         &self,
         Parameters(req): Parameters<ClassifyRequest>,
@@ -72,11 +77,13 @@ impl Server {
     /// cutover_writes, contract) with its exact forward and rollback SQL,
     /// validation queries with expected results, advance and abort criteria,
     /// lock impact, the batched backfill, estimates, runbook and risks. Give
-    /// the change as one of `request`, `sql` or `change`; pass the current
+    /// the change as for classify_change; pass the current
     /// CREATE TABLE DDL as `schema` so types, keys and NOT NULLs are known;
     /// `options.mode` slices the plan to backfill, cutover or deprecate.
     /// Present the SQL exactly as returned.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<PlanRequest>(ChangeDef::AsInHome),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn build_plan(
         &self,
         Parameters(req): Parameters<PlanRequest>,
@@ -96,7 +103,9 @@ impl Server {
     /// safety). Returns the verdict (`proceed`, `revise`, `stop`) and each
     /// finding with its rule id, line, message and the safe alternative as
     /// SQL. Present the fixes exactly as returned.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<ReviewRequest>(ChangeDef::Full),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn review_plan(
         &self,
         Parameters(req): Parameters<ReviewRequest>,
@@ -132,7 +141,9 @@ impl Server {
     // created (and, on a later run, leftovers of killed runs). Not
     // idempotent: every call makes new ones. Open world: database_url
     // names a server outside this process's control.
-    #[tool(annotations(
+    #[tool(
+        input_schema = crate::mcp_schema::input::<RehearseRequest>(ChangeDef::AsInHome),
+        annotations(
         read_only_hint = false,
         destructive_hint = true,
         idempotent_hint = false,
@@ -164,7 +175,9 @@ impl Server {
     /// a written report); `format` picks the full `markdown` report or the
     /// `summary` (at most 40 lines) of the same family. Returns the text;
     /// show it as is. The templates are resources under schemashift://templates/.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<RenderRequest>(ChangeDef::Full),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn render_template(
         &self,
         Parameters(req): Parameters<RenderRequest>,
@@ -183,7 +196,9 @@ impl Server {
     /// migrations live, how they are named (timestamp format, sequence
     /// width, Flyway versions, Alembic revisions) and the latest one. Reads
     /// only, bounded (skips node_modules, .git, target, vendor).
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<DetectRequest>(ChangeDef::Full),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn detect_stack(
         &self,
         Parameters(req): Parameters<DetectRequest>,
@@ -203,7 +218,9 @@ impl Server {
     /// whose later steps wait for app releases (or, for Drizzle, for a psql
     /// script) has stages: `stage` 1 (the default) is what may ship now; ask
     /// for the next stage only after what `notes` names.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(
+        input_schema = crate::mcp_schema::input::<EmitRequest>(ChangeDef::AsInHome),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn emit_migrations(
         &self,
         Parameters(req): Parameters<EmitRequest>,
@@ -345,7 +362,8 @@ fn mode_prompt(mode: &str, what: &str, request: Option<String>) -> Vec<PromptMes
         Role::User,
         format!(
             "Mode: {mode}. Change: {request}\n\n{what}\n\nFirst call the schemashift tool classify_change with the change \
-             (as `request` for words, `sql` for DDL). If in_scope is false, say why and stop. If questions are listed, \
+             as structured `change` (the tool's input schema lists each change type's fields) and the user's words as `request`, \
+             or as DDL in `sql`; if words alone are refused, write the structured change and call again. If in_scope is false, say why and stop. If questions are listed, \
              answer them from the project or ask the user. Present SQL exactly as the tools return it, never your own. \
              Read schemashift://references/migration-failure-modes for the failure modes that apply."
         ),

@@ -1,5 +1,6 @@
 //! The three ways a change comes in, resolved to one typed [`Change`].
 
+use super::mode::{self, ModeWord};
 use super::{ddl, english, Change};
 use crate::context::Engine;
 use schemars::JsonSchema;
@@ -14,7 +15,8 @@ pub struct ChangeInput {
     pub change: Option<Change>,
     /// The change in a few English words, as typed after `/migrate plan`,
     /// e.g. "rename users.username to handle" or
-    /// "change orders.amount from integer to bigint".
+    /// "change orders.amount from integer to bigint". Beside `change` it is
+    /// not parsed: it records the words the structured change was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
     /// The naive DDL a developer would have written, e.g.
@@ -40,6 +42,10 @@ pub struct ResolvedChange {
     pub form: InputForm,
     /// Defaults the parser filled in, said out loud.
     pub notes: Vec<String>,
+    /// The user's words, when given beside a structured change.
+    pub request: Option<String>,
+    /// The mode word the request started with (`cutover switch reads ...`).
+    pub mode: Option<ModeWord>,
 }
 
 /// Why an input could not become a change.
@@ -81,9 +87,15 @@ impl ChangeInput {
     /// A `request` that reads as SQL (it starts with ALTER, CREATE, DROP, ...)
     /// is parsed as SQL, because users paste DDL after `/migrate plan` too.
     pub fn resolve(&self, engine: Engine) -> Result<ResolvedChange, InputError> {
+        // Beside a structured change the words are the record of what was
+        // asked, not a second form of the change.
+        let words_for_record = self.change.is_some() && self.sql.is_none();
         let given: Vec<&str> = [
             self.change.as_ref().map(|_| "`change`"),
-            self.request.as_ref().map(|_| "`request`"),
+            self.request
+                .as_ref()
+                .filter(|_| !words_for_record)
+                .map(|_| "`request`"),
             self.sql.as_ref().map(|_| "`sql`"),
         ]
         .into_iter()
@@ -101,19 +113,13 @@ impl ChangeInput {
                 )));
             }
         }
+        let mut mode = None;
         let (change, form, notes) = match (&self.change, &self.request, &self.sql) {
             (Some(c), _, _) => (c.clone(), InputForm::Structured, Vec::new()),
-            (_, Some(r), _) if ddl::looks_like_sql(r) => match ddl::parse(r, engine) {
-                Ok(p) => (p.change, InputForm::Sql, p.notes),
-                // "alter type of orders.amount to bigint" starts like SQL but is English.
-                Err(sql_err) => match english::parse(r) {
-                    Ok(p) => (p.change, InputForm::Request, p.notes),
-                    Err(_) => return Err(sql_err.into()),
-                },
-            },
             (_, Some(r), _) => {
-                let p = english::parse(r)?;
-                (p.change, InputForm::Request, p.notes)
+                let (p, form, word) = read_request(r, engine)?;
+                mode = word;
+                (p.change, form, p.notes)
             }
             (_, _, Some(s)) => {
                 let p = ddl::parse(s, engine)?;
@@ -126,8 +132,61 @@ impl ChangeInput {
             change,
             form,
             notes,
+            request: self.request.clone().filter(|_| words_for_record),
+            mode,
         })
     }
+}
+
+/// A request in words or SQL, with the mode word it may start with: read
+/// whole first when the word is also a verb ("backfill orders.x from y"),
+/// then without the word. Its error is the one of the reading that fits: the
+/// whole sentence's for a verb, the rest's otherwise ("cutover" is no verb).
+fn read_request(
+    r: &str,
+    engine: Engine,
+) -> Result<(Parsed, InputForm, Option<ModeWord>), InputError> {
+    let Some((word, rest)) = mode::split(r) else {
+        let (p, form) = read_text(r, engine)?;
+        return Ok((p, form, None));
+    };
+    let whole = word.is_verb().then(|| read_text(r, engine));
+    match whole {
+        Some(Ok((p, form))) => Ok((p, form, Some(word))),
+        Some(Err(whole_err)) => match read_text(rest, engine) {
+            Ok((p, form)) => Ok((p, form, Some(word))),
+            Err(_) => Err(whole_err),
+        },
+        None => {
+            let (p, form) = read_text(rest, engine)?;
+            Ok((p, form, Some(word)))
+        }
+    }
+}
+
+/// A request in words or SQL. A request that reads as SQL (it starts with
+/// ALTER, CREATE, DROP, ...) is parsed as SQL, because users paste DDL after
+/// `/migrate plan` too.
+fn read_text(r: &str, engine: Engine) -> Result<(Parsed, InputForm), InputError> {
+    if ddl::looks_like_sql(r) {
+        return match ddl::parse(r, engine) {
+            Ok(p) => Ok((p, InputForm::Sql)),
+            // "alter type of orders.amount to bigint" starts like SQL but is English.
+            Err(sql_err) => match english::parse(r) {
+                Ok(p) => Ok((p, InputForm::Request)),
+                Err(_) => Err(sql_err.into()),
+            },
+        };
+    }
+    if let Some(switch) = mode::reads_switch(r) {
+        return switch.map(|p| (p, InputForm::Request)).map_err(|reason| {
+            InputError::Request(english::RequestError {
+                request: r.trim().to_string(),
+                reason,
+            })
+        });
+    }
+    Ok((english::parse(r)?, InputForm::Request))
 }
 
 /// What a text parser returns: the change and the defaults it filled in.

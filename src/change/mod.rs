@@ -10,6 +10,7 @@ pub mod ddl;
 pub mod english;
 pub mod examples;
 mod input;
+pub mod mode;
 mod validate;
 pub use validate::is_plain_identifier;
 

@@ -34,6 +34,21 @@ pub enum PlanMode {
     Deprecate,
 }
 
+impl PlanMode {
+    /// The plan slice a `/migrate` mode word asks for (`review` and
+    /// `rehearse` are not slices).
+    pub fn of_word(word: crate::change::mode::ModeWord) -> Option<PlanMode> {
+        use crate::change::mode::ModeWord;
+        match word {
+            ModeWord::Plan => Some(PlanMode::Plan),
+            ModeWord::Backfill => Some(PlanMode::Backfill),
+            ModeWord::Cutover => Some(PlanMode::Cutover),
+            ModeWord::Deprecate => Some(PlanMode::Deprecate),
+            ModeWord::Review | ModeWord::Rehearse => None,
+        }
+    }
+}
+
 /// Knobs of a plan; all optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -353,12 +368,19 @@ fn prepare(req: &PlanRequest) -> Result<(Settings, Option<Schema>, ResolvedChang
             req.context.version()
         )));
     }
-    let settings = req.options.settings().map_err(PlanError::Invalid)?;
+    let mut settings = req.options.settings().map_err(PlanError::Invalid)?;
     let schema = match &req.schema {
         Some(ddl) => Some(Schema::parse(ddl, req.context.engine).map_err(PlanError::Invalid)?),
         None => None,
     };
     let mut resolved = req.input.resolve(req.context.engine)?;
+    // `cutover switch reads ...`: the request's mode word, unless the
+    // options name one.
+    if req.options.mode.is_none() {
+        if let Some(mode) = resolved.mode.and_then(PlanMode::of_word) {
+            settings.mode = mode;
+        }
+    }
     if let Some(s) = &schema {
         fill_from_schema(&mut resolved.change, s);
     }

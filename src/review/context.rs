@@ -9,7 +9,8 @@ use crate::change::ddl::{split_statements, StatementText};
 use crate::context::Engine;
 use rayon::prelude::*;
 use sqlparser::ast::{
-    AlterTable, CreateIndex, Delete, Insert, ObjectName, ObjectNamePart, Statement, Update,
+    AlterTable, AlterTableOperation, CreateIndex, Delete, Insert, ObjectName, ObjectNamePart,
+    RenameTableNameKind, Statement, Update,
 };
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
@@ -678,11 +679,43 @@ impl Ctx {
         self.record_creates(run);
     }
 
+    /// Records the tables a run of statements creates: by `CREATE TABLE`,
+    /// and by renaming a table the file created (the table swap
+    /// `CREATE TABLE t_new ...; DROP TABLE t; ALTER TABLE t_new RENAME TO t`
+    /// leaves a new, empty `t`).
     fn record_creates(&self, run: std::ops::Range<usize>) {
         let mut created = self.created.write().unwrap_or_else(PoisonError::into_inner);
         for s in &self.stmts[run] {
-            if let Some(Statement::CreateTable(ct)) = s.ast.as_ref().and_then(Ast::other) {
-                created.entry(last_part(&ct.name)).or_insert(s.index);
+            let renames: Vec<(&ObjectName, &ObjectName)> = match &s.ast {
+                Some(Ast::AlterTable(at)) => at
+                    .operations
+                    .iter()
+                    .filter_map(|op| match op {
+                        AlterTableOperation::RenameTable {
+                            table_name: RenameTableNameKind::To(to) | RenameTableNameKind::As(to),
+                        } => Some((&at.name, to)),
+                        _ => None,
+                    })
+                    .collect(),
+                Some(Ast::Other(o)) => match &**o {
+                    Statement::CreateTable(ct) => {
+                        created.entry(last_part(&ct.name)).or_insert(s.index);
+                        Vec::new()
+                    }
+                    Statement::RenameTable(rs) => {
+                        rs.iter().map(|r| (&r.old_name, &r.new_name)).collect()
+                    }
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            for (from, to) in renames {
+                let was_new = created
+                    .get(&last_part(from))
+                    .is_some_and(|&i| i < s.index);
+                if was_new {
+                    created.entry(last_part(to)).or_insert(s.index);
+                }
             }
         }
     }
@@ -1108,6 +1141,28 @@ mod tests {
             !c.stmts[3].new_tables.contains("b"),
             "quoted keeps its case"
         );
+    }
+
+    #[test]
+    fn a_table_renamed_from_a_new_one_is_new() {
+        let c = ctx("CREATE TABLE t_new (a int);\nDROP TABLE t;\nALTER TABLE t_new RENAME TO t;\nCREATE INDEX ON t (a);\nALTER TABLE live RENAME TO live_old;\nCREATE INDEX ON live_old (a);");
+        let new_t: Vec<bool> = c.stmts.iter().map(|s| s.new_tables.contains("t")).collect();
+        assert_eq!(new_t, [false, false, false, true, true, true]);
+        assert!(
+            !c.stmts[5].new_tables.contains("live_old"),
+            "renaming an existing table makes nothing new"
+        );
+        let mysql = Ctx::new(
+            "CREATE TABLE t_new (a int);\nRENAME TABLE t TO t_old, t_new TO t;\nALTER TABLE t ADD INDEX i (a);",
+            0,
+            &ReviewOptions {
+                engine: Engine::Mysql,
+                ..ReviewOptions::default()
+            },
+            false,
+        );
+        assert!(mysql.stmts[2].new_tables.contains("t"));
+        assert!(!mysql.stmts[2].new_tables.contains("t_old"));
     }
 
     #[test]

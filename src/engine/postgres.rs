@@ -1,4 +1,4 @@
-//! PostgreSQL 10-18: the lock, rewrite and scan facts of each naive DDL form.
+//! PostgreSQL 10-19: the lock, rewrite and scan facts of each naive DDL form.
 
 use super::{Duration, Lock, LockFacts, Naive};
 use crate::change::{Change, EnumOp, Fill};

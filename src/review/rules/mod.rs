@@ -122,7 +122,7 @@ pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<St
             ..ChangeInput::default()
         },
         context: crate::context::Context {
-            version: Some(ctx.pg_version.clamp(11, 18)),
+            version: Some(ctx.pg_version.clamp(11, *crate::context::PG_VERSIONS.end())),
             ..Default::default()
         },
         ..PlanRequest::default()

@@ -4,7 +4,8 @@
 //! writes (ACCESS EXCLUSIVE, EXCLUSIVE, SHARE ROW EXCLUSIVE or SHARE: most
 //! `ALTER TABLE` forms, `CREATE INDEX` without `CONCURRENTLY`, `DROP TABLE`,
 //! `DROP INDEX`, `CREATE TRIGGER`, `TRUNCATE`, `LOCK TABLE`, `CLUSTER`,
-//! `VACUUM FULL` (not `(FULL false)`), `REINDEX` (not `CONCURRENTLY`; with
+//! `VACUUM FULL` (not `(FULL false)`), PostgreSQL 19's `REPACK` without
+//! `CONCURRENTLY`, `REINDEX` (not `CONCURRENTLY`; with
 //! `(CONCURRENTLY false)` it is plain REINDEX), `CREATE TABLE ... PARTITION
 //! OF`, which locks the parent, and a foreign key from a new table,
 //! `CREATE TABLE ... REFERENCES parent` included, which locks `parent`
@@ -29,7 +30,7 @@
 //! at the timeout and the queue drains between attempts.
 
 use super::tokens::{options_at, tokens};
-use super::vacuum_full_or_cluster::vacuum_parts;
+use super::vacuum_full_or_cluster::{blocking_repack_tables, vacuum_parts};
 use super::{Rule, PG};
 use crate::context::Engine;
 use crate::engine::Lock;
@@ -528,6 +529,11 @@ fn word_locks(ctx: &Ctx, stmt: &Stmt) -> Vec<TableLock> {
                 .map(|t| lock(t, Lock::AccessExclusive, "VACUUM FULL"))
                 .collect()
         }
+        "REPACK" if ctx.pg_version >= 19 => blocking_repack_tables(&tokens(&stmt.text))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| lock(t, Lock::AccessExclusive, "REPACK"))
+            .collect(),
         "REFRESH" if !has("CONCURRENTLY") => {
             let name = raw.get(3).cloned();
             name.map(|t| vec![lock(t, Lock::AccessExclusive, "REFRESH MATERIALIZED VIEW")])
@@ -849,6 +855,10 @@ mod tests {
             assert!(f[0].message.contains("SHARE on users"), "{}", f[0].message);
         }
         assert!(run(ID, "REINDEX (CONCURRENTLY) TABLE users;", 15).is_empty());
+        // PostgreSQL 19's REPACK: ACCESS EXCLUSIVE unless CONCURRENTLY.
+        let f = run(ID, "REPACK users USING INDEX users_pkey;", 19);
+        assert!(f[0].message.contains("ACCESS EXCLUSIVE on users"), "{}", f[0].message);
+        assert!(run(ID, "REPACK (CONCURRENTLY) users;", 19).is_empty());
         assert!(run(ID, "REINDEX (CONCURRENTLY true) TABLE users;", 15).is_empty());
     }
 

@@ -18,6 +18,7 @@ mod add_stored_generated_column;
 mod add_unique_constraint_builds_index;
 mod attach_partition_scans;
 mod backfill_in_same_transaction_as_ddl;
+mod column_type_change_recheck;
 mod column_type_change_rewrite;
 mod concurrent_index_in_transaction;
 mod create_index_non_concurrent;
@@ -191,6 +192,10 @@ pub(crate) static FACTS: &[FactKind] = &[
         new: new_fact::<column_type_change_rewrite::UtcFrom>,
     },
     FactKind {
+        engines: PG,
+        new: new_fact::<column_type_change_recheck::Checks>,
+    },
+    FactKind {
         engines: BOTH,
         new: new_fact::<drop_column::Added>,
     },
@@ -247,6 +252,7 @@ pub static ALL: &[&Rule] = &[
     &add_stored_generated_column::RULE,
     &set_not_null_without_check::RULE,
     &column_type_change_rewrite::RULE,
+    &column_type_change_recheck::RULE,
     &drop_column::RULE,
     &rename_table::RULE,
     &drop_table::RULE,

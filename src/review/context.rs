@@ -104,6 +104,7 @@ impl Ast {
                 | Statement::CreateTrigger(_)
                 | Statement::DropTrigger(_)
                 | Statement::AlterType(_)
+                | Statement::AlterSchema(_)
                 | Statement::CreateType { .. }
                 | Statement::CreateView(_)
                 | Statement::Vacuum(_)

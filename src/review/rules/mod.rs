@@ -10,6 +10,7 @@ use crate::engine::Lock;
 mod add_check_validating;
 mod add_column_default_pre_pg11;
 mod add_column_volatile_default;
+mod add_exclusion_constraint;
 mod add_foreign_key_validating;
 mod add_not_null_column_without_default;
 mod add_primary_key_builds_index;
@@ -24,8 +25,11 @@ mod concurrent_index_in_transaction;
 mod create_index_non_concurrent;
 mod detach_partition_non_concurrent;
 mod drop_column;
+mod drop_database;
 mod drop_index_non_concurrent;
+mod drop_schema_cascade;
 mod drop_table;
+mod drop_view;
 mod enum_add_value_in_transaction;
 mod missing_lock_timeout;
 mod mysql_add_index_locking;
@@ -34,9 +38,15 @@ mod mysql_missing_lock_wait_timeout;
 mod refresh_matview_non_concurrent;
 mod reindex_non_concurrent;
 mod rename_column;
+mod rename_enum_value;
+mod rename_schema;
 mod rename_table;
+mod rename_type;
+mod scan_after_ddl_in_transaction;
+mod set_logged_or_unlogged;
 mod set_not_null_without_check;
 mod tokens;
+mod truncate_cascade;
 mod unbatched_backfill;
 mod unparsed_statement;
 mod vacuum_full_or_cluster;
@@ -196,6 +206,10 @@ pub(crate) static FACTS: &[FactKind] = &[
         new: new_fact::<column_type_change_recheck::Checks>,
     },
     FactKind {
+        engines: PG,
+        new: new_fact::<rename_type::CreatedTypes>,
+    },
+    FactKind {
         engines: BOTH,
         new: new_fact::<drop_column::Added>,
     },
@@ -277,6 +291,16 @@ pub static ALL: &[&Rule] = &[
     &vacuum_full_or_cluster::RULE,
     &vacuum_in_transaction::RULE,
     &refresh_matview_non_concurrent::RULE,
+    &drop_schema_cascade::RULE,
+    &drop_database::RULE,
+    &truncate_cascade::RULE,
+    &drop_view::RULE,
+    &rename_type::RULE,
+    &rename_enum_value::RULE,
+    &rename_schema::RULE,
+    &add_exclusion_constraint::RULE,
+    &set_logged_or_unlogged::RULE,
+    &scan_after_ddl_in_transaction::RULE,
 ];
 
 /// Looks a rule up by id.

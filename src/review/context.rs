@@ -4,6 +4,7 @@
 //! tables were created earlier in the same file (new and empty, so indexes and
 //! constraints on them are harmless).
 
+use super::sources::ToolWrap;
 use super::ReviewOptions;
 use crate::change::ddl::{split_statements, StatementText};
 use crate::context::Engine;
@@ -478,7 +479,18 @@ impl Ctx {
 
     /// The statements of a source, not parsed yet (see [`Ctx::stream`]).
     pub fn split(source: &str, line_offset: usize, opts: &ReviewOptions, wrapped: bool) -> Ctx {
-        let wrapped = wrapped || opts.assume_in_transaction;
+        Ctx::split_wrapped_by(source, line_offset, opts, wrapped, ToolWrap::EveryFile)
+    }
+
+    /// [`Ctx::split`] of a file whose tool wraps it as `tool_wrap` says when
+    /// `--assume-in-transaction` is given.
+    pub fn split_wrapped_by(
+        source: &str,
+        line_offset: usize,
+        opts: &ReviewOptions,
+        wrapped: bool,
+        tool_wrap: ToolWrap,
+    ) -> Ctx {
         let pieces = split_statements(source, opts.engine);
         let mut stmts = Vec::with_capacity(pieces.len());
         let mut explicit_txn = false;
@@ -487,6 +499,9 @@ impl Ctx {
         let mut local_timeout = false;
         let created = Arc::new(RwLock::new(HashMap::new()));
         let own = OwnFacts::of_all(source, &pieces);
+        let wrapped = wrapped
+            || (opts.assume_in_transaction
+                && tool_wrap.wraps(own.iter().map(|o| o.joined.as_str()), opts.pg_version));
         for ((index, p), own) in pieces.into_iter().enumerate().zip(own) {
             let OwnFacts {
                 joined,

@@ -326,12 +326,17 @@ pub(crate) mod testing {
 
     /// Findings of one rule with the file wrapped in a transaction.
     pub fn run_in_txn(rule: &str, sql: &str, version: u32) -> Vec<Finding> {
+        run_in_txn_as(rule, sql, version, None)
+    }
+
+    /// [`run_in_txn`] of a file of this name (which names its tool).
+    pub fn run_in_txn_as(rule: &str, sql: &str, version: u32, file: Option<&str>) -> Vec<Finding> {
         let opts = ReviewOptions {
             pg_version: version,
             assume_in_transaction: true,
             ..ReviewOptions::default()
         };
-        review_sql(sql, None, &opts)
+        review_sql(sql, file, &opts)
             .into_iter()
             .filter(|f| f.rule == rule)
             .collect()

@@ -279,13 +279,27 @@ fn pg_version_19_is_accepted_with_its_repack() {
         .write("online.sql", "REPACK (CONCURRENTLY) orders;\n");
     let out = run_in(
         s.path(),
-        &["review", "--format", "json", "--pg-version", "19", "repack.sql"],
+        &[
+            "review",
+            "--format",
+            "json",
+            "--pg-version",
+            "19",
+            "repack.sql",
+        ],
         None,
     );
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    let fix = json_of(&out)["findings"][0]["fix"].as_str().unwrap().to_string();
+    let fix = json_of(&out)["findings"][0]["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(fix.contains("REPACK (CONCURRENTLY) orders;"), "{fix}");
-    let out = run_in(s.path(), &["review", "--pg-version", "19", "online.sql"], None);
+    let out = run_in(
+        s.path(),
+        &["review", "--pg-version", "19", "online.sql"],
+        None,
+    );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     s.write("schemashift.toml", "pg_version = 19\n");
     let out = run_in(s.path(), &["review", "online.sql"], None);

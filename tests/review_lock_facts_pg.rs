@@ -39,7 +39,10 @@ fn held(c: &mut Client, table: &str) -> Vec<String> {
 
 fn relfilenode(c: &mut Client, table: &str) -> u32 {
     let oid: postgres::types::Oid = c
-        .query_one("SELECT relfilenode FROM pg_class WHERE oid = $1::text::regclass", &[&table])
+        .query_one(
+            "SELECT relfilenode FROM pg_class WHERE oid = $1::text::regclass",
+            &[&table],
+        )
         .unwrap()
         .get(0);
     oid
@@ -93,64 +96,114 @@ fn lock_and_rewrite_facts_hold_on_postgres() {
 
     // VACUUM (FULL false) waits for SHARE UPDATE EXCLUSIVE, VACUUM FULL for
     // ACCESS EXCLUSIVE; the review says so (missing-lock-timeout only on FULL).
-    let plain = awaited_lock(&cluster, "t", "SHARE UPDATE EXCLUSIVE", "VACUUM (FULL false) t");
+    let plain = awaited_lock(
+        &cluster,
+        "t",
+        "SHARE UPDATE EXCLUSIVE",
+        "VACUUM (FULL false) t",
+    );
     assert_eq!(plain, "ShareUpdateExclusiveLock");
-    let full = awaited_lock(&cluster, "t", "SHARE UPDATE EXCLUSIVE", "VACUUM (FULL true) t");
+    let full = awaited_lock(
+        &cluster,
+        "t",
+        "SHARE UPDATE EXCLUSIVE",
+        "VACUUM (FULL true) t",
+    );
     assert_eq!(full, "AccessExclusiveLock");
     assert!(findings("missing-lock-timeout", "VACUUM (FULL false) t;").is_empty());
-    assert_eq!(findings("missing-lock-timeout", "VACUUM (FULL true) t;").len(), 1);
+    assert_eq!(
+        findings("missing-lock-timeout", "VACUUM (FULL true) t;").len(),
+        1
+    );
 
     // REINDEX (CONCURRENTLY false) is plain REINDEX: SHARE on the table.
-    c.batch_execute("BEGIN; REINDEX (CONCURRENTLY false) TABLE t").unwrap();
-    assert!(held(&mut c, "t").contains(&"ShareLock".to_string()), "{:?}", held(&mut c, "t"));
+    c.batch_execute("BEGIN; REINDEX (CONCURRENTLY false) TABLE t")
+        .unwrap();
+    assert!(
+        held(&mut c, "t").contains(&"ShareLock".to_string()),
+        "{:?}",
+        held(&mut c, "t")
+    );
     c.batch_execute("ROLLBACK").unwrap();
-    let f = findings("missing-lock-timeout", "REINDEX (CONCURRENTLY false) TABLE t;");
-    assert!(f[0].message.contains("needs SHARE on t "), "{}", f[0].message);
+    let f = findings(
+        "missing-lock-timeout",
+        "REINDEX (CONCURRENTLY false) TABLE t;",
+    );
+    assert!(
+        f[0].message.contains("needs SHARE on t "),
+        "{}",
+        f[0].message
+    );
 
     // CREATE TABLE ... REFERENCES parent holds SHARE ROW EXCLUSIVE on parent
     // until commit: writes to parent wait.
-    c.batch_execute("BEGIN; CREATE TABLE child (id bigint, parent_id bigint REFERENCES parent (id))")
-        .unwrap();
+    c.batch_execute(
+        "BEGIN; CREATE TABLE child (id bigint, parent_id bigint REFERENCES parent (id))",
+    )
+    .unwrap();
     let on_parent = held(&mut c, "parent");
-    assert!(on_parent.contains(&"ShareRowExclusiveLock".to_string()), "{on_parent:?}");
-    assert!(!on_parent.contains(&"AccessExclusiveLock".to_string()), "{on_parent:?}");
+    assert!(
+        on_parent.contains(&"ShareRowExclusiveLock".to_string()),
+        "{on_parent:?}"
+    );
+    assert!(
+        !on_parent.contains(&"AccessExclusiveLock".to_string()),
+        "{on_parent:?}"
+    );
     c.batch_execute("ROLLBACK").unwrap();
     let f = findings(
         "missing-lock-timeout",
         "CREATE TABLE child (id bigint, parent_id bigint REFERENCES parent (id));",
     );
-    assert!(f[0].message.contains("SHARE ROW EXCLUSIVE on parent"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("SHARE ROW EXCLUSIVE on parent"),
+        "{}",
+        f[0].message
+    );
 
     // ADD CONSTRAINT ... EXCLUDE builds its index under ACCESS EXCLUSIVE.
     let exclude = "ALTER TABLE t ADD CONSTRAINT t_no_overlap EXCLUDE USING gist (during WITH &&)";
     c.batch_execute(&format!("BEGIN; {exclude}")).unwrap();
     assert!(held(&mut c, "t").contains(&"AccessExclusiveLock".to_string()));
     let built: i64 = c
-        .query_one("SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass AND NOT indisprimary", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass AND NOT indisprimary",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(built, 1, "the index is built inside the statement");
     c.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(findings("add-exclusion-constraint", &format!("{exclude};")).len(), 1);
+    assert_eq!(
+        findings("add-exclusion-constraint", &format!("{exclude};")).len(),
+        1
+    );
 
     // SET UNLOGGED / SET LOGGED: a new file under ACCESS EXCLUSIVE.
     for set in ["SET UNLOGGED", "SET LOGGED"] {
         let before = relfilenode(&mut c, "t");
-        c.batch_execute(&format!("BEGIN; ALTER TABLE t {set}")).unwrap();
+        c.batch_execute(&format!("BEGIN; ALTER TABLE t {set}"))
+            .unwrap();
         assert!(held(&mut c, "t").contains(&"AccessExclusiveLock".to_string()));
         c.batch_execute("COMMIT").unwrap();
         assert_ne!(relfilenode(&mut c, "t"), before, "{set} rewrites");
-        assert_eq!(findings("set-logged-or-unlogged", &format!("ALTER TABLE t {set};")).len(), 1);
+        assert_eq!(
+            findings("set-logged-or-unlogged", &format!("ALTER TABLE t {set};")).len(),
+            1
+        );
     }
 
     // A SELECT after ALTER TABLE in the same transaction runs under the
     // ALTER's ACCESS EXCLUSIVE: another session's read waits.
-    c.batch_execute("BEGIN; ALTER TABLE t ADD COLUMN note text").unwrap();
+    c.batch_execute("BEGIN; ALTER TABLE t ADD COLUMN note text")
+        .unwrap();
     let n: i64 = c.query_one("SELECT count(*) FROM t", &[]).unwrap().get(0);
     assert_eq!(n, 1000);
     let mut reader = connect(&cluster);
     reader.batch_execute("SET lock_timeout = '200ms'").unwrap();
-    let err = reader.query_one("SELECT id FROM t LIMIT 1", &[]).unwrap_err();
+    let err = reader
+        .query_one("SELECT id FROM t LIMIT 1", &[])
+        .unwrap_err();
     assert_eq!(err.code().map(|c| c.code()), Some("55P03"), "{err}");
     c.batch_execute("ROLLBACK").unwrap();
     assert_eq!(
@@ -205,7 +258,11 @@ fn type_changes_rewrite_as_the_engine_says() {
             .unwrap();
         let rewrote = relfilenode(&mut c, "tc") != before;
         let said = type_change(Some(from), to);
-        assert_eq!(rewrote, said == TypeChange::Rewrite, "{from} -> {to}: {said:?}");
+        assert_eq!(
+            rewrote,
+            said == TypeChange::Rewrite,
+            "{from} -> {to}: {said:?}"
+        );
         // The review agrees when the file shows the old type.
         let sql = format!(
             "ALTER TABLE hosts ADD COLUMN c {from};\nALTER TABLE hosts ALTER COLUMN c TYPE {to};"
@@ -231,9 +288,12 @@ fn a_kept_type_rechecks_its_checks_and_the_fix_does_not() {
     )
     .unwrap();
     let calls = |c: &mut Client| -> i64 {
-        c.query_one("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM calls", &[])
-            .unwrap()
-            .get(0)
+        c.query_one(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM calls",
+            &[],
+        )
+        .unwrap()
+        .get(0)
     };
     let add = "ALTER TABLE users ADD CONSTRAINT users_name_check CHECK (counted(name))";
     c.batch_execute(add).unwrap();
@@ -256,7 +316,11 @@ fn a_kept_type_rechecks_its_checks_and_the_fix_does_not() {
     assert_eq!(calls(&mut c), 1000, "no row checked: {first}");
     let validate = parts.next().unwrap();
     c.batch_execute(&format!("BEGIN; {validate}")).unwrap();
-    assert_eq!(held(&mut c, "users"), ["ShareUpdateExclusiveLock"], "{validate}");
+    assert_eq!(
+        held(&mut c, "users"),
+        ["ShareUpdateExclusiveLock"],
+        "{validate}"
+    );
     c.batch_execute("COMMIT").unwrap();
     assert_eq!(calls(&mut c), 1500);
     let kind: String = c
@@ -287,7 +351,14 @@ fn printed_fixes_run_and_print_what_is_needed() {
     let f = findings("truncate-cascade", "TRUNCATE carts, sessions CASCADE;");
     let fix = f[0].fix.clone().unwrap();
     let printed: String = c
-        .query_one(fix.rsplit_once("\n-- ").map_or(fix.as_str(), |(_, q)| q).split_once('\n').unwrap().1, &[])
+        .query_one(
+            fix.rsplit_once("\n-- ")
+                .map_or(fix.as_str(), |(_, q)| q)
+                .split_once('\n')
+                .unwrap()
+                .1,
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(printed, "TRUNCATE carts, sessions, items, notes;");
@@ -295,11 +366,22 @@ fn printed_fixes_run_and_print_what_is_needed() {
 
     let f = findings("rename-schema", "ALTER SCHEMA billing RENAME TO invoicing;");
     let fix = f[0].fix.clone().unwrap();
-    let create = fix.lines().find(|l| l.starts_with("CREATE SCHEMA")).unwrap();
+    let create = fix
+        .lines()
+        .find(|l| l.starts_with("CREATE SCHEMA"))
+        .unwrap();
     c.batch_execute(create).unwrap();
     let query = fix.lines().last().unwrap();
-    let moves: Vec<String> = c.query(query, &[]).unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(moves, ["ALTER TABLE billing.invoices SET SCHEMA invoicing;"]);
+    let moves: Vec<String> = c
+        .query(query, &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        moves,
+        ["ALTER TABLE billing.invoices SET SCHEMA invoicing;"]
+    );
     c.batch_execute(&moves[0]).unwrap();
 }
 
@@ -317,10 +399,11 @@ fn one_query_string_is_a_transaction_only_with_several_statements() {
         .batch_execute("SELECT 1; DROP INDEX CONCURRENTLY t_b")
         .unwrap_err();
     assert!(
-        err.to_string().contains("cannot run inside a transaction block")
-            || err
-                .as_db_error()
-                .is_some_and(|e| e.message().contains("cannot run inside a transaction block")),
+        err.to_string()
+            .contains("cannot run inside a transaction block")
+            || err.as_db_error().is_some_and(|e| e
+                .message()
+                .contains("cannot run inside a transaction block")),
         "{err}"
     );
 }

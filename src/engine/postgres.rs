@@ -433,7 +433,11 @@ mod tests {
             ("interval(4)", "interval(2)", TypeChange::Rewrite),
             ("interval", "interval(5)", TypeChange::Rewrite),
             ("time(3)", "timetz(3)", TypeChange::Rewrite),
-            ("timestamp(3) with time zone", "timestamptz(3)", TypeChange::Same),
+            (
+                "timestamp(3) with time zone",
+                "timestamptz(3)",
+                TypeChange::Same,
+            ),
         ] {
             assert_eq!(type_change(Some(from), to), cost, "{from} -> {to}");
         }

@@ -726,9 +726,7 @@ impl Ctx {
                 _ => Vec::new(),
             };
             for (from, to) in renames {
-                let was_new = created
-                    .get(&last_part(from))
-                    .is_some_and(|&i| i < s.index);
+                let was_new = created.get(&last_part(from)).is_some_and(|&i| i < s.index);
                 if was_new {
                     created.entry(last_part(to)).or_insert(s.index);
                 }

@@ -115,8 +115,11 @@ impl ToolWrap {
             .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f))
             .unwrap_or("");
         let flyway_versioned = name.strip_prefix('V').is_some_and(|rest| {
-            rest.split_once("__")
-                .is_some_and(|(v, _)| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '_'))
+            rest.split_once("__").is_some_and(|(v, _)| {
+                !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_digit() || c == '.' || c == '_')
+            })
         });
         if name.ends_with(".sql") && (flyway_versioned || name.starts_with("R__")) {
             ToolWrap::FlywayDetects
@@ -129,7 +132,11 @@ impl ToolWrap {
 
     /// Whether the tool wraps a file whose statements start with these
     /// words ([`super::context::leading_words`], joined by spaces).
-    pub fn wraps<'a>(self, statement_words: impl IntoIterator<Item = &'a str>, pg_version: u32) -> bool {
+    pub fn wraps<'a>(
+        self,
+        statement_words: impl IntoIterator<Item = &'a str>,
+        pg_version: u32,
+    ) -> bool {
         match self {
             ToolWrap::EveryFile => true,
             ToolWrap::Never => false,
@@ -177,15 +184,33 @@ mod tests {
     fn each_tool_wraps_files_its_own_way() {
         let flyway = ToolWrap::of("", Some("db/migration/V12__drop_idx.sql"));
         assert_eq!(flyway, ToolWrap::FlywayDetects);
-        assert_eq!(ToolWrap::of("", Some("R__views.sql")), ToolWrap::FlywayDetects);
-        assert_eq!(ToolWrap::of("", Some("V1_2__x.sql")), ToolWrap::FlywayDetects);
+        assert_eq!(
+            ToolWrap::of("", Some("R__views.sql")),
+            ToolWrap::FlywayDetects
+        );
+        assert_eq!(
+            ToolWrap::of("", Some("V1_2__x.sql")),
+            ToolWrap::FlywayDetects
+        );
         assert_eq!(
             ToolWrap::of("", Some("prisma/migrations/20240101_x/migration.sql")),
             ToolWrap::SeveralStatements
         );
-        assert_eq!(ToolWrap::of("-- no-transaction\nSELECT 1;", Some("20240101_x.sql")), ToolWrap::Never);
-        for other in [Some("20240101_x.sql"), Some("Vacuum.sql"), Some("0042_x.up.sql"), None] {
-            assert_eq!(ToolWrap::of("SELECT 1;", other), ToolWrap::EveryFile, "{other:?}");
+        assert_eq!(
+            ToolWrap::of("-- no-transaction\nSELECT 1;", Some("20240101_x.sql")),
+            ToolWrap::Never
+        );
+        for other in [
+            Some("20240101_x.sql"),
+            Some("Vacuum.sql"),
+            Some("0042_x.up.sql"),
+            None,
+        ] {
+            assert_eq!(
+                ToolWrap::of("SELECT 1;", other),
+                ToolWrap::EveryFile,
+                "{other:?}"
+            );
         }
 
         let wraps = |w: ToolWrap, words: &[&str], v| w.wraps(words.iter().copied(), v);
@@ -200,14 +225,21 @@ mod tests {
             assert!(wraps(ToolWrap::EveryFile, &[alone], 15), "{alone}");
             assert!(!wraps(ToolWrap::SeveralStatements, &[alone], 15), "{alone}");
         }
-        let two = ["CREATE INDEX CONCURRENTLY A ON T ( A )", "DROP INDEX CONCURRENTLY B"];
+        let two = [
+            "CREATE INDEX CONCURRENTLY A ON T ( A )",
+            "DROP INDEX CONCURRENTLY B",
+        ];
         assert!(!wraps(flyway, &two, 15));
         assert!(wraps(ToolWrap::SeveralStatements, &two, 15));
         // Not on Flyway's list: wrapped, and PostgreSQL refuses it there.
         assert!(wraps(flyway, &["REINDEX INDEX CONCURRENTLY I"], 15));
         assert!(wraps(flyway, &["REINDEX TABLE CONCURRENTLY T"], 15));
         // Mixed with a transactional statement: Flyway refuses the file.
-        assert!(wraps(flyway, &["SET LOCK_TIMEOUT = '2s'", "DROP INDEX CONCURRENTLY I"], 15));
+        assert!(wraps(
+            flyway,
+            &["SET LOCK_TIMEOUT = '2s'", "DROP INDEX CONCURRENTLY I"],
+            15
+        ));
         assert!(!wraps(flyway, &["ALTER TYPE MOOD ADD VALUE 'X'"], 11));
         assert!(wraps(flyway, &["ALTER TYPE MOOD ADD VALUE 'X'"], 12));
         assert!(!wraps(ToolWrap::Never, &two, 15));

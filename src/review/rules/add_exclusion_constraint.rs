@@ -84,7 +84,9 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].table.as_deref(), Some("bookings"));
         assert!(f[0].message.contains("ACCESS EXCLUSIVE"));
-        assert!(f[0].fix.as_deref().unwrap().contains("SET lock_timeout = '2s';\nALTER TABLE bookings ADD CONSTRAINT no_overlap EXCLUDE"));
+        assert!(f[0].fix.as_deref().unwrap().contains(
+            "SET lock_timeout = '2s';\nALTER TABLE bookings ADD CONSTRAINT no_overlap EXCLUDE"
+        ));
     }
 
     #[test]

@@ -102,7 +102,9 @@ impl Fact for Checks {
                                 .as_ref()
                                 .or(ck.name.as_ref())
                                 .map(folded)
-                                .unwrap_or_else(|| default_name(&table, &[col.clone()], "check"));
+                                .unwrap_or_else(|| {
+                                    default_name(&table, std::slice::from_ref(&col), "check")
+                                });
                             Some(Event::Add {
                                 check: Check {
                                     name,
@@ -235,7 +237,8 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].line, 2);
         assert!(
-            f[0].message.contains("re-checks users_name_len against every row"),
+            f[0].message
+                .contains("re-checks users_name_len against every row"),
             "{}",
             f[0].message
         );
@@ -253,11 +256,19 @@ mod tests {
                    ALTER TABLE hosts ALTER COLUMN addr TYPE inet;";
         let f = run(ID, sql, 15);
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.contains("hosts_addr_check"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("hosts_addr_check"),
+            "{}",
+            f[0].message
+        );
         let sql = "ALTER TABLE \"Hosts\" ADD CHECK (\"Label\" <> '');\n\
                    ALTER TABLE \"Hosts\" ALTER COLUMN \"Label\" TYPE text;";
         let f = run(ID, sql, 15);
-        assert!(f[0].message.contains("\"Hosts_Label_check\""), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("\"Hosts_Label_check\""),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

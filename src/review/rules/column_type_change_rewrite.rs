@@ -613,7 +613,8 @@ mod tests {
         let f = run(ID, "ALTER TABLE t ALTER COLUMN at TYPE time(6);", 15);
         assert_eq!(f[0].severity, Severity::Info);
         assert!(
-            f[0].message.contains("already a time of a precision of at most 6"),
+            f[0].message
+                .contains("already a time of a precision of at most 6"),
             "{}",
             f[0].message
         );

@@ -169,10 +169,16 @@ mod tests {
         let two = "CREATE INDEX CONCURRENTLY a ON orders (x);\nCREATE INDEX CONCURRENTLY b ON orders (y);";
         assert_eq!(run_in_txn_as(ID, two, 15, prisma).len(), 2);
         // Rails, Django, Alembic, dbmate, sqlx, Diesel wrap it: it fails.
-        assert_eq!(run_in_txn_as(ID, one, 15, Some("20240101_drop_idx.sql")).len(), 1);
+        assert_eq!(
+            run_in_txn_as(ID, one, 15, Some("20240101_drop_idx.sql")).len(),
+            1
+        );
         assert_eq!(run_in_txn(ID, one, 15).len(), 1);
         // Flyway does not know REINDEX ... CONCURRENTLY: it wraps it, and it fails.
-        assert_eq!(run_in_txn_as(ID, "REINDEX INDEX CONCURRENTLY i;", 15, flyway).len(), 1);
+        assert_eq!(
+            run_in_txn_as(ID, "REINDEX INDEX CONCURRENTLY i;", 15, flyway).len(),
+            1
+        );
         // Mixed with another statement: Flyway wraps (or refuses) the file.
         let mixed = format!("SET lock_timeout = '2s';\n{one}");
         assert_eq!(run_in_txn_as(ID, &mixed, 15, flyway).len(), 1);

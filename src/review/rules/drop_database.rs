@@ -19,7 +19,8 @@ use crate::review::{Ctx, Finding, Severity, Stmt};
 pub static RULE: Rule = Rule {
     id: "drop-database",
     severity: Severity::Error,
-    summary: "DROP DATABASE in a migration deletes every table and all data wherever the migrations run",
+    summary:
+        "DROP DATABASE in a migration deletes every table and all data wherever the migrations run",
     source: include_str!("drop_database.rs"),
     engines: PG,
     check,
@@ -67,7 +68,8 @@ mod tests {
             let f = run(ID, sql, 15);
             assert_eq!(f.len(), 1, "{sql}");
             assert!(
-                f[0].message.starts_with(&format!("DROP DATABASE {name} deletes")),
+                f[0].message
+                    .starts_with(&format!("DROP DATABASE {name} deletes")),
                 "{}",
                 f[0].message
             );
@@ -76,7 +78,11 @@ mod tests {
 
     #[test]
     fn silent_on_other_statements() {
-        for sql in ["DROP TABLE database;", "CREATE DATABASE shop;", "SELECT 'DROP DATABASE x';"] {
+        for sql in [
+            "DROP TABLE database;",
+            "CREATE DATABASE shop;",
+            "SELECT 'DROP DATABASE x';",
+        ] {
             assert!(run(ID, sql, 15).is_empty(), "{sql}");
         }
     }

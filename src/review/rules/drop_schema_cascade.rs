@@ -20,7 +20,8 @@ use sqlparser::ast::{ObjectType, Statement};
 pub static RULE: Rule = Rule {
     id: "drop-schema-cascade",
     severity: Severity::Error,
-    summary: "DROP SCHEMA ... CASCADE drops every object in the schema and everything depending on them",
+    summary:
+        "DROP SCHEMA ... CASCADE drops every object in the schema and everything depending on them",
     source: include_str!("drop_schema_cascade.rs"),
     engines: PG,
     check,
@@ -66,7 +67,9 @@ mod tests {
     fn flags_cascade_for_each_schema() {
         let f = run(ID, "DROP SCHEMA IF EXISTS legacy, reports CASCADE;", 15);
         assert_eq!(f.len(), 2);
-        assert!(f[0].message.starts_with("DROP SCHEMA legacy CASCADE drops every table"));
+        assert!(f[0]
+            .message
+            .starts_with("DROP SCHEMA legacy CASCADE drops every table"));
         let fix = f[1].fix.as_deref().unwrap();
         assert!(fix.contains("refobjid = 'reports'::regnamespace"), "{fix}");
         assert!(fix.ends_with("DROP SCHEMA reports;"), "{fix}");

@@ -109,10 +109,20 @@ mod tests {
     fn flags_views_not_recreated() {
         let f = run(ID, "DROP VIEW active_users;", 15);
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.starts_with("DROP VIEW active_users is not followed"));
-        let f = run(ID, "DROP MATERIALIZED VIEW IF EXISTS daily_revenue, weekly CASCADE;", 15);
+        assert!(f[0]
+            .message
+            .starts_with("DROP VIEW active_users is not followed"));
+        let f = run(
+            ID,
+            "DROP MATERIALIZED VIEW IF EXISTS daily_revenue, weekly CASCADE;",
+            15,
+        );
         assert_eq!(f.len(), 2);
-        assert!(f[1].message.contains("CASCADE also drops"), "{}", f[1].message);
+        assert!(
+            f[1].message.contains("CASCADE also drops"),
+            "{}",
+            f[1].message
+        );
         // Another view's creation does not count.
         let sql = "DROP VIEW active_users;\nCREATE VIEW active_users_v2 AS SELECT 1;";
         assert_eq!(run(ID, sql, 15).len(), 1);

@@ -141,8 +141,14 @@ mod tests {
     fn alone_in_a_file_flyway_runs_it_outside_a_transaction() {
         let sql = "ALTER TYPE mood ADD VALUE 'meh';";
         assert!(run_in_txn_as(ID, sql, 11, Some("V9__meh.sql")).is_empty());
-        assert_eq!(run_in_txn_as(ID, sql, 11, Some("20230611_meh.sql")).len(), 1);
-        assert_eq!(run(ID, "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;", 11).len(), 1);
+        assert_eq!(
+            run_in_txn_as(ID, sql, 11, Some("20230611_meh.sql")).len(),
+            1
+        );
+        assert_eq!(
+            run(ID, "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;", 11).len(),
+            1
+        );
     }
 
     #[test]

@@ -313,14 +313,14 @@ fn other_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
                     "CREATE TABLE ... PARTITION OF",
                 )
             });
-            let inline = ct
-                .columns
-                .iter()
-                .flat_map(|c| &c.options)
-                .filter_map(|o| match &o.option {
-                    ColumnOption::ForeignKey(fk) => Some(&fk.foreign_table),
-                    _ => None,
-                });
+            let inline =
+                ct.columns
+                    .iter()
+                    .flat_map(|c| &c.options)
+                    .filter_map(|o| match &o.option {
+                        ColumnOption::ForeignKey(fk) => Some(&fk.foreign_table),
+                        _ => None,
+                    });
             let separate = ct.constraints.iter().filter_map(|c| match c {
                 TableConstraint::ForeignKey(fk) => Some(&fk.foreign_table),
                 _ => None,
@@ -840,7 +840,10 @@ mod tests {
     #[test]
     fn disabled_options_are_the_plain_forms() {
         // `(FULL false)` is plain VACUUM: no lock that queues the app.
-        for sql in ["VACUUM (FULL false) users;", "VACUUM (FULL off, ANALYZE) users;"] {
+        for sql in [
+            "VACUUM (FULL false) users;",
+            "VACUUM (FULL off, ANALYZE) users;",
+        ] {
             assert!(run(ID, sql, 15).is_empty(), "{sql}");
         }
         assert_eq!(run(ID, "VACUUM (FULL, ANALYZE) users;", 15).len(), 1);
@@ -857,7 +860,11 @@ mod tests {
         assert!(run(ID, "REINDEX (CONCURRENTLY) TABLE users;", 15).is_empty());
         // PostgreSQL 19's REPACK: ACCESS EXCLUSIVE unless CONCURRENTLY.
         let f = run(ID, "REPACK users USING INDEX users_pkey;", 19);
-        assert!(f[0].message.contains("ACCESS EXCLUSIVE on users"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("ACCESS EXCLUSIVE on users"),
+            "{}",
+            f[0].message
+        );
         assert!(run(ID, "REPACK (CONCURRENTLY) users;", 19).is_empty());
         assert!(run(ID, "REINDEX (CONCURRENTLY true) TABLE users;", 15).is_empty());
     }

@@ -22,7 +22,8 @@ use sqlparser::ast::{AlterTypeOperation, Statement};
 pub static RULE: Rule = Rule {
     id: "rename-enum-value",
     severity: Severity::Error,
-    summary: "renaming an enum value breaks every app version that writes or compares the old label",
+    summary:
+        "renaming an enum value breaks every app version that writes or compares the old label",
     source: include_str!("rename_enum_value.rs"),
     engines: PG,
     check,
@@ -65,12 +66,28 @@ mod tests {
 
     #[test]
     fn flags_a_renamed_label() {
-        let f = run(ID, "ALTER TYPE order_status RENAME VALUE 'shipped' TO 'sent';", 15);
+        let f = run(
+            ID,
+            "ALTER TYPE order_status RENAME VALUE 'shipped' TO 'sent';",
+            15,
+        );
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.contains("every row with 'shipped' reads 'sent'"), "{}", f[0].message);
+        assert!(
+            f[0].message
+                .contains("every row with 'shipped' reads 'sent'"),
+            "{}",
+            f[0].message
+        );
         let fix = f[0].fix.as_deref().unwrap();
-        assert!(fix.contains("ALTER TYPE order_status ADD VALUE IF NOT EXISTS 'sent';"), "{fix}");
-        let f = run(ID, "ALTER TYPE \"Status\" RENAME VALUE 'it''s' TO 'its';", 15);
+        assert!(
+            fix.contains("ALTER TYPE order_status ADD VALUE IF NOT EXISTS 'sent';"),
+            "{fix}"
+        );
+        let f = run(
+            ID,
+            "ALTER TYPE \"Status\" RENAME VALUE 'it''s' TO 'its';",
+            15,
+        );
         assert!(f[0].message.contains("'it''s'"), "{}", f[0].message);
     }
 

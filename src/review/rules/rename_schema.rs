@@ -66,7 +66,9 @@ mod tests {
     fn flags_a_schema_rename() {
         let f = run(ID, "ALTER SCHEMA billing RENAME TO invoicing;", 15);
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.starts_with("ALTER SCHEMA billing RENAME TO invoicing:"));
+        assert!(f[0]
+            .message
+            .starts_with("ALTER SCHEMA billing RENAME TO invoicing:"));
         assert!(f[0]
             .fix
             .as_deref()

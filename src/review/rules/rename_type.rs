@@ -41,7 +41,11 @@ impl Fact for CreatedTypes {
 }
 
 /// Whether the type was created earlier in the file.
-pub(super) fn type_created_earlier(ctx: &Ctx, stmt: &Stmt, name: &sqlparser::ast::ObjectName) -> bool {
+pub(super) fn type_created_earlier(
+    ctx: &Ctx,
+    stmt: &Stmt,
+    name: &sqlparser::ast::ObjectName,
+) -> bool {
     ctx.fact::<CreatedTypes>().0.before(&last_part(name), stmt)
 }
 
@@ -85,8 +89,16 @@ mod tests {
         let f = run(ID, "ALTER TYPE order_status RENAME TO order_state;", 15);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Warning);
-        assert!(f[0].message.contains("naming order_status"), "{}", f[0].message);
-        assert!(f[0].fix.as_deref().unwrap().ends_with("DROP TYPE order_status;"));
+        assert!(
+            f[0].message.contains("naming order_status"),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .ends_with("DROP TYPE order_status;"));
     }
 
     #[test]

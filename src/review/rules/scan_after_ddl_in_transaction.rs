@@ -96,11 +96,20 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].line, 3);
         assert!(f[0].message.contains("line 2"), "{}", f[0].message);
-        assert!(f[0].message.contains("reads and writes on orders wait"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("reads and writes on orders wait"),
+            "{}",
+            f[0].message
+        );
         let sql = "CREATE INDEX orders_note ON orders (note);\nSELECT o.id FROM orders o JOIN users u ON u.id = o.user_id WHERE o.note IS NULL;";
         let f = run_in_txn(ID, sql, 15);
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.contains("writes (INSERT, UPDATE, DELETE) on orders wait"), "{}", f[0].message);
+        assert!(
+            f[0].message
+                .contains("writes (INSERT, UPDATE, DELETE) on orders wait"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

@@ -75,9 +75,17 @@ mod tests {
     fn flags_both_directions() {
         let f = run(ID, "ALTER TABLE events SET LOGGED;", 15);
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.contains("written to the WAL"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("written to the WAL"),
+            "{}",
+            f[0].message
+        );
         let f = run(ID, "ALTER TABLE IF EXISTS events SET UNLOGGED;", 15);
-        assert!(f[0].message.starts_with("SET UNLOGGED rewrites events"), "{}", f[0].message);
+        assert!(
+            f[0].message.starts_with("SET UNLOGGED rewrites events"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ use sqlparser::ast::{CascadeOption, Statement};
 pub static RULE: Rule = Rule {
     id: "truncate-cascade",
     severity: Severity::Error,
-    summary: "TRUNCATE ... CASCADE also empties every table that references the truncated one, unnamed",
+    summary:
+        "TRUNCATE ... CASCADE also empties every table that references the truncated one, unnamed",
     source: include_str!("truncate_cascade.rs"),
     engines: PG,
     check,
@@ -81,10 +82,15 @@ mod tests {
 
     #[test]
     fn flags_cascade_on_existing_tables() {
-        let f = run(ID, "TRUNCATE TABLE ONLY carts, sessions RESTART IDENTITY CASCADE;", 15);
+        let f = run(
+            ID,
+            "TRUNCATE TABLE ONLY carts, sessions RESTART IDENTITY CASCADE;",
+            15,
+        );
         assert_eq!(f.len(), 1);
         assert!(
-            f[0].message.starts_with("TRUNCATE carts, sessions CASCADE also empties"),
+            f[0].message
+                .starts_with("TRUNCATE carts, sessions CASCADE also empties"),
             "{}",
             f[0].message
         );

@@ -17,8 +17,10 @@
 
 use super::tokens::{fold, name_at, tokens};
 use super::{Rule, PG};
+use crate::review::context::Fact;
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
 use sqlparser::ast::{ObjectType, Statement};
+use std::collections::HashSet;
 
 pub static RULE: Rule = Rule {
     id: "drop-view",
@@ -55,6 +57,24 @@ fn created_view(s: &Stmt) -> Option<String> {
     name_at(&toks, i).map(|(n, _)| fold(&n))
 }
 
+/// The views some statement of the file creates, before or after the one
+/// asked about: worked out once, on the first DROP VIEW, from every
+/// statement's text (later statements may not be parsed yet).
+#[derive(Default)]
+pub(crate) struct ViewCreations(Option<HashSet<String>>);
+
+impl Fact for ViewCreations {
+    fn add(&mut self, _: &Ctx, _: &Stmt) {}
+}
+
+impl ViewCreations {
+    fn creates(&mut self, ctx: &Ctx, view: &str) -> bool {
+        self.0
+            .get_or_insert_with(|| ctx.stmts.iter().filter_map(created_view).collect())
+            .contains(view)
+    }
+}
+
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some(Statement::Drop {
         object_type: object_type @ (ObjectType::View | ObjectType::MaterializedView),
@@ -72,11 +92,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     };
     for name in names {
         let want = fold(&name.to_string());
-        let recreated = ctx
-            .stmts
-            .iter()
-            .any(|s| s.index != stmt.index && created_view(s).is_some_and(|v| v == want));
-        if recreated {
+        if ctx.fact_mut::<ViewCreations>().creates(ctx, &want) {
             continue;
         }
         let mut message = format!(

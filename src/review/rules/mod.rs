@@ -210,6 +210,10 @@ pub(crate) static FACTS: &[FactKind] = &[
         new: new_fact::<rename_type::CreatedTypes>,
     },
     FactKind {
+        engines: PG,
+        new: new_fact::<drop_view::ViewCreations>,
+    },
+    FactKind {
         engines: BOTH,
         new: new_fact::<drop_column::Added>,
     },

@@ -74,8 +74,11 @@ pub struct Context {
     pub multiple_app_versions: Option<bool>,
 }
 
-/// The oldest and newest PostgreSQL major versions the engine knows.
-pub const PG_VERSIONS: std::ops::RangeInclusive<u32> = 10..=18;
+/// The oldest and newest PostgreSQL major versions the engine knows. 19
+/// adds `REPACK` (the PostgreSQL 19 release notes: it reclaims space and
+/// reorganizes table contents, and `REPACK (CONCURRENTLY)` does so without
+/// blocking reads and writes); every other fact of 18 holds for 19.
+pub const PG_VERSIONS: std::ops::RangeInclusive<u32> = 10..=19;
 
 impl Context {
     pub fn version(&self) -> u32 {

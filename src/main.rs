@@ -93,7 +93,7 @@ struct ReviewArgs {
     /// Database engine: postgres (default) or mysql.
     #[arg(long)]
     engine: Option<Engine>,
-    /// The migration tool wraps each file in a transaction (Rails, Django, Flyway, Alembic).
+    /// The migration tool wraps each file in a transaction (Rails, Django, Flyway, Alembic), as it does: Flyway (V1__x.sql) not a file of only statements that cannot run in one, Prisma (migration.sql) not a one-statement file, sqlx not a file starting `-- no-transaction`.
     #[arg(long)]
     assume_in_transaction: bool,
     /// Exit 1 when a finding is at least this severe (default: error).

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use std::sync::OnceLock;
 
 const INSTRUCTIONS: &str = "schemashift plans zero-downtime database schema changes \
-(expand, dual write, backfill, cutover, contract) for PostgreSQL 10-18 and MySQL 8. \
+(expand, dual write, backfill, cutover, contract) for PostgreSQL 10-19 and MySQL 8. \
 Call classify_change first, then build_plan for the phased SQL; review_plan reviews migration SQL someone already wrote. Give the change as `change` (structured: \
 classify_change's input schema lists the fields of each change type) with the user's words as `request` for the record; words alone (`request`, \
 e.g. \"rename users.username to handle\") or the naive DDL (`sql`) work too, and when words are refused, write the structured change and call again. classify_change returns the change type, risk, the lock facts of the naive DDL, \
@@ -72,7 +72,7 @@ impl Server {
         classify_request(&req).map(Json).map_err(|e| e.to_string())
     }
 
-    /// Build the complete zero-downtime plan for PostgreSQL 11-18: every
+    /// Build the complete zero-downtime plan for PostgreSQL 11-19: every
     /// phase (expand, deploy, backfill, validate, cutover_reads,
     /// cutover_writes, contract) with its exact forward and rollback SQL,
     /// validation queries with expected results, advance and abort criteria,
@@ -323,6 +323,10 @@ impl ReviewRequest {
             .collect();
         crate::review::config::check_rule_ids(&sql_rule_ids)
             .map_err(|e| format!("options.exclude: {e}"))?;
+        if opts.engine == crate::context::Engine::Postgres {
+            crate::review::config::check_pg_version(opts.pg_version)
+                .map_err(|e| format!("options.pg_version: {e}"))?;
+        }
         let text = match (&self.sql, &self.plan) {
             (Some(_), Some(_)) => {
                 return Err("give either `sql` (a migration) or `plan` (a rollout plan), not both".into())

@@ -400,6 +400,19 @@ async fn builds_plans_through_the_tool() {
     assert!(serde_json::to_string(&res.content)
         .unwrap()
         .contains("MySQL"));
+    // PostgreSQL 19 is a version the context accepts; 20 is refused.
+    for (version, accepted) in [(19, true), (20, false)] {
+        let res = c
+            .call_tool(
+                CallToolRequestParams::new("build_plan").with_arguments(args(json!({
+                    "request": "rename users.username to handle",
+                    "context": {"engine": "postgres", "version": version}
+                }))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.is_error == Some(true), !accepted, "{version}: {res:?}");
+    }
     c.cancel().await.unwrap();
 }
 
@@ -484,6 +497,27 @@ async fn reviews_migrations_through_the_tool() {
             .all(|f| f["rule"] != "rename-column"),
         "{s}"
     );
+    // PostgreSQL 19 is known (its REPACK (CONCURRENTLY) is online); 20 is not.
+    let r = c
+        .call_tool(call(json!({
+            "sql": "REPACK (CONCURRENTLY) orders;",
+            "options": {"pg_version": 19}
+        })))
+        .await
+        .unwrap();
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    assert_eq!(r.structured_content.unwrap()["verdict"], "proceed");
+    let r = c
+        .call_tool(call(json!({
+            "sql": "SELECT 1;",
+            "options": {"pg_version": 20}
+        })))
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    assert!(serde_json::to_string(&r.content)
+        .unwrap()
+        .contains("from 10 to 19"));
     // A rollout plan: its phases are reviewed too.
     let r = c
         .call_tool(call(json!({

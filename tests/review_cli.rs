@@ -265,7 +265,45 @@ fn exit_codes_say_clean_findings_or_usage_error() {
     );
     assert_eq!(review(&s, &["--format", "xml", "hazard.sql"]).code, 2);
     assert_eq!(review(&s, &["--pg-version", "9", "hazard.sql"]).code, 2);
+    assert_eq!(review(&s, &["--pg-version", "20", "hazard.sql"]).code, 2);
     assert_eq!(review(&s, &[]).code, 2);
+}
+
+/// PostgreSQL 19 is accepted on the command line and in the configuration
+/// file, and its REPACK is known: without CONCURRENTLY it is reported, with
+/// it it is silent.
+#[test]
+fn pg_version_19_is_accepted_with_its_repack() {
+    let s = Scratch::new("pg19");
+    s.write("repack.sql", "SET lock_timeout = '2s';\nREPACK orders;\n")
+        .write("online.sql", "REPACK (CONCURRENTLY) orders;\n");
+    let out = run_in(
+        s.path(),
+        &[
+            "review",
+            "--format",
+            "json",
+            "--pg-version",
+            "19",
+            "repack.sql",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let fix = json_of(&out)["findings"][0]["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(fix.contains("REPACK (CONCURRENTLY) orders;"), "{fix}");
+    let out = run_in(
+        s.path(),
+        &["review", "--pg-version", "19", "online.sql"],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    s.write("schemashift.toml", "pg_version = 19\n");
+    let out = run_in(s.path(), &["review", "online.sql"], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! PostgreSQL 10-18: the lock, rewrite and scan facts of each naive DDL form.
+//! PostgreSQL 10-19: the lock, rewrite and scan facts of each naive DDL form.
 
 use super::{Duration, Lock, LockFacts, Naive};
 use crate::change::{Change, EnumOp, Fill};
@@ -24,6 +24,15 @@ pub fn normalise_type(t: &str) -> String {
     let lower = t.trim().to_ascii_lowercase();
     let lower = lower.split_whitespace().collect::<Vec<_>>().join(" ");
     let lower = lower.replace(" (", "(").replace(", ", ",");
+    // `time(3) with time zone` is `timetz(3)`: the precision sits before the zone.
+    for (suffix, tz) in [(" with time zone", "tz"), (" without time zone", "")] {
+        if let Some(head) = lower.strip_suffix(suffix) {
+            let (base, args) = head.split_at(head.find('(').unwrap_or(head.len()));
+            if matches!(base, "time" | "timestamp") {
+                return format!("{base}{tz}{args}");
+            }
+        }
+    }
     let (base, args) = match lower.find('(') {
         Some(i) if lower.ends_with(')') => {
             (lower[..i].trim().to_string(), Some(lower[i..].to_string()))
@@ -87,6 +96,15 @@ pub fn type_change(from: Option<&str>, to: &str) -> TypeChange {
             ta.is_empty() || (!fa.is_empty() && ta[0] >= fa[0])
         }
         ("varchar", "text") | ("text", "varchar") => ta.is_empty(),
+        // Binary-coercible casts (pg_cast method `b`), checked on PostgreSQL 15.
+        ("cidr", "inet") => true,
+        ("xml", "text") | ("xml", "varchar") => ta.is_empty(),
+        // More fractional-second precision keeps every value: the cast's
+        // support function makes it a no-op (6 is the most there is, and
+        // what no precision means).
+        ("time", "time") | ("timetz", "timetz") | ("interval", "interval") => {
+            ta.is_empty() || ta[0] >= 6 || fa.first().is_some_and(|&f| ta[0] >= f)
+        }
         // Same scale, more precision (or no limit) keeps every stored value.
         ("numeric", "numeric") => {
             ta.is_empty()
@@ -396,6 +414,33 @@ mod tests {
             TypeChange::NoRewrite
         );
         assert_eq!(type_change(Some("int4"), "integer"), TypeChange::Same);
+        // Each as PostgreSQL 15 behaves (relfilenode kept or not; the
+        // review's lock-fact test checks them on a real server).
+        for (from, to, cost) in [
+            ("cidr", "inet", TypeChange::NoRewrite),
+            ("inet", "cidr", TypeChange::Rewrite),
+            ("xml", "text", TypeChange::NoRewrite),
+            ("xml", "varchar", TypeChange::NoRewrite),
+            ("xml", "varchar(10)", TypeChange::Rewrite),
+            ("time(3)", "time(6)", TypeChange::NoRewrite),
+            ("time(3)", "time", TypeChange::NoRewrite),
+            ("time", "time(3)", TypeChange::Rewrite),
+            ("time", "time(6)", TypeChange::NoRewrite),
+            ("timetz(2)", "time(5) with time zone", TypeChange::NoRewrite),
+            ("time with time zone", "timetz(2)", TypeChange::Rewrite),
+            ("time(3) without time zone", "time(3)", TypeChange::Same),
+            ("interval(2)", "interval(4)", TypeChange::NoRewrite),
+            ("interval(4)", "interval(2)", TypeChange::Rewrite),
+            ("interval", "interval(5)", TypeChange::Rewrite),
+            ("time(3)", "timetz(3)", TypeChange::Rewrite),
+            (
+                "timestamp(3) with time zone",
+                "timestamptz(3)",
+                TypeChange::Same,
+            ),
+        ] {
+            assert_eq!(type_change(Some(from), to), cost, "{from} -> {to}");
+        }
     }
 
     #[test]

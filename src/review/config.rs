@@ -249,7 +249,7 @@ pub fn check_rule_ids(ids: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn check_pg_version(v: u32) -> Result<(), String> {
+pub fn check_pg_version(v: u32) -> Result<(), String> {
     if PG_VERSIONS.contains(&v) {
         Ok(())
     } else {
@@ -325,7 +325,9 @@ mod tests {
         let e = parse("fail_on = \"info\"").unwrap_err();
         assert!(e.contains("info"), "{e}");
         let e = parse("pg_version = 9").unwrap_err();
-        assert!(e.contains("from 10 to 18"), "{e}");
+        assert!(e.contains("from 10 to 19"), "{e}");
+        assert_eq!(parse("pg_version = 19").unwrap().pg_version, Some(19));
+        assert!(parse("pg_version = 20").is_err());
         assert!(parse("exclude = \"rename-column\"").is_err());
     }
 

@@ -4,12 +4,14 @@
 //! tables were created earlier in the same file (new and empty, so indexes and
 //! constraints on them are harmless).
 
+use super::sources::ToolWrap;
 use super::ReviewOptions;
 use crate::change::ddl::{split_statements, StatementText};
 use crate::context::Engine;
 use rayon::prelude::*;
 use sqlparser::ast::{
-    AlterTable, CreateIndex, Delete, Insert, ObjectName, ObjectNamePart, Statement, Update,
+    AlterTable, AlterTableOperation, CreateIndex, Delete, Insert, ObjectName, ObjectNamePart,
+    RenameTableNameKind, Statement, Update,
 };
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
@@ -109,6 +111,7 @@ impl Ast {
                 | Statement::CreateTrigger(_)
                 | Statement::DropTrigger(_)
                 | Statement::AlterType(_)
+                | Statement::AlterSchema(_)
                 | Statement::CreateType { .. }
                 | Statement::CreateView(_)
                 | Statement::Vacuum(_)
@@ -608,7 +611,18 @@ impl Ctx {
 
     /// The statements of a source, not parsed yet (see [`Ctx::stream`]).
     pub fn split(source: &str, line_offset: usize, opts: &ReviewOptions, wrapped: bool) -> Ctx {
-        let wrapped = wrapped || opts.assume_in_transaction;
+        Ctx::split_wrapped_by(source, line_offset, opts, wrapped, ToolWrap::EveryFile)
+    }
+
+    /// [`Ctx::split`] of a file whose tool wraps it as `tool_wrap` says when
+    /// `--assume-in-transaction` is given.
+    pub fn split_wrapped_by(
+        source: &str,
+        line_offset: usize,
+        opts: &ReviewOptions,
+        wrapped: bool,
+        tool_wrap: ToolWrap,
+    ) -> Ctx {
         let pieces = split_statements(source, opts.engine);
         let mut stmts = Vec::with_capacity(pieces.len());
         let mut explicit_txn = false;
@@ -617,6 +631,9 @@ impl Ctx {
         let mut local_timeout = false;
         let created = Arc::new(RwLock::new(HashMap::new()));
         let own = OwnFacts::of_all(source, &pieces);
+        let wrapped = wrapped
+            || (opts.assume_in_transaction
+                && tool_wrap.wraps(own.iter().map(|o| o.joined.as_str()), opts.pg_version));
         let items = with_do_bodies(pieces, own, opts.engine);
         for (index, (p, own, inside)) in items.into_iter().enumerate() {
             // A DO block runs as one statement: what it holds shares one
@@ -823,11 +840,41 @@ impl Ctx {
         self.record_creates(run);
     }
 
+    /// Records the tables a run of statements creates: by `CREATE TABLE`,
+    /// and by renaming a table the file created (the table swap
+    /// `CREATE TABLE t_new ...; DROP TABLE t; ALTER TABLE t_new RENAME TO t`
+    /// leaves a new, empty `t`).
     fn record_creates(&self, run: std::ops::Range<usize>) {
         let mut created = self.created.write().unwrap_or_else(PoisonError::into_inner);
         for s in &self.stmts[run] {
-            if let Some(Statement::CreateTable(ct)) = s.ast.as_ref().and_then(Ast::other) {
-                created.entry(last_part(&ct.name)).or_insert(s.index);
+            let renames: Vec<(&ObjectName, &ObjectName)> = match &s.ast {
+                Some(Ast::AlterTable(at)) => at
+                    .operations
+                    .iter()
+                    .filter_map(|op| match op {
+                        AlterTableOperation::RenameTable {
+                            table_name: RenameTableNameKind::To(to) | RenameTableNameKind::As(to),
+                        } => Some((&at.name, to)),
+                        _ => None,
+                    })
+                    .collect(),
+                Some(Ast::Other(o)) => match &**o {
+                    Statement::CreateTable(ct) => {
+                        created.entry(last_part(&ct.name)).or_insert(s.index);
+                        Vec::new()
+                    }
+                    Statement::RenameTable(rs) => {
+                        rs.iter().map(|r| (&r.old_name, &r.new_name)).collect()
+                    }
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            for (from, to) in renames {
+                let was_new = created.get(&last_part(from)).is_some_and(|&i| i < s.index);
+                if was_new {
+                    created.entry(last_part(to)).or_insert(s.index);
+                }
             }
         }
     }
@@ -1272,6 +1319,28 @@ mod tests {
             !c.stmts[3].new_tables.contains("b"),
             "quoted keeps its case"
         );
+    }
+
+    #[test]
+    fn a_table_renamed_from_a_new_one_is_new() {
+        let c = ctx("CREATE TABLE t_new (a int);\nDROP TABLE t;\nALTER TABLE t_new RENAME TO t;\nCREATE INDEX ON t (a);\nALTER TABLE live RENAME TO live_old;\nCREATE INDEX ON live_old (a);");
+        let new_t: Vec<bool> = c.stmts.iter().map(|s| s.new_tables.contains("t")).collect();
+        assert_eq!(new_t, [false, false, false, true, true, true]);
+        assert!(
+            !c.stmts[5].new_tables.contains("live_old"),
+            "renaming an existing table makes nothing new"
+        );
+        let mysql = Ctx::new(
+            "CREATE TABLE t_new (a int);\nRENAME TABLE t TO t_old, t_new TO t;\nALTER TABLE t ADD INDEX i (a);",
+            0,
+            &ReviewOptions {
+                engine: Engine::Mysql,
+                ..ReviewOptions::default()
+            },
+            false,
+        );
+        assert!(mysql.stmts[2].new_tables.contains("t"));
+        assert!(!mysql.stmts[2].new_tables.contains("t_old"));
     }
 
     #[test]

@@ -84,7 +84,10 @@ pub struct ReviewOptions {
     #[serde(default = "default_pg_version")]
     pub pg_version: u32,
     /// Treat each file as if the migration tool wraps it in one transaction
-    /// (Rails, Django, Flyway, Alembic do by default).
+    /// (Rails, Django, Flyway, Alembic do by default), as the file's tool
+    /// does (see `sources::ToolWrap`): Flyway (`V1__x.sql`) not a file of
+    /// only statements that cannot run in one, Prisma (`migration.sql`) not a
+    /// file of one statement, sqlx not a file starting `-- no-transaction`.
     #[serde(default)]
     pub assume_in_transaction: bool,
     /// Rule ids not to report.
@@ -332,7 +335,13 @@ fn review_kept(
     if up.skip_file {
         return (Vec::new(), 0);
     }
-    let ctx = Ctx::split(up.text, up.line_offset, opts, up.in_transaction);
+    let ctx = Ctx::split_wrapped_by(
+        up.text,
+        up.line_offset,
+        opts,
+        up.in_transaction,
+        up.tool_wrap,
+    );
     let statements = ctx.stmts.len();
     let mut findings = ctx.stream(|ctx, stmt, out| {
         let start = out.len();

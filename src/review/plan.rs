@@ -99,7 +99,8 @@
 //! change's `from_type`, or what the phase's rollback restores) and the
 //! plan's own helper tables that no app version uses. Where a plan check
 //! answers a rule's question in context (drop-column, drop-table,
-//! rename-column, rename-table on drops and renames; unbatched-backfill and
+//! drop-view, truncate-cascade, rename-column, rename-table on drops and
+//! renames; unbatched-backfill and
 //! backfill-in-same-transaction-as-ddl on backfills), the plan check reports
 //! and the rule does not. Findings on rollback SQL are one level less severe:
 //! it runs only when the phase is undone.
@@ -3220,7 +3221,14 @@ struct Placed {
 
 /// "Does a running app version still use what this removes?": the plan's
 /// phases and app versions say (plan-destructive-outside-contract).
-const ANSWERED_FOR_DROPS: &[&str] = &["drop-column", "drop-table", "rename-column", "rename-table"];
+const ANSWERED_FOR_DROPS: &[&str] = &[
+    "drop-column",
+    "drop-table",
+    "drop-view",
+    "truncate-cascade",
+    "rename-column",
+    "rename-table",
+];
 /// "Is this backfill batched, and apart from DDL?": plan-non-idempotent-backfill
 /// and plan-schema-change-with-backfill judge it over the whole phase.
 const ANSWERED_FOR_BACKFILLS: &[&str] =

@@ -36,7 +36,7 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-fn table_names(from: &[TableWithJoins], out: &mut Vec<String>) {
+pub(super) fn table_names(from: &[TableWithJoins], out: &mut Vec<String>) {
     for t in from {
         for f in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
             if let TableFactor::Table { name, .. } = f {
@@ -127,6 +127,20 @@ impl Fact for FirstLocks {
     }
 }
 
+/// The first statement before `stmt` in its transaction locking `table`
+/// against the app, with that lock.
+pub(super) fn first_lock_before<'a>(
+    ctx: &'a Ctx,
+    stmt: &Stmt,
+    table: &str,
+) -> Option<(&'a Stmt, TableLock)> {
+    ctx.fact::<FirstLocks>()
+        .0
+        .get(&(stmt.txn, norm_table(table)))
+        .filter(|(i, _)| *i < stmt.index)
+        .map(|(i, l)| (&ctx.stmts[*i], l.clone()))
+}
+
 fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
     if !stmt.in_transaction {
         return;
@@ -138,13 +152,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         if is_bookkeeping(&table) || created_in_file(ctx, stmt, &table) {
             continue;
         }
-        let first = ctx
-            .fact::<FirstLocks>()
-            .0
-            .get(&(stmt.txn, norm_table(&table)))
-            .filter(|(i, _)| *i < stmt.index)
-            .map(|(i, l)| (&ctx.stmts[*i], l.clone()));
-        let Some((ddl_stmt, l)) = first else {
+        let Some((ddl_stmt, l)) = first_lock_before(ctx, stmt, &table) else {
             continue;
         };
         let blocked = l.lock.blocks();

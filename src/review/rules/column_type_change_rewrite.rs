@@ -12,11 +12,15 @@
 //!    silent when it is a no-op or binary-coercible (a longer or unlimited
 //!    `varchar`, `varchar` <-> `text`, `text`/`varchar` <-> `citext`, more
 //!    `numeric` precision at the same scale, dropping a limit, more
-//!    timestamp precision), an **error** otherwise.
+//!    precision of `timestamp`, `time`, `timetz` or `interval`,
+//!    `cidr -> inet`, `xml -> text`), an **error** otherwise.
 //! 3. Otherwise the target type decides:
 //!    - `text`, `varchar` without length, `citext`, `numeric` without
 //!      precision: silent (the usual sources, varchar and numeric, convert
-//!      without a rewrite);
+//!      without a rewrite); `inet` without `USING` too (only `cidr`
+//!      converts to it without one, binary-coercible);
+//!    - `time`, `timetz`, `interval`: **info**, safe only if it keeps or
+//!      raises the precision of the same type;
 //!    - `varchar(n)`: **info** (a note, not a hazard), safe only if it widens an existing varchar;
 //!    - `numeric(p,s)`: **info**, safe only if it raises the precision of
 //!      an existing numeric with the same scale;
@@ -122,16 +126,7 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
             continue;
         };
         let from = earlier_type(ctx, stmt, &at.name, col);
-        let to = kind(data_type);
-        let cost = match using {
-            Some(u) if !trivial_using(u, col, &to) => Rewrite(Some(
-                "the USING expression is computed for every row".into(),
-            )),
-            _ => match &from {
-                Some(f) => known_cost(ctx, stmt, col, &kind(f), &to),
-                None => unknown_cost(ctx, stmt, col, &to),
-            },
-        };
+        let cost = cost(ctx, stmt, col, from.as_ref(), data_type, using.as_ref());
         let to_text = data_type.to_string().to_lowercase();
         let what = match &from {
             Some(f) => format!(
@@ -199,6 +194,46 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 }
 
 use Cost::Rewrite;
+
+/// What changing `col` from `from` (when the file shows it) to `data_type`
+/// costs.
+fn cost(
+    ctx: &Ctx,
+    stmt: &Stmt,
+    col: &Ident,
+    from: Option<&DataType>,
+    data_type: &DataType,
+    using: Option<&Expr>,
+) -> Cost {
+    let to = kind(data_type);
+    match using {
+        Some(u) if !trivial_using(u, col, &to) => Rewrite(Some(
+            "the USING expression is computed for every row".into(),
+        )),
+        _ => match from {
+            Some(f) => known_cost(ctx, stmt, col, &kind(f), &to),
+            None => unknown_cost(ctx, stmt, col, &to, using.is_some()),
+        },
+    }
+}
+
+/// Whether this rule reports the type change of `col` in `at` as a sure
+/// rewrite (an error, not a note that it may be one): the rewrite re-checks
+/// every row too, and its finding says all.
+pub(super) fn surely_rewrites(
+    ctx: &Ctx,
+    stmt: &Stmt,
+    at: &sqlparser::ast::AlterTable,
+    col: &Ident,
+    data_type: &DataType,
+    using: Option<&Expr>,
+) -> bool {
+    let from = earlier_type(ctx, stmt, &at.name, col);
+    matches!(
+        cost(ctx, stmt, col, from.as_ref(), data_type, using),
+        Cost::Rewrite(_)
+    )
+}
 
 fn with_plan(ctx: &Ctx, f: Finding, change: Change) -> Finding {
     match planned_fix(ctx, change) {
@@ -352,7 +387,7 @@ fn known_cost(ctx: &Ctx, stmt: &Stmt, col: &Ident, from: &Kind, to: &Kind) -> Co
     }
 }
 
-fn unknown_cost(ctx: &Ctx, stmt: &Stmt, col: &Ident, to: &Kind) -> Cost {
+fn unknown_cost(ctx: &Ctx, stmt: &Stmt, col: &Ident, to: &Kind, has_using: bool) -> Cost {
     let t = match to {
         Kind::Timestamp { tz, .. } => return tz_switch(ctx, stmt, col, false, *tz),
         Kind::Other(t) => t.as_str(),
@@ -363,6 +398,20 @@ fn unknown_cost(ctx: &Ctx, stmt: &Stmt, col: &Ident, to: &Kind) -> Cost {
     };
     match (base, args) {
         ("text" | "varchar" | "citext" | "numeric", None) => Cost::Free,
+        // Without USING only a type with an assignment cast converts, and
+        // the only one to inet is cidr's, binary-coercible.
+        ("inet", None) if !has_using => Cost::Free,
+        ("time" | "timetz" | "interval", _) => {
+            let limit = match args {
+                Some(p) => format!("a precision of at most {p}"),
+                None => "any precision".to_string(),
+            };
+            Cost::Depends {
+                cond: format!("if {col} is already a {base} of {limit}"),
+                otherwise: "from another type or a higher precision".to_string(),
+                alt: Alt::Plan,
+            }
+        }
         ("varchar", Some(n)) => Cost::Depends {
             cond: format!("if {col} is already a varchar of at most {n} characters"),
             otherwise: "from text, a longer varchar or any other type".into(),
@@ -522,6 +571,53 @@ mod tests {
         let numeric = "ALTER TABLE users ALTER COLUMN price TYPE numeric(10,2);\n\
                        ALTER TABLE users ALTER COLUMN price TYPE numeric(14,2);";
         assert_eq!(run(ID, numeric, 15).len(), 1, "only the first is unknown");
+    }
+
+    #[test]
+    fn binary_coercible_and_more_precise_types_do_not_rewrite() {
+        for (from, to) in [
+            ("cidr", "inet"),
+            ("xml", "text"),
+            ("time(3)", "time(6)"),
+            ("time(0)", "time"),
+            ("timetz(2)", "time(5) with time zone"),
+            ("interval(2)", "interval(4)"),
+            ("interval(3)", "interval"),
+        ] {
+            let sql = format!(
+                "ALTER TABLE hosts ADD COLUMN c {from};\nALTER TABLE hosts ALTER COLUMN c TYPE {to};"
+            );
+            assert!(run(ID, &sql, 15).is_empty(), "{sql}");
+        }
+        for (from, to) in [
+            ("inet", "cidr"),
+            ("time", "time(3)"),
+            ("interval(4)", "interval(2)"),
+            ("xml", "varchar(10)"),
+        ] {
+            let sql = format!(
+                "ALTER TABLE hosts ADD COLUMN c {from};\nALTER TABLE hosts ALTER COLUMN c TYPE {to};"
+            );
+            let f = run(ID, &sql, 15);
+            assert_eq!(f.len(), 1, "{sql}");
+            assert_eq!(f[0].severity, Severity::Error, "{sql}");
+        }
+        // Old type unknown: inet without USING can only come from cidr.
+        assert!(run(ID, "ALTER TABLE hosts ALTER COLUMN addr TYPE inet;", 15).is_empty());
+        let f = run(
+            ID,
+            "ALTER TABLE hosts ALTER COLUMN addr TYPE inet USING addr::inet;",
+            15,
+        );
+        assert_eq!(f[0].severity, Severity::Error);
+        let f = run(ID, "ALTER TABLE t ALTER COLUMN at TYPE time(6);", 15);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(
+            f[0].message
+                .contains("already a time of a precision of at most 6"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

@@ -4,7 +4,12 @@
 //! `REINDEX ... CONCURRENTLY` inside a transaction block: after an explicit
 //! `BEGIN`, or in a file the migration tool wraps in a transaction (Rails,
 //! Django, Flyway and Alembic by default, dbmate unless the up section says
-//! `transaction:false`; `--assume-in-transaction`).
+//! `transaction:false`; `--assume-in-transaction`). With that option a file
+//! is wrapped as its tool wraps it: Flyway (`V1__x.sql`) runs a file of only
+//! statements it knows cannot run in a transaction (`CREATE`/`DROP INDEX
+//! CONCURRENTLY`, `VACUUM` ...; not `REINDEX ... CONCURRENTLY`) outside one,
+//! Prisma (`migration.sql`) a file of one statement, sqlx a file starting
+//! `-- no-transaction`; such files are not flagged.
 //!
 //! **Why it hurts:** PostgreSQL refuses these statements in a transaction
 //! block ("CREATE INDEX CONCURRENTLY cannot run inside a transaction block"),
@@ -113,7 +118,7 @@ fn concurrent_kind(stmt: &Stmt) -> Option<(&'static str, Option<String>)> {
 
 #[cfg(test)]
 mod tests {
-    use crate::review::rules::testing::{run, run_in_txn};
+    use crate::review::rules::testing::{run, run_in_txn, run_in_txn_as};
     use crate::review::{review_sql, ReviewOptions};
 
     const ID: &str = "concurrent-index-in-transaction";
@@ -128,7 +133,9 @@ mod tests {
             "REINDEX (VERBOSE) TABLE CONCURRENTLY orders;",
             "REINDEX (CONCURRENTLY) INDEX i;",
         ] {
-            let f = run_in_txn(ID, sql, 15);
+            // With another statement: a wrapping tool wraps the file.
+            let sql = format!("ALTER TABLE orders ADD COLUMN note text;\n{sql}");
+            let f = run_in_txn(ID, &sql, 15);
             assert_eq!(f.len(), 1, "{sql}");
             assert!(
                 f[0].message
@@ -142,6 +149,45 @@ mod tests {
                 .unwrap()
                 .contains("disable_ddl_transaction!"));
         }
+    }
+
+    #[test]
+    fn each_tool_wraps_a_file_of_one_concurrent_statement_its_own_way() {
+        let one = "DROP INDEX CONCURRENTLY IF EXISTS orders_user_idx;";
+        let flyway = Some("db/migration/V7__drop_orders_user_idx.sql");
+        let prisma = Some("prisma/migrations/20240101000000_drop_idx/migration.sql");
+        // Flyway runs a file of such statements alone outside a transaction;
+        // Prisma sends one query string, a transaction only with several.
+        for sql in [
+            one,
+            "CREATE INDEX CONCURRENTLY i ON orders (user_id);",
+            "CREATE INDEX CONCURRENTLY a ON orders (x);\nCREATE INDEX CONCURRENTLY b ON orders (y);",
+        ] {
+            assert!(run_in_txn_as(ID, sql, 15, flyway).is_empty(), "{sql}");
+        }
+        assert!(run_in_txn_as(ID, one, 15, prisma).is_empty());
+        let two = "CREATE INDEX CONCURRENTLY a ON orders (x);\nCREATE INDEX CONCURRENTLY b ON orders (y);";
+        assert_eq!(run_in_txn_as(ID, two, 15, prisma).len(), 2);
+        // Rails, Django, Alembic, dbmate, sqlx, Diesel wrap it: it fails.
+        assert_eq!(
+            run_in_txn_as(ID, one, 15, Some("20240101_drop_idx.sql")).len(),
+            1
+        );
+        assert_eq!(run_in_txn(ID, one, 15).len(), 1);
+        // Flyway does not know REINDEX ... CONCURRENTLY: it wraps it, and it fails.
+        assert_eq!(
+            run_in_txn_as(ID, "REINDEX INDEX CONCURRENTLY i;", 15, flyway).len(),
+            1
+        );
+        // Mixed with another statement: Flyway wraps (or refuses) the file.
+        let mixed = format!("SET lock_timeout = '2s';\n{one}");
+        assert_eq!(run_in_txn_as(ID, &mixed, 15, flyway).len(), 1);
+        // sqlx: `-- no-transaction` on the first line.
+        let sqlx = format!("-- no-transaction\n{mixed}");
+        assert!(run_in_txn_as(ID, &sqlx, 15, Some("20240101_drop_idx.sql")).is_empty());
+        // An explicit BEGIN is a transaction whatever the tool does.
+        let begun = "BEGIN;\nDROP INDEX CONCURRENTLY i;\nCOMMIT;";
+        assert_eq!(run_in_txn_as(ID, begun, 15, flyway).len(), 1);
     }
 
     #[test]

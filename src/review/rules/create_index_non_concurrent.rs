@@ -79,4 +79,19 @@ mod tests {
         let sql = "CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);";
         assert!(run("create-index-non-concurrent", sql, 15).is_empty());
     }
+
+    #[test]
+    fn an_index_built_after_a_table_swap_is_on_the_new_table() {
+        let swap = "CREATE TABLE t_new (LIKE t INCLUDING DEFAULTS);\nCREATE TABLE t_new2 (a int);\nDROP TABLE t;\nALTER TABLE t_new2 RENAME TO t;\nCREATE INDEX ON t (a);";
+        assert!(run("create-index-non-concurrent", swap, 15).is_empty());
+        assert!(run(
+            "missing-lock-timeout",
+            &swap.replace("DROP TABLE t;\n", ""),
+            15
+        )
+        .is_empty());
+        // The old table renamed away is still the live one.
+        let kept = "ALTER TABLE t RENAME TO t_old;\nCREATE INDEX ON t_old (a);";
+        assert_eq!(run("create-index-non-concurrent", kept, 15).len(), 1);
+    }
 }

@@ -133,13 +133,28 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::review::rules::testing::{run, run_in_txn};
+    use crate::review::rules::testing::{run, run_in_txn, run_in_txn_as};
 
     const ID: &str = "enum-add-value-in-transaction";
 
     #[test]
+    fn alone_in_a_file_flyway_runs_it_outside_a_transaction() {
+        let sql = "ALTER TYPE mood ADD VALUE 'meh';";
+        assert!(run_in_txn_as(ID, sql, 11, Some("V9__meh.sql")).is_empty());
+        assert_eq!(
+            run_in_txn_as(ID, sql, 11, Some("20230611_meh.sql")).len(),
+            1
+        );
+        assert_eq!(
+            run(ID, "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;", 11).len(),
+            1
+        );
+    }
+
+    #[test]
     fn fails_in_a_transaction_before_12() {
-        let f = run_in_txn(ID, "ALTER TYPE mood ADD VALUE 'meh';", 11);
+        // With another statement: a wrapping tool wraps the file.
+        let f = run_in_txn(ID, "SELECT 1;\nALTER TYPE mood ADD VALUE 'meh';", 11);
         assert_eq!(f.len(), 1);
         assert!(f[0]
             .message

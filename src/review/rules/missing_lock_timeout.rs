@@ -4,31 +4,41 @@
 //! writes (ACCESS EXCLUSIVE, EXCLUSIVE, SHARE ROW EXCLUSIVE or SHARE: most
 //! `ALTER TABLE` forms, `CREATE INDEX` without `CONCURRENTLY`, `DROP TABLE`,
 //! `DROP INDEX`, `CREATE TRIGGER`, `TRUNCATE`, `LOCK TABLE`, `CLUSTER`,
-//! `VACUUM FULL`, `REINDEX`, and `CREATE TABLE ... PARTITION OF`, which
-//! locks the parent) on a table that existed before the migration,
+//! `VACUUM FULL` (not `(FULL false)`), PostgreSQL 19's `REPACK` without
+//! `CONCURRENTLY`, `REINDEX` (not `CONCURRENTLY`; with
+//! `(CONCURRENTLY false)` it is plain REINDEX), `CREATE TABLE ... PARTITION
+//! OF`, which locks the parent, and a foreign key from a new table,
+//! `CREATE TABLE ... REFERENCES parent` included, which locks `parent`
+//! against writes until commit) on a table that existed before the migration,
 //! with no non-zero `lock_timeout` in force. Reported once per transaction
 //! (once for the statements a file runs outside any transaction).
 //! `CREATE INDEX CONCURRENTLY`, `VALIDATE CONSTRAINT`, plain `VACUUM` and
-//! `ANALYZE`, `CREATE TABLE`, DML and statements on tables created earlier
-//! in the file (a foreign key from one included) are left alone.
+//! `ANALYZE`, `CREATE TABLE` without foreign keys, DML and the locks on
+//! tables created earlier in the file are left alone.
 //!
 //! **Why it hurts:** even a DDL that finishes in milliseconds must first be
 //! granted its lock. While it waits behind a long transaction (a report, a
-//! stuck session), every later query on the table queues behind the waiting
-//! request, plain SELECTs included: a 2 ms `ADD COLUMN` behind an 8 s
-//! transaction stalled all traffic on the table for 7.5 s when measured.
+//! stuck session), every later query on the table that conflicts with it
+//! queues behind the waiting request: behind ACCESS EXCLUSIVE plain SELECTs
+//! too (a 2 ms `ADD COLUMN` behind an 8 s transaction stalled all traffic
+//! on the table for 7.5 s when measured), behind SHARE or SHARE ROW
+//! EXCLUSIVE every INSERT, UPDATE and DELETE.
 //!
 //! **Instead:** `SET lock_timeout = '2s';` before the statement (`SET LOCAL`
 //! inside a transaction), and retry the migration a few seconds later when it
 //! fails with SQLSTATE 55P03 (lock_not_available). Each stall is then capped
 //! at the timeout and the queue drains between attempts.
 
+use super::tokens::{options_at, tokens};
+use super::vacuum_full_or_cluster::{blocking_repack_tables, vacuum_parts};
 use super::{Rule, PG};
 use crate::context::Engine;
 use crate::engine::Lock;
 use crate::review::context::{Fact, FirstByKey};
 use crate::review::{Ast, Ctx, Finding, Severity, Stmt};
-use sqlparser::ast::{AlterTableOperation, LockTableMode, ObjectType, Statement, TableConstraint};
+use sqlparser::ast::{
+    AlterTableOperation, ColumnOption, LockTableMode, ObjectType, Statement, TableConstraint,
+};
 use std::collections::HashMap;
 
 pub static RULE: Rule = Rule {
@@ -293,17 +303,37 @@ fn parsed_locks(ctx: &Ctx, stmt: &Stmt, ast: &Ast) -> Vec<TableLock> {
 fn other_locks(ctx: &Ctx, stmt: &Stmt, ast: &Statement) -> Vec<TableLock> {
     match ast {
         // A new partition locks its parent: ACCESS EXCLUSIVE, on every version.
-        Statement::CreateTable(ct) => ct
-            .partition_of
-            .iter()
-            .map(|parent| {
+        // A foreign key locks the table it references against writes
+        // (SHARE ROW EXCLUSIVE) until the transaction ends.
+        Statement::CreateTable(ct) => {
+            let parents = ct.partition_of.iter().map(|parent| {
                 lock(
                     parent.to_string(),
                     Lock::AccessExclusive,
                     "CREATE TABLE ... PARTITION OF",
                 )
-            })
-            .collect(),
+            });
+            let inline =
+                ct.columns
+                    .iter()
+                    .flat_map(|c| &c.options)
+                    .filter_map(|o| match &o.option {
+                        ColumnOption::ForeignKey(fk) => Some(&fk.foreign_table),
+                        _ => None,
+                    });
+            let separate = ct.constraints.iter().filter_map(|c| match c {
+                TableConstraint::ForeignKey(fk) => Some(&fk.foreign_table),
+                _ => None,
+            });
+            let referenced = inline.chain(separate).map(|t| {
+                lock(
+                    t.to_string(),
+                    Lock::ShareRowExclusive,
+                    "CREATE TABLE ... REFERENCES",
+                )
+            });
+            parents.chain(referenced).collect()
+        }
         Statement::Drop {
             object_type, names, ..
         } => match object_type {
@@ -453,7 +483,11 @@ fn word_locks(ctx: &Ctx, stmt: &Stmt) -> Vec<TableLock> {
                 .unwrap_or_default()
         }
         "REINDEX" => {
-            if has("CONCURRENTLY") {
+            // The keyword, or the option when on: `(CONCURRENTLY false)` is plain REINDEX.
+            let toks = tokens(&stmt.text);
+            let (opts, k) = options_at(&toks, 1);
+            let keyword = toks.get(k + 1).is_some_and(|t| t.is("CONCURRENTLY"));
+            if keyword || opts.iter().any(|(o, on)| o == "CONCURRENTLY" && *on) {
                 return Vec::new();
             }
             // REINDEX [(options)] {INDEX|TABLE|SCHEMA|DATABASE|SYSTEM} name
@@ -484,25 +518,22 @@ fn word_locks(ctx: &Ctx, stmt: &Stmt) -> Vec<TableLock> {
             name.map(|t| vec![lock(t, Lock::AccessExclusive, "CLUSTER")])
                 .unwrap_or_default()
         }
-        "VACUUM" if has("FULL") => {
-            // The first word after the options that is not an option.
-            let mut depth = 0i32;
-            let mut name = None;
-            for (u, r) in up.iter().zip(&raw).skip(1) {
-                match u.as_str() {
-                    "(" => depth += 1,
-                    ")" => depth -= 1,
-                    _ if depth > 0 => {}
-                    "FULL" | "FREEZE" | "VERBOSE" | "ANALYZE" | "ANALYSE" => {}
-                    _ => {
-                        name = Some(r.clone());
-                        break;
-                    }
-                }
+        "VACUUM" => {
+            // `(FULL false)` is plain VACUUM: SHARE UPDATE EXCLUSIVE.
+            let (full, tables) = vacuum_parts(&tokens(&stmt.text));
+            if !full {
+                return Vec::new();
             }
-            name.map(|t| vec![lock(t, Lock::AccessExclusive, "VACUUM FULL")])
-                .unwrap_or_default()
+            tables
+                .into_iter()
+                .map(|t| lock(t, Lock::AccessExclusive, "VACUUM FULL"))
+                .collect()
         }
+        "REPACK" if ctx.pg_version >= 19 => blocking_repack_tables(&tokens(&stmt.text))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| lock(t, Lock::AccessExclusive, "REPACK"))
+            .collect(),
         "REFRESH" if !has("CONCURRENTLY") => {
             let name = raw.get(3).cloned();
             name.map(|t| vec![lock(t, Lock::AccessExclusive, "REFRESH MATERIALIZED VIEW")])
@@ -519,14 +550,9 @@ fn needs_timeout(ctx: &Ctx, stmt: &Stmt) -> Option<TableLock> {
         return None;
     }
     let locks = table_locks(ctx, stmt);
-    // A statement on a new table is left alone, even when it also locks the
-    // table a new foreign key references (as CREATE TABLE ... REFERENCES does).
-    if locks
-        .first()
-        .is_some_and(|l| created_in_file(ctx, stmt, &l.table))
-    {
-        return None;
-    }
+    // Locks on tables created earlier in the file queue no one; a foreign
+    // key from a new table still locks the existing table it references
+    // against writes until commit (CREATE TABLE ... REFERENCES too).
     // The strongest lock; the statement's own table first among equals.
     locks
         .into_iter()
@@ -535,6 +561,16 @@ fn needs_timeout(ctx: &Ctx, stmt: &Stmt) -> Option<TableLock> {
             Some(b) if b.lock >= l.lock => Some(b),
             _ => Some(l),
         })
+}
+
+/// What a waiting request for the lock queues: reads too only behind
+/// ACCESS EXCLUSIVE, which alone conflicts with ACCESS SHARE.
+fn queued(lock: Lock, table: &str) -> String {
+    if lock == Lock::AccessExclusive {
+        format!("query on {table}, reads included,")
+    } else {
+        format!("write on {table} (INSERT, UPDATE, DELETE)")
+    }
 }
 
 /// One finding per transaction; statements outside any transaction share
@@ -594,9 +630,10 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
         RULE.finding(
             stmt,
             format!(
-                "{} needs {} on {table} with no lock_timeout: a lock request waiting behind a long transaction queues every later query on {table}, reads included, until it is granted",
+                "{} needs {} on {table} with no lock_timeout: a lock request waiting behind a long transaction queues every later {} until it is granted",
                 l.what,
-                l.lock.as_str()
+                l.lock.as_str(),
+                queued(l.lock, table)
             ),
         )
         .on_table(l.table.clone(), l.lock)
@@ -758,17 +795,78 @@ mod tests {
         assert!(run(ID, sql, 15).is_empty());
         let sql = "CREATE TABLE t (LIKE events INCLUDING ALL);\nALTER TABLE t ADD COLUMN x int;";
         assert!(run(ID, sql, 15).is_empty());
-        let sql = "CREATE TABLE \"Payout\" (id text);\nALTER TABLE \"Payout\" ADD CONSTRAINT fk FOREIGN KEY (\"userId\") REFERENCES \"User\" (id);";
+        let sql = "CREATE TABLE \"User\" (id text PRIMARY KEY);\nCREATE TABLE \"Payout\" (id text);\nALTER TABLE \"Payout\" ADD CONSTRAINT fk FOREIGN KEY (\"userId\") REFERENCES \"User\" (id);";
         assert!(run(ID, sql, 15).is_empty());
     }
 
     #[test]
-    fn foreign_keys_lock_the_referenced_table_unless_the_statement_is_on_a_new_table() {
+    fn foreign_keys_lock_the_existing_table_they_reference() {
         let sql = "ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;";
         let f = run(ID, sql, 15);
         assert_eq!(f[0].table.as_deref(), Some("orders"));
+        // From a new table, the lock on the existing referenced one remains
+        // (SHARE ROW EXCLUSIVE until commit: writes to users queue).
         let sql = "CREATE TABLE t (id bigint, user_id bigint);\nALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id);";
-        assert!(run(ID, sql, 15).is_empty());
+        let f = run(ID, sql, 15);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].table.as_deref(), Some("users"));
+        assert_eq!(f[0].line, 2);
+        for sql in [
+            "CREATE TABLE payouts (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id));",
+            "CREATE TABLE payouts (id bigint, user_id bigint, CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES public.users);",
+        ] {
+            let f = run(ID, sql, 15);
+            assert_eq!(f.len(), 1, "{sql}");
+            assert!(
+                f[0].message.starts_with(
+                    "CREATE TABLE ... REFERENCES needs SHARE ROW EXCLUSIVE on "
+                ),
+                "{}",
+                f[0].message
+            );
+            assert!(
+                f[0].message.contains("queues every later write on"),
+                "{}",
+                f[0].message
+            );
+            assert!(!f[0].message.contains("reads included"));
+        }
+        let guarded = "SET lock_timeout = '2s';\nCREATE TABLE payouts (id bigint, user_id bigint REFERENCES users);";
+        assert!(run(ID, guarded, 15).is_empty());
+        let both_new = "CREATE TABLE users (id bigint PRIMARY KEY);\nCREATE TABLE payouts (id bigint, user_id bigint REFERENCES users);";
+        assert!(run(ID, both_new, 15).is_empty());
+    }
+
+    #[test]
+    fn disabled_options_are_the_plain_forms() {
+        // `(FULL false)` is plain VACUUM: no lock that queues the app.
+        for sql in [
+            "VACUUM (FULL false) users;",
+            "VACUUM (FULL off, ANALYZE) users;",
+        ] {
+            assert!(run(ID, sql, 15).is_empty(), "{sql}");
+        }
+        assert_eq!(run(ID, "VACUUM (FULL, ANALYZE) users;", 15).len(), 1);
+        assert_eq!(run(ID, "VACUUM (FULL true) users;", 15).len(), 1);
+        // `(CONCURRENTLY false)` is plain REINDEX: SHARE on the table.
+        for sql in [
+            "REINDEX (CONCURRENTLY false) TABLE users;",
+            "REINDEX (VERBOSE, CONCURRENTLY off) TABLE users;",
+        ] {
+            let f = run(ID, sql, 15);
+            assert_eq!(f.len(), 1, "{sql}");
+            assert!(f[0].message.contains("SHARE on users"), "{}", f[0].message);
+        }
+        assert!(run(ID, "REINDEX (CONCURRENTLY) TABLE users;", 15).is_empty());
+        // PostgreSQL 19's REPACK: ACCESS EXCLUSIVE unless CONCURRENTLY.
+        let f = run(ID, "REPACK users USING INDEX users_pkey;", 19);
+        assert!(
+            f[0].message.contains("ACCESS EXCLUSIVE on users"),
+            "{}",
+            f[0].message
+        );
+        assert!(run(ID, "REPACK (CONCURRENTLY) users;", 19).is_empty());
+        assert!(run(ID, "REINDEX (CONCURRENTLY true) TABLE users;", 15).is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::engine::Lock;
 mod add_check_validating;
 mod add_column_default_pre_pg11;
 mod add_column_volatile_default;
+mod add_exclusion_constraint;
 mod add_foreign_key_validating;
 mod add_not_null_column_without_default;
 mod add_primary_key_builds_index;
@@ -18,13 +19,17 @@ mod add_stored_generated_column;
 mod add_unique_constraint_builds_index;
 mod attach_partition_scans;
 mod backfill_in_same_transaction_as_ddl;
+mod column_type_change_recheck;
 mod column_type_change_rewrite;
 mod concurrent_index_in_transaction;
 mod create_index_non_concurrent;
 mod detach_partition_non_concurrent;
 mod drop_column;
+mod drop_database;
 mod drop_index_non_concurrent;
+mod drop_schema_cascade;
 mod drop_table;
+mod drop_view;
 mod enum_add_value_in_transaction;
 mod missing_lock_timeout;
 mod mysql_add_index_locking;
@@ -33,11 +38,17 @@ mod mysql_missing_lock_wait_timeout;
 mod refresh_matview_non_concurrent;
 mod reindex_non_concurrent;
 mod rename_column;
+mod rename_enum_value;
+mod rename_schema;
 mod rename_table;
+mod rename_type;
 pub(crate) mod rename_view;
+mod scan_after_ddl_in_transaction;
+mod set_logged_or_unlogged;
 mod set_not_null_without_check;
 pub(crate) mod set_tablespace_or_access_method;
 mod tokens;
+mod truncate_cascade;
 mod unbatched_backfill;
 pub(crate) mod unchecked_file;
 mod unparsed_statement;
@@ -125,7 +136,7 @@ pub(crate) fn planned_fix(ctx: &Ctx, change: crate::change::Change) -> Option<St
             ..ChangeInput::default()
         },
         context: crate::context::Context {
-            version: Some(ctx.pg_version.clamp(11, 18)),
+            version: Some(ctx.pg_version.clamp(11, *crate::context::PG_VERSIONS.end())),
             ..Default::default()
         },
         ..PlanRequest::default()
@@ -194,6 +205,18 @@ pub(crate) static FACTS: &[FactKind] = &[
         new: new_fact::<column_type_change_rewrite::UtcFrom>,
     },
     FactKind {
+        engines: PG,
+        new: new_fact::<column_type_change_recheck::Checks>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<rename_type::CreatedTypes>,
+    },
+    FactKind {
+        engines: PG,
+        new: new_fact::<drop_view::ViewCreations>,
+    },
+    FactKind {
         engines: BOTH,
         new: new_fact::<drop_column::Added>,
     },
@@ -250,6 +273,7 @@ pub static ALL: &[&Rule] = &[
     &add_stored_generated_column::RULE,
     &set_not_null_without_check::RULE,
     &column_type_change_rewrite::RULE,
+    &column_type_change_recheck::RULE,
     &drop_column::RULE,
     &rename_table::RULE,
     &rename_view::RULE,
@@ -277,6 +301,16 @@ pub static ALL: &[&Rule] = &[
     &vacuum_full_or_cluster::RULE,
     &vacuum_in_transaction::RULE,
     &refresh_matview_non_concurrent::RULE,
+    &drop_schema_cascade::RULE,
+    &drop_database::RULE,
+    &truncate_cascade::RULE,
+    &drop_view::RULE,
+    &rename_type::RULE,
+    &rename_enum_value::RULE,
+    &rename_schema::RULE,
+    &add_exclusion_constraint::RULE,
+    &set_logged_or_unlogged::RULE,
+    &scan_after_ddl_in_transaction::RULE,
 ];
 
 /// Looks a rule up by id.
@@ -302,12 +336,17 @@ pub(crate) mod testing {
 
     /// Findings of one rule with the file wrapped in a transaction.
     pub fn run_in_txn(rule: &str, sql: &str, version: u32) -> Vec<Finding> {
+        run_in_txn_as(rule, sql, version, None)
+    }
+
+    /// [`run_in_txn`] of a file of this name (which names its tool).
+    pub fn run_in_txn_as(rule: &str, sql: &str, version: u32, file: Option<&str>) -> Vec<Finding> {
         let opts = ReviewOptions {
             pg_version: version,
             assume_in_transaction: true,
             ..ReviewOptions::default()
         };
-        review_sql(sql, None, &opts)
+        review_sql(sql, file, &opts)
             .into_iter()
             .filter(|f| f.rule == rule)
             .collect()

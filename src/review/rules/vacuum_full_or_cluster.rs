@@ -17,7 +17,9 @@
 //! **Instead:** rewrite online: `pg_repack` (or `pg_squeeze`) copies the
 //! table while it stays readable and writable and takes ACCESS EXCLUSIVE only
 //! for the final swap; on PostgreSQL 19 and later,
-//! `REPACK (CONCURRENTLY) t` does the same in core. Often a plain
+//! `REPACK (CONCURRENTLY) t` does the same in core (the PostgreSQL 19
+//! release notes: REPACK replaces VACUUM FULL and CLUSTER, and with
+//! CONCURRENTLY it runs without blocking reads and writes). Often a plain
 //! `VACUUM (ANALYZE) t` is enough: it makes dead space reusable without a
 //! rewrite or a blocking lock.
 
@@ -95,7 +97,9 @@ fn fix(pg_version: u32, r: &Rewrite) -> String {
             .as_ref()
             .map(|i| format!(" USING INDEX {i}"))
             .unwrap_or_default();
-        let mut out = String::from("-- outside any transaction block; REPACK (CONCURRENTLY) follows changes by logical decoding\n-- (it needs a free replication slot and a primary key or replica identity index):\n");
+        let mut out = String::from(
+            "-- PostgreSQL 19: REPACK (CONCURRENTLY) rewrites the table without blocking its reads and writes:\n",
+        );
         if r.tables.is_empty() {
             out.push_str("REPACK (CONCURRENTLY);");
         }
@@ -207,6 +211,12 @@ fn cluster(toks: &[Tok]) -> Option<Rewrite> {
         tables: vec![table],
         index,
     })
+}
+
+/// The tables a PostgreSQL 19 `REPACK` without CONCURRENTLY rewrites under
+/// ACCESS EXCLUSIVE (none named: every table); `None` for the concurrent form.
+pub(super) fn blocking_repack_tables(toks: &[Tok]) -> Option<Vec<String>> {
+    repack(toks).map(|r| r.tables)
 }
 
 /// PostgreSQL 19 `REPACK [(options)] [table [USING INDEX [index]]]`,

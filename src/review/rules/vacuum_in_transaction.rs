@@ -67,9 +67,19 @@ fn check(ctx: &Ctx, stmt: &Stmt, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::review::rules::testing::{run, run_in_txn};
+    use crate::review::rules::testing::{run, run_in_txn, run_in_txn_as};
 
     const ID: &str = "vacuum-in-transaction";
+
+    #[test]
+    fn a_vacuum_alone_in_a_file_runs_outside_the_tools_transaction() {
+        // Flyway runs a file of VACUUM alone outside a transaction; CLUSTER
+        // is not on its list, so a wrapping tool wraps it and it fails.
+        let flyway = Some("V3__vacuum_orders.sql");
+        assert!(run_in_txn_as(ID, "VACUUM (ANALYZE) orders;", 15, flyway).is_empty());
+        assert_eq!(run_in_txn_as(ID, "CLUSTER;", 15, flyway).len(), 1);
+        assert_eq!(run_in_txn(ID, "VACUUM (ANALYZE) orders;", 15).len(), 1);
+    }
 
     #[test]
     fn flags_vacuum_and_table_less_cluster_in_a_transaction() {
@@ -82,7 +92,9 @@ mod tests {
             ("CLUSTER VERBOSE;", "CLUSTER"),
             ("CLUSTER (VERBOSE);", "CLUSTER"),
         ] {
-            let f = run_in_txn(ID, sql, 15);
+            // With another statement: a wrapping tool wraps the file.
+            let sql = format!("ANALYZE orders;\n{sql}");
+            let f = run_in_txn(ID, &sql, 15);
             assert_eq!(f.len(), 1, "{sql}");
             assert!(
                 f[0].message.contains(&format!(

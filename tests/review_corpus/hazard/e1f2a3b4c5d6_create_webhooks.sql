@@ -1,4 +1,6 @@
--- expect: none
+-- expect: missing-lock-timeout
+-- The new foreign key locks the existing table it references against writes
+-- (SHARE ROW EXCLUSIVE) until commit, and no lock_timeout caps the wait for it.
 -- alembic upgrade head --sql
 BEGIN;
 

@@ -1,0 +1,3 @@
+-- expect: rename-schema
+-- txn: wrapped
+ALTER SCHEMA billing RENAME TO invoicing;

@@ -42,6 +42,8 @@ const READ_BY_WORDS: &[&[&str]] = &[
     &["REINDEX"],
     &["VACUUM"],
     &["CLUSTER"],
+    &["REPACK"],
+    &["DROP", "DATABASE"],
     &["REFRESH", "MATERIALIZED", "VIEW"],
     &["CREATE", "FULLTEXT", "INDEX"],
     &["CREATE", "SPATIAL", "INDEX"],

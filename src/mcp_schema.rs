@@ -437,3 +437,107 @@ fn replace_ref(schema: &mut Value, target: &str, body: &Value) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::ClassifyRequest;
+    use crate::mcp::{DetectRequest, EmitRequest, RenderRequest, ReviewRequest};
+    use crate::plan::PlanRequest;
+    use crate::rehearse::RehearseRequest;
+
+    /// (type name, field) of every field of every request, before compaction.
+    fn fields() -> Vec<(String, String)> {
+        fn walk(owner: &str, schema: &Value, out: &mut Vec<(String, String)>) {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                out.extend(props.keys().map(|k| (owner.to_string(), k.clone())));
+            }
+            for key in ["oneOf", "anyOf"] {
+                for v in schema
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    walk(owner, v, out);
+                }
+            }
+        }
+        let roots = [
+            SchemaSettings::draft2020_12()
+                .into_generator()
+                .into_root_schema_for::<ClassifyRequest>(),
+            SchemaSettings::draft2020_12()
+                .into_generator()
+                .into_root_schema_for::<PlanRequest>(),
+            SchemaSettings::draft2020_12()
+                .into_generator()
+                .into_root_schema_for::<RehearseRequest>(),
+            SchemaSettings::draft2020_12()
+                .into_generator()
+                .into_root_schema_for::<EmitRequest>(),
+            SchemaSettings::draft2020_12()
+                .into_generator()
+                .into_root_schema_for::<ReviewRequest>(),
+            SchemaSettings::draft2020_12()
+                .into_generator()
+                .into_root_schema_for::<RenderRequest>(),
+            SchemaSettings::draft2020_12()
+                .into_generator()
+                .into_root_schema_for::<DetectRequest>(),
+        ];
+        let mut out = Vec::new();
+        for root in roots {
+            let root = root.to_value();
+            let title = root["title"].as_str().unwrap_or_default().to_string();
+            walk(&title, &root, &mut out);
+            walk("", &root, &mut out);
+            for (name, def) in root["$defs"].as_object().into_iter().flatten() {
+                walk(name, def, &mut out);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_note_describes_a_field_that_exists() {
+        let fields = fields();
+        for (key, _) in NOTES {
+            let (owner, field) = key.split_once('.').unwrap();
+            assert!(
+                fields.iter().any(|(o, f)| o == owner && f == field),
+                "the note `{key}` names no field of the requests"
+            );
+        }
+    }
+
+    #[test]
+    fn standard_keywords_only() {
+        let s = compact(
+            json!({
+                "title": "R",
+                "type": "object",
+                "properties": {
+                    "n": {"type": ["integer", "null"], "format": "uint64", "minimum": 0, "description": "long prose"},
+                    "i": {"type": "integer", "format": "int32"},
+                    "o": {"anyOf": [{"$ref": "#/$defs/Once"}, {"type": "null"}], "default": null},
+                    "default": {"type": "string"}
+                },
+                "$defs": {"Once": {"oneOf": [{"const": "a", "type": "string"}, {"const": "b", "type": "string"}]}}
+            }),
+            ChangeDef::Full,
+        );
+        assert_eq!(
+            Value::Object(s),
+            json!({
+                "type": "object",
+                "properties": {
+                    "n": {"type": "integer", "minimum": 0},
+                    "i": {"type": "integer"},
+                    "o": {"type": "string", "enum": ["a", "b"]},
+                    "default": {"type": "string"}
+                }
+            })
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! A request that starts with a `/migrate` mode word (`cutover ...`,
-//! `backfill ...`) is read as that mode and the change after it, through the
-//! command line and the library (the MCP tools' path) alike.
+//! `deprecate ...`) is read as that mode and the change after it, through the
+//! command line and the library (the MCP tools' path) alike; `backfill` is
+//! also a verb, and then it is the change's.
 
 use schemashift::change::ChangeInput;
 use schemashift::plan::{build_plan, PlanMode, PlanOptions, PlanRequest};
@@ -11,15 +12,17 @@ const EXE: &str = env!("CARGO_BIN_EXE_schemashift");
 
 /// (request, change type, mode of the plan)
 const CASES: &[(&str, &str, &str)] = &[
+    // "backfill" is also the change's verb: the whole plan of that change,
+    // as the classifier announces it (`--mode backfill` slices it).
     (
         "backfill orders.total_cents from total",
         "backfill_only",
-        "backfill",
+        "plan",
     ),
     (
         "/migrate backfill orders.total_cents from total",
         "backfill_only",
-        "backfill",
+        "plan",
     ),
     (
         "cutover switch reads from accounts.name to accounts.display_name",

@@ -44,7 +44,8 @@ pub struct ResolvedChange {
     pub notes: Vec<String>,
     /// The user's words, when given beside a structured change.
     pub request: Option<String>,
-    /// The mode word the request started with (`cutover switch reads ...`).
+    /// The mode word the request started with (`cutover switch reads ...`),
+    /// unless it was the change's verb (`backfill ...`).
     pub mode: Option<ModeWord>,
 }
 
@@ -139,8 +140,8 @@ impl ChangeInput {
 }
 
 /// A request in words or SQL, with the mode word it may start with: read
-/// whole first when the word is also a verb ("backfill orders.x from y"),
-/// then without the word. Its error is the one of the reading that fits: the
+/// whole first when the word is also a verb ("backfill orders.x from y",
+/// then the word is the change's verb and no mode), then without the word. Its error is the one of the reading that fits: the
 /// whole sentence's for a verb, the rest's otherwise ("cutover" is no verb).
 fn read_request(
     r: &str,
@@ -152,7 +153,8 @@ fn read_request(
     };
     let whole = word.is_verb().then(|| read_text(r, engine));
     match whole {
-        Some(Ok((p, form))) => Ok((p, form, Some(word))),
+        // The word was the change's verb, not a mode.
+        Some(Ok((p, form))) => Ok((p, form, None)),
         Some(Err(whole_err)) => match read_text(rest, engine) {
             Ok((p, form)) => Ok((p, form, Some(word))),
             Err(_) => Err(whole_err),

@@ -2,7 +2,8 @@
 //! `backfill <change>`. The word says which slice of the plan is wanted; the
 //! change follows it. "backfill" is also a verb ("backfill orders.total_cents
 //! from total"), so a request whose first word is a mode word is read whole
-//! first and then without the word.
+//! first (then the word is the change's verb, and no mode) and then without
+//! the word.
 //!
 //! Also here: the one cutover phrasing that names no change but implies one,
 //! "switch reads from accounts.name to accounts.display_name" (the cutover

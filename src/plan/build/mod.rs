@@ -1,7 +1,7 @@
 //! The phases of each change type, built from the blocks in [`super::sql`].
 
 use super::estimate::{self, DEFAULT_ROWS};
-use super::sql::{self, guarded, keyset_backfill, object_name, KeysetBackfill};
+use super::sql::{self, guarded, keyset_backfill, object_name, KeysetBackfill, KeysetKey};
 use super::*;
 use crate::change::{singular, ColumnSpec, EnumOp, Fill};
 use crate::engine::Duration;

@@ -141,7 +141,7 @@ pub(super) fn change_type(
         t.sql,
         shadow.pg()
     );
-    let (tsql, key, sp, cv) = (t.sql.clone(), t.key.pg(), shadow.pg(), conv.clone());
+    let (tsql, key, sp, cv) = (t.sql.clone(), t.key_sql(), shadow.pg(), conv.clone());
     let kb = p.keyset(&t, &[c.as_str(), "retype"], &move |lo, hi| format!("UPDATE {tsql} SET {sp} = {cv} WHERE {key} >= {lo} AND {key} <= {hi} AND {sp} IS DISTINCT FROM {cv}"), diff.clone(), "keyset batches by primary key; each batch converts rows whose shadow value differs")?;
     let bf = p.backfill_phase(
         &kb,

@@ -27,12 +27,22 @@ pub struct Index {
     pub columns: Vec<String>,
 }
 
+/// A foreign key held by a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignKey {
+    pub columns: Vec<Ident>,
+    pub references: QualifiedName,
+    /// Empty when the DDL names only the table (its primary key).
+    pub referenced_columns: Vec<Ident>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     pub name: QualifiedName,
     pub columns: Vec<Column>,
     pub primary_key: Vec<Ident>,
     pub indexes: Vec<Index>,
+    pub foreign_keys: Vec<ForeignKey>,
 }
 
 impl Table {
@@ -46,6 +56,11 @@ impl Table {
 pub struct Schema {
     pub tables: Vec<Table>,
 }
+
+static ADD_FK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?is)^\s*ALTER\s+TABLE\s+(?:ONLY\s+)?([\w."]+)\s+ADD\s+(?:CONSTRAINT\s+[\w"]+\s+)?FOREIGN\s+KEY\s*\(([^)]*)\)\s*REFERENCES\s+([\w."]+)\s*(?:\(([^)]*)\))?"#)
+        .expect("static regex")
+});
 
 static ADD_PK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?is)^\s*ALTER\s+TABLE\s+(?:ONLY\s+)?([\w."]+)\s+ADD\s+(?:CONSTRAINT\s+[\w"]+\s+)?PRIMARY\s+KEY\s*\(([^)]*)\)"#)
@@ -75,6 +90,27 @@ impl Schema {
                         .split(',')
                         .filter_map(|p| Ident::parse("column", p).ok())
                         .collect();
+                }
+                continue;
+            }
+            if let Some(c) = ADD_FK.captures(text) {
+                let table = QualifiedName::parse("table", &c[1]).map_err(|e| e.to_string())?;
+                let list = |m: Option<regex::Match>| -> Vec<Ident> {
+                    m.map(|m| {
+                        m.as_str()
+                            .split(',')
+                            .filter_map(|p| Ident::parse("column", p).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+                };
+                let fk = ForeignKey {
+                    columns: list(c.get(2)),
+                    references: QualifiedName::parse("table", &c[3]).map_err(|e| e.to_string())?,
+                    referenced_columns: list(c.get(4)),
+                };
+                if let Some(t) = schema.find_mut(&table) {
+                    t.foreign_keys.push(fk);
                 }
                 continue;
             }
@@ -218,6 +254,7 @@ fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
         columns: Vec::new(),
         primary_key: Vec::new(),
         indexes: Vec::new(),
+        foreign_keys: Vec::new(),
     };
     for c in &ct.columns {
         let col = ident(&c.name)?;
@@ -236,6 +273,15 @@ fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
                     table.primary_key = vec![col.clone()];
                 }
                 ColumnOption::Generated { .. } => column.not_null = true,
+                ColumnOption::ForeignKey(fk) => table.foreign_keys.push(ForeignKey {
+                    columns: vec![col.clone()],
+                    references: qualified(&fk.foreign_table)?,
+                    referenced_columns: fk
+                        .referred_columns
+                        .iter()
+                        .map(ident)
+                        .collect::<Result<_, _>>()?,
+                }),
                 _ => {}
             }
         }
@@ -248,6 +294,17 @@ fn table_from(ct: &sqlparser::ast::CreateTable) -> Result<Table, String> {
         table.columns.push(column);
     }
     for tc in &ct.constraints {
+        if let TableConstraint::ForeignKey(fk) = tc {
+            table.foreign_keys.push(ForeignKey {
+                columns: fk.columns.iter().map(ident).collect::<Result<_, _>>()?,
+                references: qualified(&fk.foreign_table)?,
+                referenced_columns: fk
+                    .referred_columns
+                    .iter()
+                    .map(ident)
+                    .collect::<Result<_, _>>()?,
+            });
+        }
         if let TableConstraint::PrimaryKey(pk) = tc {
             table.primary_key = pk
                 .columns
@@ -284,6 +341,8 @@ mod tests {
             CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
             ALTER TABLE ONLY public.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
             CREATE UNIQUE INDEX users_username_key ON public.users USING btree (username);
+            CREATE TABLE orders (id bigint PRIMARY KEY, user_id integer REFERENCES users, buyer integer);
+            ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_buyer_fkey FOREIGN KEY (buyer) REFERENCES public.users(id);
         "#;
         let s = Schema::parse(ddl, Engine::Postgres).unwrap();
         let t = s
@@ -291,6 +350,19 @@ mod tests {
             .unwrap();
         assert_eq!(t.primary_key, vec![Ident::new("c", "id").unwrap()]);
         let u = t.column(&Ident::new("c", "username").unwrap()).unwrap();
+        let o = s
+            .table(&QualifiedName::parse("table", "orders").unwrap())
+            .unwrap();
+        assert_eq!(o.foreign_keys.len(), 2, "{:?}", o.foreign_keys);
+        assert_eq!(
+            o.foreign_keys[0].columns,
+            vec![Ident::new("c", "user_id").unwrap()]
+        );
+        assert_eq!(
+            o.foreign_keys[1].columns,
+            vec![Ident::new("c", "buyer").unwrap()]
+        );
+        assert_eq!(o.foreign_keys[1].references.name.as_str(), "users");
         assert!(u.not_null);
         assert_eq!(u.data_type, "character varying(100)");
         assert_eq!(

@@ -1387,17 +1387,24 @@ fn backfill_run(case: &Case, plan: &Plan) -> Result<u64, String> {
         ))
     })?;
     let name = backfill.batch_name.clone();
-    let first_key = query_value(db.client(), &backfill.first_key_query).map_err(|e| {
+    // A key is one value or, for a composite key, a row of them; no row
+    // means there is nothing (left) to do.
+    let key_row = |client: &mut Client, sql: &str| -> Result<Option<String>, String> {
+        Ok(query_rows(client, sql)?.into_iter().next().map(|r| {
+            r.iter()
+                .map(|v| v.as_deref().map_or("NULL".to_string(), literal))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }))
+    };
+    let first_key = key_row(db.client(), &backfill.first_key_query).map_err(|e| {
         fail(format!(
             "first_key_query failed\n  SQL: {}\n  PostgreSQL: {e}",
             backfill.first_key_query
         ))
     })?;
-    let first = format!(
-        "EXECUTE {name}({})",
-        first_key.as_deref().map_or("NULL".to_string(), literal)
-    );
-    let mut next = query_value(db.client(), &first).map_err(|e| {
+    let first = format!("EXECUTE {name}({})", first_key.as_deref().unwrap_or("NULL"));
+    let mut next = key_row(db.client(), &first).map_err(|e| {
         fail(format!(
             "EXECUTE of batch 1 failed\n  SQL: {first}\n  PostgreSQL: {e}"
         ))
@@ -1410,8 +1417,8 @@ fn backfill_run(case: &Case, plan: &Plan) -> Result<u64, String> {
             )));
             return Err(problems.join("\n\n"));
         }
-        let sql = format!("EXECUTE {name}({})", literal(&value));
-        next = query_value(db.client(), &sql).map_err(|e| {
+        let sql = format!("EXECUTE {name}({value})");
+        next = key_row(db.client(), &sql).map_err(|e| {
             problems.push(fail(format!(
                 "EXECUTE of batch {} failed\n  SQL: {sql}\n  PostgreSQL: {e}",
                 batches + 1

@@ -109,6 +109,99 @@ pub fn index_valid(schema: Option<&str>, name: &str) -> String {
 /// The label of the backfill procedure's block, which qualifies its locals.
 const BLOCK: &str = "schemashift_batch";
 
+/// The key a keyset backfill walks: the table's primary key, one column or
+/// several (walked as a row value, `(a, b) > (x, y)` in `ORDER BY a, b`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeysetKey {
+    /// Column names (unquoted) in key order, each with its SQL type; `None`
+    /// when no schema said it: the procedure then declares it
+    /// `table.column%TYPE`, which PostgreSQL resolves from the catalog, and
+    /// the prepared batch leaves its parameter type to be inferred from the
+    /// column.
+    pub cols: Vec<(String, Option<String>)>,
+    /// The columns were assumed (no schema): the procedure stops before any
+    /// batch unless they are exactly the table's primary key.
+    pub verify: bool,
+}
+
+impl KeysetKey {
+    /// One column of a known type.
+    pub fn single(col: &str, ty: &str) -> KeysetKey {
+        KeysetKey {
+            cols: vec![(col.to_string(), Some(ty.to_string()))],
+            verify: false,
+        }
+    }
+
+    /// `a` or `(a, b)`: the key as one comparable value.
+    pub fn expr(&self) -> String {
+        self.row(|c| c.to_string())
+    }
+
+    /// `a, b`: the key's sort order.
+    pub fn order(&self) -> String {
+        self.list(|c| c.to_string())
+    }
+
+    /// The columns quoted.
+    fn names(&self) -> impl Iterator<Item = String> + '_ {
+        self.cols.iter().map(|(c, _)| quote_pg(c))
+    }
+
+    fn list(&self, f: impl Fn(&str) -> String) -> String {
+        self.names().map(|c| f(&c)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Applies `f` to each column and makes one value of the results.
+    fn row(&self, f: impl Fn(&str) -> String) -> String {
+        if self.cols.len() == 1 {
+            f(&quote_pg(&self.cols[0].0))
+        } else {
+            format!("({})", self.list(f))
+        }
+    }
+
+    /// Per-column names of a variable: `batch_start` or `batch_start_1`, ...
+    fn vars(&self, base: &str) -> Vec<String> {
+        if self.cols.len() == 1 {
+            vec![base.to_string()]
+        } else {
+            (1..=self.cols.len())
+                .map(|i| format!("{base}_{i}"))
+                .collect()
+        }
+    }
+
+    /// The types as SQL, a `%TYPE` reference where the type is not known.
+    fn types(&self, driver: &str) -> Vec<String> {
+        self.cols
+            .iter()
+            .map(|(c, t)| {
+                t.clone()
+                    .unwrap_or_else(|| format!("{driver}.{}%TYPE", quote_pg(c)))
+            })
+            .collect()
+    }
+
+    /// Every type is known (none read from the catalog).
+    fn known(&self) -> bool {
+        self.cols.iter().all(|(_, t)| t.is_some())
+    }
+}
+
+/// One value made of qualified variables: `b.x` or `(b.x_1, b.x_2)`.
+fn qualified_row(prefix: &str, vars: &[String]) -> String {
+    let parts = vars
+        .iter()
+        .map(|v| format!("{prefix}.{v}"))
+        .collect::<Vec<_>>();
+    if parts.len() == 1 {
+        parts[0].clone()
+    } else {
+        format!("({})", parts.join(", "))
+    }
+}
+
 /// A keyset backfill: the procedure that commits per batch, its CALL, its
 /// DROP, one batch as a prepared statement, and how to loop it.
 pub struct KeysetBackfill {
@@ -121,16 +214,20 @@ pub struct KeysetBackfill {
     pub batch_loop: String,
 }
 
-/// Builds a keyset backfill over `driver` (quoted table) by `key` (quoted
-/// column, of `key_type`). `body(lo, hi)` is the one statement that does the
-/// work for keys in [lo, hi]; it must only touch rows still to do, so a rerun
-/// or a resumed run changes nothing twice.
+/// Builds a keyset backfill over `driver` (quoted table) by `key`.
+/// `body(lo, hi)` is the one statement that does the work for keys in
+/// [lo, hi] (`key.expr() >= lo AND key.expr() <= hi`); it must only touch
+/// rows still to do, so a rerun or a resumed run changes nothing twice.
+///
+/// Batch bounds are found with `ORDER BY key LIMIT`, never `min`/`max`
+/// (uuid has neither), so the bounds, the `>` that starts the next batch
+/// and the range in `body` all use the key's own ordering (its collation,
+/// for text): every row falls in exactly one batch.
 pub fn keyset_backfill(
     s: &Settings,
     name: &str,
     driver: &str,
-    key: &str,
-    key_type: &str,
+    key: &KeysetKey,
     body: &dyn Fn(&str, &str) -> String,
 ) -> KeysetBackfill {
     let proc_name = quote_pg(name);
@@ -139,37 +236,157 @@ pub fn keyset_backfill(
     // (`use_column`): a key or column called `batch_end` or `start_after`
     // is neither taken for a variable nor an ambiguous reference.
     let (p, b) = (&proc_name, BLOCK);
-    let work = body(&format!("{b}.batch_start"), &format!("{b}.batch_end"));
+    let types = key.types(driver);
+    let (starts, ends, afters) = (
+        key.vars("batch_start"),
+        key.vars("batch_end"),
+        key.vars("start_after"),
+    );
+    let (lo, hi) = (qualified_row(b, &starts), qualified_row(b, &ends));
+    let work = body(&lo, &hi);
+    let (kx, order) = (key.expr(), key.order());
+    let n = key.cols.len();
     // Names reach the NOTICE as parameters, never inside its format string.
-    let (driver_lit, key_lit) = (literal_pg(driver), literal_pg(key));
+    let (driver_lit, key_lit) = (literal_pg(driver), literal_pg(&kx));
+    let mut declare = String::new();
+    for (v, t) in starts.iter().chain(&ends).zip(types.iter().chain(&types)) {
+        declare.push_str(&format!("  {v} {t};\n"));
+    }
+    let verify = if key.verify {
+        // The key was assumed: walking a column that is not the whole
+        // primary key could miss rows (NULLs) or take another table's key.
+        let attnums = key
+            .cols
+            .iter()
+            .map(|(c, _)| {
+                format!(
+                    "(SELECT attnum FROM pg_attribute WHERE attrelid = {} AND attname = {} AND NOT attisdropped)",
+                    regclass(driver),
+                    literal_pg(c)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND contype = 'p' AND conkey = ARRAY[{attnums}]::int2[]) THEN\n    RAISE EXCEPTION 'the primary key of % is not %, which the plan assumed without a schema: plan again with the schema (CREATE TABLE with its primary key) so the backfill walks the real key', {driver_lit}, {key_lit};\n  END IF;\n",
+            regclass(driver)
+        )
+    } else {
+        String::new()
+    };
+    let start_row = qualified_row(p, &afters);
+    let targets = |vars: &[String]| vars.join(", ");
     let inner = format!(
-        "#variable_conflict use_column\n<<{b}>>\nDECLARE\n  batch_start {key_type};\n  batch_end {key_type};\nBEGIN\n  SELECT min({key}) INTO batch_start FROM {driver} WHERE {p}.start_after IS NULL OR {key} > {p}.start_after;\n  WHILE batch_start IS NOT NULL LOOP\n    SELECT max(k) INTO batch_end FROM (\n      SELECT {key} AS k FROM {driver} WHERE {key} >= {b}.batch_start ORDER BY {key} LIMIT {p}.batch_size\n    ) AS batch;\n    {work};\n    RAISE NOTICE 'backfilled % up to % = %', {driver_lit}, {key_lit}, batch_end;\n    COMMIT;\n    SELECT min({key}) INTO batch_start FROM {driver} WHERE {key} > {b}.batch_end;\n    IF pause_ms > 0 THEN\n      PERFORM pg_sleep(pause_ms / 1000.0);\n    END IF;\n  END LOOP;\nEND\n"
+        "#variable_conflict use_column\n<<{b}>>\nDECLARE\n{declare}BEGIN\n{verify}  SELECT {order} INTO {starts_l} FROM {driver} WHERE {p}.{a0} IS NULL OR {kx} > {start_row} ORDER BY {order} LIMIT 1;\n  WHILE {b}.{s0} IS NOT NULL LOOP\n    SELECT {ks} INTO {ends_l} FROM (\n      SELECT {kas} FROM {driver} WHERE {kx} >= {lo} ORDER BY {order} LIMIT {p}.batch_size\n    ) AS batch ORDER BY {kdesc} LIMIT 1;\n    {work};\n    RAISE NOTICE 'backfilled % up to % = {fmt}', {driver_lit}, {key_lit}, {ends_l};\n    COMMIT;\n    SELECT {order} INTO {starts_l} FROM {driver} WHERE {kx} > {hi} ORDER BY {order} LIMIT 1;\n    IF pause_ms > 0 THEN\n      PERFORM pg_sleep(pause_ms / 1000.0);\n    END IF;\n  END LOOP;\nEND\n",
+        starts_l = targets(&starts),
+        ends_l = targets(&ends),
+        a0 = afters[0],
+        s0 = starts[0],
+        ks = (1..=n).map(|i| format!("k{i}")).collect::<Vec<_>>().join(", "),
+        kas = key
+            .names()
+            .enumerate()
+            .map(|(i, c)| format!("{c} AS k{}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", "),
+        kdesc = (1..=n).map(|i| format!("k{i} DESC")).collect::<Vec<_>>().join(", "),
+        fmt = if n == 1 {
+            "%".to_string()
+        } else {
+            format!("({})", vec!["%"; n].join(", "))
+        },
     );
     let tag = dollar_tag("backfill", &inner);
+    let params = afters
+        .iter()
+        .zip(&types)
+        .map(|(a, t)| format!(", {a} {t} DEFAULT NULL"))
+        .collect::<String>();
     let procedure = format!(
-        "CREATE PROCEDURE {proc_name}(batch_size integer DEFAULT {batch}, pause_ms integer DEFAULT {pause}, start_after {key_type} DEFAULT NULL)\nLANGUAGE plpgsql\nAS {tag}\n{inner}{tag};",
+        "CREATE PROCEDURE {proc_name}(batch_size integer DEFAULT {batch}, pause_ms integer DEFAULT {pause}{params})\nLANGUAGE plpgsql\nAS {tag}\n{inner}{tag};",
         batch = s.batch_size,
         pause = s.batch_pause_ms,
     );
     let batch_name = object_name(&[name, "batch"]);
     // CTE names a table is unlikely to have: a CTE hides a table of its name.
-    let prepared_work = body("$1", "(SELECT hi FROM schemashift_bounds)");
+    // Each bound is its own scalar subquery, so `(a, b) > (x, y)` stays a
+    // row comparison the primary-key index answers.
+    let his: Vec<String> = (1..=n).map(|i| format!("schemashift_hi_{i}")).collect();
+    let hi_row = {
+        let parts = his
+            .iter()
+            .map(|h| format!("(SELECT {h} FROM schemashift_bounds)"))
+            .collect::<Vec<_>>();
+        if n == 1 {
+            parts[0].clone()
+        } else {
+            format!("({})", parts.join(", "))
+        }
+    };
+    let params_row = {
+        let parts = (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>();
+        if n == 1 {
+            parts[0].clone()
+        } else {
+            format!("({})", parts.join(", "))
+        }
+    };
+    let prepared_work = body(&params_row, &hi_row);
+    // Without a known type the parameter's type is inferred from the key
+    // column it is compared with.
+    let prepare_types = if key.known() {
+        format!("({})", types.join(", "))
+    } else {
+        String::new()
+    };
     let batch = format!(
-        "PREPARE {bn}({key_type}) AS\nWITH schemashift_bounds AS (\n  SELECT max(k) AS hi FROM (SELECT {key} AS k FROM {driver} WHERE {key} >= $1 ORDER BY {key} LIMIT {size}) AS batch\n), schemashift_work AS (\n  {prepared_work}\n)\nSELECT min({key}) FROM {driver} WHERE {key} > (SELECT hi FROM schemashift_bounds);",
+        "PREPARE {bn}{prepare_types} AS\nWITH schemashift_bounds AS (\n  SELECT {his_l} FROM (SELECT {kas} FROM {driver} WHERE {kx} >= {params_row} ORDER BY {order} LIMIT {size}) AS batch ORDER BY {kdesc} LIMIT 1\n), schemashift_work AS (\n  {prepared_work}\n)\nSELECT {order} FROM {driver} WHERE {kx} > {hi_row} ORDER BY {order} LIMIT 1;",
         bn = quote_pg(&batch_name),
         size = s.batch_size,
+        his_l = his
+            .iter()
+            .enumerate()
+            .map(|(i, h)| format!("k{} AS {h}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", "),
+        kas = key
+            .names()
+            .enumerate()
+            .map(|(i, c)| format!("{c} AS k{}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", "),
+        kdesc = (1..=n).map(|i| format!("k{i} DESC")).collect::<Vec<_>>().join(", "),
     );
+    // Without known types the signature is not spelled out: the name alone
+    // drops the one procedure of that name.
+    let drop = if key.known() {
+        format!(
+            "DROP PROCEDURE IF EXISTS {proc_name}(integer, integer, {});",
+            types.join(", ")
+        )
+    } else {
+        format!("DROP PROCEDURE IF EXISTS {proc_name};")
+    };
+    let first_key_query = format!("SELECT {order} FROM {driver} ORDER BY {order} LIMIT 1");
+    let bn = quote_pg(&batch_name);
+    let batch_loop = if n == 1 {
+        format!(
+            "start from the value of `{first_key_query}`: EXECUTE {bn}(that value); then EXECUTE {bn} again with the value the previous call returned, each call in its own transaction, sleeping {pause} ms between batches, until it returns no row; then DEALLOCATE {bn}",
+            pause = s.batch_pause_ms
+        )
+    } else {
+        format!(
+            "start from the row of `{first_key_query}`: EXECUTE {bn}(its {n} values, in order); then EXECUTE {bn} again with the {n} values of the row the previous call returned, each call in its own transaction, sleeping {pause} ms between batches, until it returns no row; then DEALLOCATE {bn}",
+            pause = s.batch_pause_ms
+        )
+    };
     KeysetBackfill {
-        batch_name: quote_pg(&batch_name),
-        first_key_query: format!("SELECT min({key}) FROM {driver}"),
+        batch_name: bn,
+        first_key_query,
         procedure,
         call: format!("CALL {proc_name}();"),
-        drop: format!("DROP PROCEDURE IF EXISTS {proc_name}(integer, integer, {key_type});"),
-        batch_loop: format!(
-            "start from the value of `SELECT min({key}) FROM {driver}`: EXECUTE {bn}(that value); then EXECUTE {bn} again with the value the previous call returned, each call in its own transaction, sleeping {pause} ms between batches, until it returns NULL; then DEALLOCATE {bn}",
-            bn = quote_pg(&batch_name),
-            pause = s.batch_pause_ms
-        ),
+        drop,
+        batch_loop,
         batch,
     }
 }

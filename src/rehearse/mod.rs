@@ -19,6 +19,7 @@
 mod app;
 mod conn;
 mod data;
+mod keys;
 mod live;
 mod run;
 mod scratch;
@@ -245,7 +246,7 @@ pub struct AppRun {
 /// One invariant checked after a segment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckRun {
-    /// `validation`, `consistency` or `rows`.
+    /// `validation`, `consistency`, `rows` or `key`.
     pub kind: String,
     pub meaning: String,
     pub expect: String,

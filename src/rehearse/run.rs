@@ -170,6 +170,8 @@ pub struct Runner<'a> {
     start: BTreeMap<String, Vec<String>>,
     built: Vec<Option<AppVersion>>,
     fingerprints: Vec<Fingerprint>,
+    /// The primary keys at the start (see [`super::keys`]).
+    keys: Vec<super::keys::StartKey>,
     inserted: Vec<(String, String)>,
     segments: Vec<Segment>,
     backfill: Option<BackfillRun>,
@@ -221,6 +223,7 @@ impl<'a> Runner<'a> {
             start: BTreeMap::new(),
             built: Vec::new(),
             fingerprints: Vec::new(),
+            keys: Vec::new(),
             inserted: Vec::new(),
             segments: Vec::new(),
             backfill: None,
@@ -275,6 +278,9 @@ impl<'a> Runner<'a> {
         self.affected = app::affected(&self.specs, self.script.change());
         self.built = vec![None; self.specs.len()];
         self.fingerprints = self.fingerprint_all().await?;
+        self.keys = super::keys::start_keys(&self.db, self.start.keys())
+            .await
+            .map_err(|e| RehearseError::Database(format!("reading primary keys: {e}")))?;
 
         // The app before any change: if it fails here, the model (not the
         // plan) is wrong, and nothing after would mean anything.
@@ -640,6 +646,14 @@ impl<'a> Runner<'a> {
             }
         }
         for (check, reason) in self.rows_kept().await {
+            if let Some(r) = reason {
+                fail(&mut seg, r);
+            }
+            seg.checks.push(check);
+        }
+        for (check, reason) in
+            super::keys::keys_kept(&self.db, &self.keys, self.script.change()).await
+        {
             if let Some(r) = reason {
                 fail(&mut seg, r);
             }

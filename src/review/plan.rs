@@ -3186,8 +3186,12 @@ fn batched_fix(text: &str, w: &Write, engine: Engine) -> Option<String> {
         &settings,
         &name,
         &driver,
-        "id",
-        "bigint",
+        // The key is assumed: the procedure reads its type from the
+        // catalog and stops unless the primary key is (id).
+        &crate::plan::sql::KeysetKey {
+            cols: vec![("id".to_string(), None)],
+            verify: true,
+        },
         &|lo, hi| {
             format!(
             "UPDATE {target} SET {sets}{from} WHERE {qual}.id >= {lo} AND {qual}.id <= {hi} AND {todo}{extra}"
@@ -3195,7 +3199,7 @@ fn batched_fix(text: &str, w: &Write, engine: Engine) -> Option<String> {
         },
     );
     Some(format!(
-        "-- keyset batches by primary key (assumed: {table}.id bigint), each committed on its own, touching only rows still to do\n{}\n-- outside any transaction block:\n{}\n{}",
+        "-- keyset batches by primary key (assumed: {table}.id, its type read from the catalog; the procedure stops if the primary key is not (id)), each committed on its own, touching only rows still to do\n{}\n-- outside any transaction block:\n{}\n{}",
         kb.procedure,
         kb.call,
         kb.drop,

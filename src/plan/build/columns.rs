@@ -47,7 +47,7 @@ pub(super) fn add_column(
         ex.goal =
             "add the column without a default (no rewrite), then give new rows the default".into();
         let remaining = format!("SELECT count(*) FROM {} WHERE {} IS NULL", t.sql, c.pg());
-        let (tsql, key, cp) = (t.sql.clone(), t.key.pg(), c.pg());
+        let (tsql, key, cp) = (t.sql.clone(), t.key_sql(), c.pg());
         let kb = p.keyset(&t, &[c.as_str()], &move |lo, hi| format!("UPDATE {tsql} SET {cp} = {d} WHERE {key} >= {lo} AND {key} <= {hi} AND {cp} IS NULL"), remaining.clone(), "keyset batches by primary key; each batch sets the default on rows still NULL")?;
         let bf = p.backfill_phase(
             &kb,
@@ -75,7 +75,8 @@ pub(super) fn fill_body(
     fill: &Fill,
     local_default: &str,
 ) -> R<(BatchBody, String, String)> {
-    let (tsql, key, cp) = (t.sql.clone(), t.key.pg(), c.pg());
+    let (tsql, key, cp) = (t.sql.clone(), t.key_sql(), c.pg());
+    let tkey = t.key_sql_at("t.");
     match fill {
         Fill::Expression { expression } if is_volatile_default(expression) => {
             // A volatile value differs on every evaluation: "still to do" can only mean "still NULL".
@@ -129,7 +130,7 @@ pub(super) fn fill_body(
             let strategy = format!("keyset batches by primary key; each batch copies {src}.{sc} through {}.{lk} = {src}.{rk} where it differs", t.q);
             Ok((
                 Box::new(move |lo, hi| {
-                    format!("UPDATE {tsql} AS t SET {cp} = s.{scp} FROM {ssql} AS s WHERE s.{rkp} = t.{lkp} AND t.{key} >= {lo} AND t.{key} <= {hi} AND t.{cp} IS DISTINCT FROM s.{scp}")
+                    format!("UPDATE {tsql} AS t SET {cp} = s.{scp} FROM {ssql} AS s WHERE s.{rkp} = t.{lkp} AND {tkey} >= {lo} AND {tkey} <= {hi} AND t.{cp} IS DISTINCT FROM s.{scp}")
                 }),
                 remaining,
                 strategy,
@@ -274,7 +275,7 @@ pub(super) fn add_not_null_column(
         "0",
         "no row is left without a value",
     ));
-    bf.abort_when.push(format!("rows stay NULL after the backfill (no matching source row): decide their value before enforcing NOT NULL; list them with SELECT {} FROM {} WHERE {} IS NULL LIMIT 100", t.key.pg(), t.sql, c.pg()));
+    bf.abort_when.push(format!("rows stay NULL after the backfill (no matching source row): decide their value before enforcing NOT NULL; list them with SELECT {} FROM {} WHERE {} IS NULL LIMIT 100", names(&t.key_cols.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()).join(", "), t.sql, c.pg()));
     let (fwd, rb) = p.enforce_not_null(&t, &c);
     let mut val = phase(
         PhaseKind::Validate,
@@ -556,6 +557,13 @@ pub(super) fn backfill_only(
         None => (body, remaining),
     };
     let backup = object_name(&["schemashift_backup", t.q.name.as_str(), c.as_str()]);
+    let key_list = names(
+        &t.key_cols
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>(),
+    )
+    .join(", ");
     let backup_q = match &t.q.schema {
         Some(s) => format!("{}.{}", s.pg(), quote_pg(&backup)),
         None => quote_pg(&backup),
@@ -578,7 +586,7 @@ pub(super) fn backfill_only(
         p.step(
             format!(
                 "CREATE TABLE {backup_q} AS SELECT {key}, {cp} FROM {tsql};",
-                key = t.key.pg(),
+                key = key_list,
                 cp = c.pg(),
                 tsql = t.sql
             ),
@@ -590,21 +598,26 @@ pub(super) fn backfill_only(
     bf.forward.insert(
         1,
         p.step(
-            format!("ALTER TABLE {backup_q} ADD PRIMARY KEY ({});", t.key.pg()),
+            format!("ALTER TABLE {backup_q} ADD PRIMARY KEY ({key_list});"),
             true,
             Lock::None,
             Duration::IndexBuild,
         ),
     );
-    let (tsql, key, cp, bq) = (t.sql.clone(), t.key.pg(), c.pg(), backup_q.clone());
+    let (tsql, tkey, cp, bq) = (t.sql.clone(), t.key_sql_at("t."), c.pg(), backup_q.clone());
+    let join = t
+        .key_cols
+        .iter()
+        .map(|(k, _)| format!("b.{k} = t.{k}", k = k.pg()))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     let restore = keyset_backfill(
         p.s,
         &object_name(&["schemashift_restore", t.q.name.as_str(), c.as_str()]),
         &t.sql,
-        &t.key.pg(),
-        &t.key_type,
+        &t.keyset_key(),
         &move |lo, hi| {
-            format!("UPDATE {tsql} AS t SET {cp} = b.{cp} FROM {bq} AS b WHERE b.{key} = t.{key} AND t.{key} >= {lo} AND t.{key} <= {hi} AND t.{cp} IS DISTINCT FROM b.{cp}")
+            format!("UPDATE {tsql} AS t SET {cp} = b.{cp} FROM {bq} AS b WHERE {join} AND {tkey} >= {lo} AND {tkey} <= {hi} AND t.{cp} IS DISTINCT FROM b.{cp}")
         },
     );
     bf.rollback = vec![

@@ -116,14 +116,13 @@ pub(super) fn drop_index(p: &mut Planner, name: &str, table: Option<&str>) -> R<
     ));
     match (def, known) {
         (Some(ix), Some(tinfo)) => {
-            let t = T {
-                sql: tinfo.name.pg(),
-                key_problem: None,
-                q: tinfo.name.clone(),
-                key: Ident::new("key", "id").map_err(|e| invalid(e.to_string()))?,
-                key_type: "bigint".into(),
-                info: Some(tinfo),
-            };
+            // Only the name and schema matter to the index rebuild.
+            let t = t_keyed(
+                tinfo.name.clone(),
+                Ident::new("key", "id").map_err(|e| invalid(e.to_string()))?,
+                None,
+                Some(tinfo),
+            );
             let parts = key_parts(p, &ix.columns)?;
             let (create, _) = p.cic(&t, q.name.as_str(), ix.unique, &parts, None, None);
             con.rollback = vec![create];

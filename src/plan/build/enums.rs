@@ -74,7 +74,7 @@ pub(super) fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Ve
             dep.abort_when.push("v2 fails: redeploy v1".into());
             dep.rollback_point = "redeploy v1".into();
             let remaining = format!("SELECT count(*) FROM {} WHERE {} = {}", t.sql, col.pg(), literal_pg(from));
-            let (tsql, key, cp, f, tt) = (t.sql.clone(), t.key.pg(), col.pg(), literal_pg(from), literal_pg(to));
+            let (tsql, key, cp, f, tt) = (t.sql.clone(), t.key_sql(), col.pg(), literal_pg(from), literal_pg(to));
             let kb = p.keyset(&t, &[col.as_str(), "relabel"], &move |lo, hi| format!("UPDATE {tsql} SET {cp} = {tt} WHERE {key} >= {lo} AND {key} <= {hi} AND {cp} = {f}"), remaining.clone(), "keyset batches by primary key; each batch relabels rows still holding the old value")?;
             let bf = p.backfill_phase(&kb, &remaining, &format!("Move rows of {tq}.{col} from '{from}' to '{to}'"), vec![app("v2", &[], &[])]);
             p.risks.push(format!("'{from}' stays in {ty} unused: removing a value needs a new type and a column type change that rewrites {tq}; leave it, or add a CHECK ({} <> {})", col.pg(), literal_pg(from)));

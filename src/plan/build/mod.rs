@@ -1,7 +1,7 @@
 //! The phases of each change type, built from the blocks in [`super::sql`].
 
 use super::estimate::{self, DEFAULT_ROWS};
-use super::sql::{self, guarded, keyset_backfill, object_name, KeysetBackfill};
+use super::sql::{self, guarded, keyset_backfill, object_name, KeysetBackfill, KeysetKey};
 use super::*;
 use crate::change::{singular, ColumnSpec, EnumOp, Fill};
 use crate::engine::Duration;
@@ -18,6 +18,7 @@ mod enums;
 mod planner;
 mod reshape;
 mod retype;
+mod retype_key;
 mod tables;
 
 use columns::*;
@@ -130,15 +131,31 @@ fn construct<'a>(
             from_type,
             to_type,
             using,
-        } => change_type(
-            &mut p,
-            pattern,
-            table,
-            column,
-            from_type.as_deref(),
-            to_type,
-            using.as_deref(),
-        )?,
+        } => {
+            let mut phases = change_type(
+                &mut p,
+                pattern,
+                table,
+                column,
+                from_type.as_deref(),
+                to_type,
+                using.as_deref(),
+            )?;
+            // Without a schema the column might still be (part of) the
+            // primary key or referenced by a foreign key, which a column
+            // swap (not an in-place change) would drop: the catalog is
+            // asked before anything is changed.
+            if schema.is_none() {
+                let t = p.table(table)?;
+                let c = p.ident("column", column)?;
+                if let (true, Some(first)) = (phases.len() > 1, phases.first_mut()) {
+                    first
+                        .forward
+                        .insert(0, retype_key::not_a_key_guard(&p, &t, &c));
+                }
+            }
+            phases
+        }
         Change::SetNotNull { table, column } => set_not_null(&mut p, table, column)?,
         Change::DropNotNull { table, column } => drop_not_null(&mut p, table, column)?,
         Change::SetDefault {

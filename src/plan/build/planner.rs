@@ -11,8 +11,15 @@ pub(super) fn invalid(msg: impl Into<String>) -> PlanError {
 pub(super) struct T {
     pub(super) q: QualifiedName,
     pub(super) sql: String,
+    /// The first (usually only) primary-key column.
     pub(super) key: Ident,
-    pub(super) key_type: String,
+    /// Its SQL type; `None` when no schema said it (then it is read from the
+    /// catalog where it is needed, never assumed).
+    pub(super) key_type: Option<String>,
+    /// Every primary-key column with its type, in key order.
+    pub(super) key_cols: Vec<(Ident, Option<String>)>,
+    /// The key is the assumed `id` (no schema): SQL that walks it checks it first.
+    pub(super) key_assumed: bool,
     /// Why this table cannot be walked by key, if it cannot; only backfills care.
     pub(super) key_problem: Option<String>,
     pub(super) info: Option<Table>,
@@ -26,6 +33,71 @@ impl T {
     pub(super) fn schema(&self) -> Option<&str> {
         self.q.schema.as_ref().map(|s| s.as_str())
     }
+    /// The key a keyset backfill walks.
+    pub(super) fn keyset_key(&self) -> KeysetKey {
+        KeysetKey {
+            cols: self
+                .key_cols
+                .iter()
+                .map(|(c, t)| (c.as_str().to_string(), t.clone()))
+                .collect(),
+            verify: self.key_assumed,
+        }
+    }
+    /// The key as one comparable value, each column after `prefix`
+    /// (`t.` or empty): `t.id` or `(t.a, t.b)`.
+    pub(super) fn key_sql_at(&self, prefix: &str) -> String {
+        let cols = self
+            .key_cols
+            .iter()
+            .map(|(c, _)| format!("{prefix}{}", c.pg()))
+            .collect::<Vec<_>>();
+        if cols.len() == 1 {
+            cols[0].clone()
+        } else {
+            format!("({})", cols.join(", "))
+        }
+    }
+    /// The key as one comparable value: `id` or `(a, b)`.
+    pub(super) fn key_sql(&self) -> String {
+        self.key_sql_at("")
+    }
+}
+
+/// A `T` for a table the plan makes or names without a schema entry,
+/// keyed by `key` of `key_type`.
+pub(super) fn t_keyed(
+    q: QualifiedName,
+    key: Ident,
+    key_type: Option<String>,
+    info: Option<Table>,
+) -> T {
+    T {
+        sql: q.pg(),
+        q,
+        key_cols: vec![(key.clone(), key_type.clone())],
+        key,
+        key_type,
+        key_assumed: false,
+        key_problem: None,
+        info,
+    }
+}
+
+/// Refuses a composite key where the plan joins or copies rows by one key column.
+pub(super) fn single_key(t: &T, why: &str) -> R<()> {
+    if t.key_cols.len() > 1 {
+        return Err(PlanError::Unsupported(format!(
+            "{} has a composite primary key ({}): {why} matches rows by a single key column; add a single-column unique key first (add_unique_constraint) and name it as the key",
+            t.q,
+            t.key_cols
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
 }
 
 pub(super) struct Planner<'a> {
@@ -191,40 +263,38 @@ impl<'a> Planner<'a> {
         let q = QualifiedName::parse("table", raw).map_err(|e| invalid(e.to_string()))?;
         let info = self.schema.and_then(|s| s.table(&q)).cloned();
         let mut key_problem = None;
-        let (key, key_type) = match &info {
-            Some(t) if t.primary_key.len() == 1 => {
-                let k = t.primary_key[0].clone();
-                let ty = t
-                    .column(&k)
-                    .map(|c| c.data_type.clone())
-                    .unwrap_or_else(|| "bigint".into());
-                let ty = match ty.as_str() {
-                    "serial" => "integer".into(),
-                    "bigserial" => "bigint".into(),
-                    "smallserial" => "smallint".into(),
-                    _ => ty,
-                };
-                (k, ty)
-            }
+        let id = || Ident::new("key", "id").map_err(|e| invalid(e.to_string()));
+        let (key_cols, key_assumed) = match &info {
+            Some(t) if !t.primary_key.is_empty() => (
+                t.primary_key
+                    .iter()
+                    .map(|k| {
+                        // A key column the schema does not list keeps an
+                        // unknown type: read from the catalog, not guessed.
+                        let ty = t.column(k).map(|c| match c.data_type.as_str() {
+                            "serial" | "serial4" => "integer".to_string(),
+                            "bigserial" | "serial8" => "bigint".to_string(),
+                            "smallserial" | "serial2" => "smallint".to_string(),
+                            other => other.to_string(),
+                        });
+                        (k.clone(), ty)
+                    })
+                    .collect::<Vec<_>>(),
+                false,
+            ),
             Some(t) => {
-                key_problem = Some(if t.primary_key.is_empty() {
-                    format!("{q} has no primary key in the schema given: backfills walk the table in primary-key order; add a primary key first (add_primary_key) or include its ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY in the schema")
-                } else {
-                    format!("{q} has a composite primary key: keyset batching here walks a single-column key; add a single-column unique key or backfill with your own tooling")
-                });
-                (
-                    Ident::new("key", "id").map_err(|e| invalid(e.to_string()))?,
-                    "bigint".into(),
-                )
+                key_problem = Some(format!(
+                    "{q} has no primary key in the schema given: backfills walk the table in primary-key order. Add one first — schemashift plans it without a long lock: {{\"change_type\": \"add_primary_key\", \"table\": \"{q}\", \"columns\": [\"<unique, non-null column(s)>\"]}} — or, if the table has one, include its PRIMARY KEY in the schema"
+                ));
+                let _ = t;
+                (vec![(id()?, None)], false)
             }
             None => {
-                self.assume(format!("{q} has a single-column primary key `id` of type bigint (no schema given for it)"));
-                (
-                    Ident::new("key", "id").map_err(|e| invalid(e.to_string()))?,
-                    "bigint".into(),
-                )
+                self.assume(format!("{q} has a single-column primary key `id` (no schema given): its type is read from the catalog when the backfill is created, and the backfill stops before its first batch if the primary key is not (id)"));
+                (vec![(id()?, None)], true)
             }
         };
+        let (key, key_type) = (key_cols[0].0.clone(), key_cols[0].1.clone());
         let sql = q.pg();
         Ok(T {
             q,
@@ -232,6 +302,8 @@ impl<'a> Planner<'a> {
             key_problem,
             key,
             key_type,
+            key_cols,
+            key_assumed,
             info,
         })
     }
@@ -394,24 +466,44 @@ impl<'a> Planner<'a> {
             p.extend_from_slice(purpose);
             p
         });
-        let kb = keyset_backfill(self.s, &name, &t.sql, &t.key.pg(), &t.key_type, body);
+        let kb = keyset_backfill(self.s, &name, &t.sql, &t.keyset_key(), body);
         self.backfill = Some(Backfill {
             strategy: strategy.into(),
             table: t.q.to_string(),
-            key: t.key.to_string(),
+            key: t
+                .key_cols
+                .iter()
+                .map(|(c, _)| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             batch_size: self.s.batch_size,
-            throttle: format!("{} ms pause between batches; raise it if replication lag or app p99 latency grows", self.s.batch_pause_ms),
-            restart: format!(
-                "safe to stop at any time: every batch commits on its own and only rows still to do are touched, so rerun the CALL; to skip what is done, pass start_after => the last key in the NOTICE output, e.g. CALL {}(start_after => 123456);",
-                quote_pg(&name)
+            throttle: format!(
+                "{} ms pause between batches; raise it if replication lag or app p99 latency grows",
+                self.s.batch_pause_ms
             ),
+            restart: if t.key_cols.len() == 1 {
+                format!(
+                    "safe to stop at any time: every batch commits on its own and only rows still to do are touched, so rerun the CALL; to skip what is done, pass start_after => the last key in the NOTICE output, e.g. CALL {}(start_after => 123456);",
+                    quote_pg(&name)
+                )
+            } else {
+                format!(
+                    "safe to stop at any time: every batch commits on its own and only rows still to do are touched, so rerun the CALL; to skip what is done, pass the last key in the NOTICE output as start_after_1 => ... up to start_after_{n} => ..., one per key column in key order, e.g. CALL {}({});",
+                    quote_pg(&name),
+                    (1..=t.key_cols.len()).map(|i| format!("start_after_{i} => ...")).collect::<Vec<_>>().join(", "),
+                    n = t.key_cols.len()
+                )
+            },
             procedure_sql: kb.procedure.clone(),
             call_sql: kb.call.clone(),
             batch_sql: kb.batch.clone(),
             batch_name: kb.batch_name.clone(),
             first_key_query: kb.first_key_query.clone(),
             batch_loop: kb.batch_loop.clone(),
-            progress_query: format!("SELECT ({remaining}) AS remaining, (SELECT count(*) FROM {}) AS total", t.sql),
+            progress_query: format!(
+                "SELECT ({remaining}) AS remaining, (SELECT count(*) FROM {}) AS total",
+                t.sql
+            ),
             completion_query: format!("SELECT ({remaining})"),
         });
         Ok(kb)

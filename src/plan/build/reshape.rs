@@ -108,7 +108,7 @@ pub(super) fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
         names(&r.new).join(", "),
         r.to_new.join(", ")
     );
-    let (tsql, key) = (t.sql.clone(), t.key.pg());
+    let (tsql, key) = (t.sql.clone(), t.key_sql());
     let set = r
         .new
         .iter()
@@ -266,7 +266,7 @@ pub(super) fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
     if !trigger {
         // Rows written by the new-only release have no old value: copy them
         // back before the previous release may read the old shape again.
-        let (tsql, key) = (t.sql.clone(), t.key.pg());
+        let (tsql, key) = (t.sql.clone(), t.key_sql());
         let set = r
             .old
             .iter()
@@ -280,8 +280,7 @@ pub(super) fn reshape_same_table(p: &mut Planner, r: Reshape) -> R<Vec<Phase>> {
             p.s,
             &object_name(&["schemashift_restore", t.q.name.as_str(), r.label]),
             &t.sql,
-            &t.key.pg(),
-            &t.key_type,
+            &t.keyset_key(),
             &move |lo, hi| {
                 format!("UPDATE {tsql} SET {set} WHERE {key} >= {lo} AND {key} <= {hi} AND ROW({oldrow}) IS DISTINCT FROM ROW({exprs})")
             },

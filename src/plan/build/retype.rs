@@ -53,12 +53,9 @@ pub(super) fn change_type(
     }
     // Checked before anything is built, so that an outline fails as the
     // whole plan does.
-    let is_pk = t.key == c && t.info.is_some();
+    let is_pk = t.key_cols.iter().any(|(k, _)| k == &c) && (t.info.is_some() || t.key_assumed);
     if is_pk {
-        return Err(PlanError::Unsupported(format!(
-            "{}.{c} is the primary key: changing its type also swaps the primary-key constraint, its sequence and every foreign key that references it; plan those as separate changes (add_unique_constraint on the shadow column, then the key swap) or use a dedicated tool",
-            t.q
-        )));
+        return retype_key::change_key_type(p, t, c, from_type, to_type, using);
     }
     let shadow = p.derived("shadow column", &[c.as_str(), "new"])?;
     let old_name = p.derived("old column", &[c.as_str(), "old"])?;
@@ -141,7 +138,7 @@ pub(super) fn change_type(
         t.sql,
         shadow.pg()
     );
-    let (tsql, key, sp, cv) = (t.sql.clone(), t.key.pg(), shadow.pg(), conv.clone());
+    let (tsql, key, sp, cv) = (t.sql.clone(), t.key_sql(), shadow.pg(), conv.clone());
     let kb = p.keyset(&t, &[c.as_str(), "retype"], &move |lo, hi| format!("UPDATE {tsql} SET {sp} = {cv} WHERE {key} >= {lo} AND {key} <= {hi} AND {sp} IS DISTINCT FROM {cv}"), diff.clone(), "keyset batches by primary key; each batch converts rows whose shadow value differs")?;
     let bf = p.backfill_phase(
         &kb,

@@ -332,6 +332,8 @@ pub(super) fn move_column(
 ) -> R<Vec<Phase>> {
     let src = p.table(from_table)?;
     let dst = p.table(to_table)?;
+    single_key(&src, "moving a column")?;
+    single_key(&dst, "moving a column")?;
     let c = p.ident("column", column)?;
     let dst_key = match key {
         Some(k) => p.ident("key", k)?,
@@ -387,22 +389,27 @@ pub(super) fn split_table(
         Some(k) => p.ident("key", k)?,
         None => p.ident("key", &format!("{}_id", singular(src.q.name.as_str())))?,
     };
-    let dst = T {
-        key_problem: None,
-        sql: nq.pg(),
-        q: nq.clone(),
-        key: dst_key.clone(),
-        key_type: src.key_type.clone(),
-        info: None,
-    };
-    let mut body = vec![format!(
-        "CREATE TABLE {} ({} {} PRIMARY KEY REFERENCES {} ({}) ON DELETE CASCADE);",
-        dst.sql,
-        dst_key.pg(),
-        src.key_type,
-        src.sql,
-        src.key.pg()
-    )];
+    single_key(&src, "splitting a table")?;
+    let dst = t_keyed(nq.clone(), dst_key.clone(), src.key_type.clone(), None);
+    let mut body = vec![match &src.key_type {
+        Some(ty) => format!(
+            "CREATE TABLE {} ({} {ty} PRIMARY KEY REFERENCES {} ({}) ON DELETE CASCADE);",
+            dst.sql,
+            dst_key.pg(),
+            src.sql,
+            src.key.pg()
+        ),
+        // No schema: the new key takes the source key's type from the catalog.
+        None => format!(
+            "EXECUTE format('CREATE TABLE %s (%I %s PRIMARY KEY REFERENCES %s (%I) ON DELETE CASCADE)', {}, {}, (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = {} AND attname = {} AND NOT attisdropped), {}, {});",
+            literal_pg(&dst.sql),
+            literal_pg(dst_key.as_str()),
+            sql::regclass(&src.sql),
+            literal_pg(src.key.as_str()),
+            literal_pg(&src.sql),
+            literal_pg(src.key.as_str())
+        ),
+    }];
     for c in &cols {
         body.push(p.add_column_like(&dst, c, &src, c, None));
     }
@@ -436,6 +443,8 @@ pub(super) fn merge_tables(
 ) -> R<Vec<Phase>> {
     let dst = p.table(table)?;
     let src = p.table(other)?;
+    single_key(&dst, "merging tables")?;
+    single_key(&src, "merging tables")?;
     let cols: Vec<Ident> = columns
         .iter()
         .map(|c| p.ident("columns", c))

@@ -14,10 +14,12 @@ type R<T> = Result<T, PlanError>;
 
 mod columns;
 mod constraints;
+mod convert;
 mod enums;
 mod planner;
 mod reshape;
 mod retype;
+mod retype_release;
 mod tables;
 
 use columns::*;
@@ -26,6 +28,7 @@ use enums::*;
 use planner::*;
 use reshape::*;
 use retype::*;
+use retype_release::*;
 use tables::*;
 
 /// Builds every phase of the plan and the tables derived from them.

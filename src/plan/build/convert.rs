@@ -305,7 +305,7 @@ mod tests {
         );
         assert_eq!(
             gate("timestamp without time zone", "date").unwrap(),
-            "(c::date)::timestamp <> c"
+            "(c::date)::timestamp without time zone <> c"
         );
         assert!(gate("timestamptz", "timestamptz(0)").is_some());
         assert_eq!(gate("text", "order_status"), None);

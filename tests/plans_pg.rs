@@ -1019,6 +1019,59 @@ fn every_change_type_has_cases() {
 
 /// The rollback comparison is not vacuous: the fingerprints see the usual
 /// leftovers and ignore what a correct rollback cannot avoid.
+/// A USING with no inverse (numeric price to integer cents): no phase
+/// before the write switch, and no rollback from there, changes a starting
+/// row's price, whatever shape the plan takes.
+#[test]
+fn non_invertible_using_leaves_the_old_column_alone() {
+    let version = shared().version;
+    let change = cases(ChangeType::ChangeColumnType)
+        .into_iter()
+        .find(|c| c.name == "change_column_type_using_not_invertible")
+        .expect("the case")
+        .change;
+    let case = Case::new("using_not_invertible_price", &RETYPE, change);
+    let plan = build(&case, version).unwrap();
+    let switch = plan
+        .phases
+        .iter()
+        .position(|p| p.kind.as_str() == "cutover_writes")
+        .expect("a write switch");
+    let changed = "SELECT count(*) FROM products p JOIN price_orig o USING (id) WHERE p.price IS DISTINCT FROM o.price";
+    let mut db = Db::loaded(&case, "w2").unwrap();
+    for phase in &plan.phases[..switch] {
+        for step in &phase.forward {
+            exec(db.client(), &step.sql).unwrap_or_else(|e| panic!("{}: {e}", phase.id));
+        }
+        // The live app (v1) keeps writing the old column meanwhile.
+        exec(
+            db.client(),
+            "UPDATE products SET name = name || '.' WHERE id % 100 = 0",
+        )
+        .unwrap();
+        let got = query_value(db.client(), changed).unwrap();
+        assert_eq!(got.as_deref(), Some("0"), "prices changed by {}", phase.id);
+    }
+    assert!(
+        plan.phases[..switch]
+            .iter()
+            .any(|p| p.kind.as_str() == "cutover_reads"),
+        "reads move by a release of their own before writes"
+    );
+    for phase in plan.phases[..switch].iter().rev() {
+        for step in &phase.rollback {
+            exec(db.client(), &step.sql).unwrap_or_else(|e| panic!("{} rollback: {e}", phase.id));
+        }
+        let got = query_value(db.client(), changed).unwrap();
+        assert_eq!(
+            got.as_deref(),
+            Some("0"),
+            "prices changed by the rollback of {}",
+            phase.id
+        );
+    }
+}
+
 /// The narrowing cases, each with a row its new type cannot hold as it is.
 fn narrowing_cases() -> Vec<(Case, &'static str)> {
     let bad = |name: &str| match name {

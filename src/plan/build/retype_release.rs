@@ -21,10 +21,12 @@ pub(super) struct Retype<'r> {
 /// The function behind the one-way trigger: a write that sets the new
 /// column keeps it as written (a release that writes it, the backfill); a
 /// write of the old column alone derives the new one. The old column is
-/// never assigned.
+/// never assigned, and a value the conversion refuses leaves the new one
+/// NULL rather than failing a write the old schema accepts (the validate
+/// phase finds such rows).
 fn derive_function(func_sql: &str, c: &Ident, shadow: &Ident, derive: &str) -> String {
     let (cq, sq) = (c.pg_quoted(), shadow.pg_quoted());
-    let fill = format!("SELECT {derive} INTO NEW.{sq} FROM (SELECT NEW.*) AS r;");
+    let fill = format!("BEGIN SELECT {derive} INTO NEW.{sq} FROM (SELECT NEW.*) AS r; EXCEPTION WHEN data_exception THEN NEW.{sq} := NULL; END;");
     let body = format!(
         "BEGIN\n  IF TG_OP = 'INSERT' THEN\n    IF NEW.{sq} IS NULL THEN\n      {fill}\n    END IF;\n  ELSIF NEW.{cq} IS DISTINCT FROM OLD.{cq} AND NEW.{sq} IS NOT DISTINCT FROM OLD.{sq} THEN\n    {fill}\n  END IF;\n  RETURN NEW;\nEND\n"
     );
@@ -42,6 +44,10 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
     } = r;
     let old_col = format!("{}.{c}", t.q);
     let new_col = format!("{}.{shadow}", t.q);
+    let (old_l, new_l) = (
+        std::slice::from_ref(&old_col),
+        std::slice::from_ref(&new_col),
+    );
     let from_text = from.unwrap_or("its current type");
     let mut phases = Vec::new();
     if let Some((pred, what)) = conversion.narrowing(&c.pg()) {
@@ -50,7 +56,7 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
             format!("Gate: every value of {old_col} fits {to_type}"),
             format!("before anything is written, count the {what}; the change goes ahead only when there are none"),
         );
-        gate.app = vec![app("v1", &[old_col.clone()], &[old_col.clone()])];
+        gate.app = vec![app("v1", old_l, old_l)];
         gate.validation.push(check(
             format!("SELECT count(*) FROM {} WHERE {pred}", t.sql),
             "0",
@@ -79,7 +85,7 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
             "a new column of the new type, filled from {c} on every write; the conversion has no exact inverse, so {c} stays the truth: nothing writes a derived value into it, and every rollback leaves it as the app wrote it"
         ),
     );
-    ex.app = vec![app("v1", &[old_col.clone()], &[old_col.clone()])];
+    ex.app = vec![app("v1", old_l, old_l)];
     let func_sql = sync_function_name(t, "retype");
     let trig = object_name(&[t.q.name.as_str(), "retype", "sync"]);
     let derive = conversion
@@ -123,7 +129,7 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
     ex.advance_when
         .push("the shadow column and its trigger exist".into());
     ex.abort_when.push(format!(
-        "app writes fail in the trigger (a value of {c} the conversion refuses): run the rollback, fix those values, start again"
+        "app write latency rises with the trigger: run the rollback; a value of {c} the conversion refuses does not fail the write, it leaves {shadow} NULL on that row for the validate phase to count"
     ));
     ex.rollback_point = format!("drop the trigger and the shadow column; {c} was never written");
     phases.push(ex);
@@ -150,12 +156,7 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
     );
     let (tsql, key, sp, cv) = (t.sql.clone(), t.key.pg(), shadow.pg(), conv.clone());
     let kb = p.keyset(t, &[c.as_str(), "retype"], &move |lo, hi| format!("UPDATE {tsql} SET {sp} = {cv} WHERE {key} >= {lo} AND {key} <= {hi} AND {sp} IS DISTINCT FROM {cv}"), diff.clone(), "keyset batches by primary key; each batch converts rows whose shadow value differs (the trigger leaves the old column alone)")?;
-    let mut bf = p.backfill_phase(
-        &kb,
-        &diff,
-        &bf_title,
-        vec![app("v1", &[old_col.clone()], &[old_col.clone()])],
-    );
+    let mut bf = p.backfill_phase(&kb, &diff, &bf_title, vec![app("v1", old_l, old_l)]);
     bf.rollback_point = format!(
         "the backfill wrote only {shadow}; {c} is untouched and nothing reads {shadow} yet, so stopping here is safe"
     );
@@ -166,7 +167,7 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
         val_title,
         "every row converted, constraints copied to the shadow column",
     );
-    val.app = vec![app("v1", &[old_col.clone()], &[old_col.clone()])];
+    val.app = vec![app("v1", old_l, old_l)];
     val.validation
         .push(check(diff.clone(), "0", "every row converted"));
     if conversion.narrowing(&c.pg()).is_some() {
@@ -184,7 +185,7 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
     val.advance_when
         .push("every check returns 0, twice a few minutes apart".into());
     val.abort_when.push(format!(
-        "rows differ: a write the conversion cuts arrived after the gate (list them with the check's WHERE), or a column the USING expression reads changed without {c}; fix the values and rerun the backfill (it converts only rows that differ), or roll back"
+        "a check returns more than 0 or fails with the value it cannot convert: a write the conversion cuts or refuses arrived after the gate (list the rows with the check's WHERE), or a column the USING expression reads changed without {c}; fix the values and rerun the backfill (it converts only rows that differ), or roll back"
     ));
     val.rollback_point =
         format!("drop the copied constraints; nothing reads {shadow}, {c} is untouched");
@@ -197,18 +198,15 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
             "release v2, which reads {shadow} (the new type) and still writes only {c}; the trigger derives {shadow} from every write, so v1 and v2 see the same rows"
         ),
     );
-    reads.app = vec![
-        app("v1", &[old_col.clone()], &[old_col.clone()]),
-        app("v2", &[new_col.clone()], &[old_col.clone()]),
-    ];
+    reads.app = vec![app("v1", old_l, old_l), app("v2", new_l, old_l)];
     reads.validation.push(check(
         diff.clone(),
         "0",
         format!("{shadow} still follows {c}"),
     ));
-    reads.advance_when.push(format!(
-        "every instance runs v2, including workers, cron jobs and other services; app error rates are normal"
-    ));
+    reads.advance_when.push(
+        "every instance runs v2, including workers, cron jobs and other services; app error rates are normal".into(),
+    );
     reads.abort_when.push(format!(
         "v2 misreads {shadow}: redeploy v1; the database did not change in this phase"
     ));
@@ -224,10 +222,7 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
             "release v3, which reads and writes {shadow} only; a write that sets {shadow} is kept as written, a v2 write of {c} still derives it. From here rows v3 writes are current only in {shadow}: nothing converts them back into {c}, because the conversion has no exact inverse"
         ),
     );
-    writes.app = vec![
-        app("v2", &[new_col.clone()], &[old_col.clone()]),
-        app("v3", &[new_col.clone()], &[new_col.clone()]),
-    ];
+    writes.app = vec![app("v2", new_l, old_l), app("v3", new_l, new_l)];
     match t.col(c).map(|col| col.not_null) {
         Some(true) => {
             writes.forward.push(p.brief(vec![format!(
@@ -259,7 +254,7 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
             "remove the old column once v3 has run for a full business cycle; the new values keep the name {shadow} (to give them the name {c}, plan a rename of {new_col} to {c} next)"
         ),
     );
-    con.app = vec![app("v3", &[new_col.clone()], &[new_col.clone()])];
+    con.app = vec![app("v3", new_l, new_l)];
     let mut contract = p.same_row_sync_drop(t, "retype");
     contract.push(format!("ALTER TABLE {} DROP COLUMN {};", t.sql, c.pg()));
     // The new column's default waits for the trigger to go: before that,

@@ -82,6 +82,7 @@ fn construct<'a>(
         risks: Vec::new(),
         backfill: None,
         outline,
+        strategy: None,
     };
     if ctx.rows.is_none() {
         p.assume(format!(
@@ -324,6 +325,9 @@ fn finish(
     all: Vec<Phase>,
 ) -> R<Plan> {
     classification.phases = all.iter().map(|ph| ph.kind).collect();
+    if let Some(strategy) = &p.strategy {
+        classification.strategy.clone_from(strategy);
+    }
     let phases = selected(&p, change, all)?;
     let compatibility = phases
         .iter()

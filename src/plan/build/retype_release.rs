@@ -49,6 +49,14 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
         std::slice::from_ref(&new_col),
     );
     let from_text = from.unwrap_or("its current type");
+    p.strategy = Some(format!(
+        "{}add a shadow column derived from the old one by a one-way trigger, backfill, release a version that reads it, then one that writes it, then drop the old column; the old column stays the truth until writes move, because the conversion has no exact inverse",
+        if conversion.narrowing(&c.pg()).is_some() {
+            "count the values the narrower type cannot hold (a gate), "
+        } else {
+            ""
+        }
+    ));
     let mut phases = Vec::new();
     if let Some((pred, what)) = conversion.narrowing(&c.pg()) {
         let mut gate = phase(

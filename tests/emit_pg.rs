@@ -407,8 +407,10 @@ const DRIZZLE_PLANS: [(&str, &str, &str); 4] = [
     ),
     (
         "change users.email from text to varchar(320)",
-        "SELECT (SELECT data_type || '(' || character_maximum_length || ')' FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'email') || '/' || count(*) FILTER (WHERE email IS DISTINCT FROM CASE WHEN id % 3 = 0 THEN NULL ELSE 'u' || id || '@example.com' END) || '/' || count(*) FROM users",
-        "character varying(320)/0/3000",
+        // Narrowing keeps the old column authoritative and switches by
+        // release: the converted values live on in `email_new`.
+        "SELECT (SELECT data_type || '(' || character_maximum_length || ')' FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'email_new') || '/' || count(*) FILTER (WHERE email_new IS DISTINCT FROM CASE WHEN id % 3 = 0 THEN NULL ELSE 'u' || id || '@example.com' END) || '/' || count(*) || '/' || (SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'email') FROM users",
+        "character varying(320)/0/3000/0",
     ),
 ];
 

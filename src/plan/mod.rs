@@ -3,6 +3,7 @@
 //! and their JSON key names are a contract); Markdown is rendered from them.
 
 mod build;
+mod colref;
 mod estimate;
 pub mod sql;
 

@@ -14,11 +14,13 @@ type R<T> = Result<T, PlanError>;
 
 mod columns;
 mod constraints;
+mod convert;
 mod enums;
 mod planner;
 mod reshape;
 mod retype;
 mod retype_key;
+mod retype_release;
 mod tables;
 
 use columns::*;
@@ -27,6 +29,7 @@ use enums::*;
 use planner::*;
 use reshape::*;
 use retype::*;
+use retype_release::*;
 use tables::*;
 
 /// Builds every phase of the plan and the tables derived from them.
@@ -80,6 +83,7 @@ fn construct<'a>(
         risks: Vec::new(),
         backfill: None,
         outline,
+        strategy: None,
     };
     if ctx.rows.is_none() {
         p.assume(format!(
@@ -338,6 +342,9 @@ fn finish(
     all: Vec<Phase>,
 ) -> R<Plan> {
     classification.phases = all.iter().map(|ph| ph.kind).collect();
+    if let Some(strategy) = &p.strategy {
+        classification.strategy.clone_from(strategy);
+    }
     let phases = selected(&p, change, all)?;
     let compatibility = phases
         .iter()

@@ -111,6 +111,9 @@ pub(super) struct Planner<'a> {
     /// Build the first phase whole and only the kind and title of the
     /// others (see [`super::outline_phases`]).
     pub(super) outline: bool,
+    /// The strategy in a sentence when the plan departs from its pattern's
+    /// (a type change without an exact inverse switches by release).
+    pub(super) strategy: Option<String>,
 }
 
 /// Whether keyset batches can walk the table's key (see [`Planner::keyset`]).

@@ -1,6 +1,7 @@
 //! Changing a column's type: in place when the change is binary-coercible,
 //! otherwise by a shadow column, a sync trigger, a backfill and a swap.
 
+use super::convert::Conversion;
 use super::*;
 
 pub(super) fn change_type(
@@ -63,16 +64,28 @@ pub(super) fn change_type(
     let val_title = format!("Prove {shadow} equals {c} converted");
     let sw_title = format!("Swap {c} and {shadow} in one short transaction");
     let con_title = format!("Drop {old_name} and the sync trigger");
-    let conv = match using {
-        Some(u) => format!("({u})"),
-        None => format!("{}::{to_type}", c.pg()),
-    };
-    let back = match &from {
-        Some(f) => format!("{}::{f}", shadow.pg()),
-        None => {
-            p.assume(format!("values written to {shadow} before the swap are cast back to the old type of {c} by name"));
-            shadow.pg().to_string()
-        }
+    let conversion = Conversion::new(&t.q, &c, from.as_deref(), to_type, using).map_err(invalid)?;
+    // Only an exact inverse pair may sync values back into the old column
+    // the live app reads; anything else keeps it authoritative.
+    if !conversion.invertible() {
+        return by_release(
+            p,
+            &t,
+            Retype {
+                c: &c,
+                shadow: &shadow,
+                from: from.as_deref(),
+                to_type,
+                conversion: &conversion,
+            },
+        );
+    }
+    let conv = conversion.to_new(&c.pg()).map_err(invalid)?;
+    let to_new_from = |src: &Ident| conversion.to_new(&format!("r.{}", src.pg()));
+    let to_old_from = |src: &Ident| {
+        conversion
+            .to_old(&format!("r.{}", src.pg()))
+            .ok_or_else(|| invalid("an invertible conversion has a way back"))
     };
     let trigger_on = p.s.dual_write;
     if trigger_on == DualWrite::App {
@@ -93,8 +106,8 @@ pub(super) fn change_type(
         "retype",
         std::slice::from_ref(&c),
         std::slice::from_ref(&shadow),
-        &[conv.replace(&c.pg(), &format!("r.{}", c.pg()))],
-        &[back.replace(&shadow.pg(), &format!("r.{}", shadow.pg()))],
+        &[to_new_from(&c).map_err(invalid)?],
+        &[to_old_from(&shadow)?],
     );
     ex.forward = vec![
         p.brief(vec![format!(
@@ -155,34 +168,7 @@ pub(super) fn change_type(
     val.validation
         .push(check(diff.clone(), "0", "every row converted"));
     let col_info = t.col(&c).cloned();
-    if col_info.as_ref().is_some_and(|ci| ci.not_null) {
-        let (fwd, rb) = p.enforce_not_null(&t, &shadow);
-        val.forward.extend(fwd);
-        val.rollback.extend(rb);
-    }
-    if let Some(info) = &t.info {
-        for (i, idx) in info
-            .indexes
-            .iter()
-            .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == c.pg())
-            .enumerate()
-        {
-            let name = object_name(&[
-                t.q.name.as_str(),
-                shadow.as_str(),
-                if idx.unique { "key" } else { "idx" },
-                &i.to_string(),
-            ]);
-            let (create, drop) = p.cic(&t, &name, idx.unique, &shadow.pg(), None, None);
-            val.forward.push(create);
-            val.rollback.insert(0, drop);
-        }
-    } else {
-        p.assume(format!(
-            "no indexes or constraints on {}.{c} need copying (no schema given)",
-            t.q
-        ));
-    }
+    copy_constraints(p, &t, &c, &shadow, &mut val);
     val.advance_when
         .push("the difference query returns 0".into());
     val.abort_when.push(
@@ -268,19 +254,19 @@ pub(super) fn change_type(
     // the old column NULL, so the rollback's NOT NULL check stops a lossy
     // rollback instead of failing the app's write), and back on rollback.
     let func_sql = sync_function_name(&t, "retype");
-    let sync_between = |old: &Ident, new: &Ident, lenient: bool| {
-        sync_function(
+    let sync_between = |old: &Ident, new: &Ident, lenient: bool| -> R<String> {
+        Ok(sync_function(
             &func_sql,
             "CREATE OR REPLACE",
             std::slice::from_ref(old),
             std::slice::from_ref(new),
-            &[conv.replace(&c.pg(), &format!("r.{}", old.pg()))],
-            &[back.replace(&shadow.pg(), &format!("r.{}", new.pg()))],
+            &[to_new_from(old).map_err(invalid)?],
+            &[to_old_from(new)?],
             lenient,
-        )
+        ))
     };
-    swap.push(sync_between(&old_name, &c, true));
-    unswap.push(sync_between(&c, &shadow, false));
+    swap.push(sync_between(&old_name, &c, true)?);
+    unswap.push(sync_between(&c, &shadow, false)?);
     sw.forward = vec![p.brief(swap)];
     if col_info.as_ref().is_some_and(|ci| ci.not_null) {
         let (fwd, _) = p.enforce_not_null(&t, &old_name);
@@ -289,10 +275,11 @@ pub(super) fn change_type(
     sw.rollback.push(p.brief(unswap));
     sw.validation.push(check(
         format!(
-            "SELECT count(*) FROM {} WHERE {} IS DISTINCT FROM {}",
+            "SELECT count(*) FROM {} WHERE {}",
             t.sql,
-            c.pg(),
-            conv.replace(&c.pg(), &old_name.pg())
+            conversion
+                .differs(&old_name.pg(), &c.pg())
+                .map_err(invalid)?
         ),
         "0",
         "the swapped columns agree",
@@ -333,6 +320,39 @@ pub(super) fn change_type(
         .push("anything reads the old column: keep it".into());
     con.rollback_point = "none after the drop".into();
     Ok(vec![ex, bf, val, sw, con])
+}
+
+/// The shadow column gets the old column's NOT NULL and its single-column
+/// indexes, built without blocking the app, in the validate phase.
+pub(super) fn copy_constraints(p: &mut Planner, t: &T, c: &Ident, shadow: &Ident, val: &mut Phase) {
+    if t.col(c).is_some_and(|ci| ci.not_null) {
+        let (fwd, rb) = p.enforce_not_null(t, shadow);
+        val.forward.extend(fwd);
+        val.rollback.extend(rb);
+    }
+    if let Some(info) = &t.info {
+        for (i, idx) in info
+            .indexes
+            .iter()
+            .filter(|ix| ix.columns.len() == 1 && ix.columns[0] == c.pg())
+            .enumerate()
+        {
+            let name = object_name(&[
+                t.q.name.as_str(),
+                shadow.as_str(),
+                if idx.unique { "key" } else { "idx" },
+                &i.to_string(),
+            ]);
+            let (create, drop) = p.cic(t, &name, idx.unique, &shadow.pg(), None, None);
+            val.forward.push(create);
+            val.rollback.insert(0, drop);
+        }
+    } else {
+        p.assume(format!(
+            "no indexes or constraints on {}.{c} need copying (no schema given)",
+            t.q
+        ));
+    }
 }
 
 /// `varchar(255)` -> `255 + 4`, the typmod format_type expects; -1 otherwise.

@@ -19,9 +19,15 @@
 mod app;
 mod conn;
 mod data;
+mod declare;
+mod fingerprint;
+mod invariants;
 mod live;
+mod locks;
 mod run;
 mod scratch;
+mod script;
+mod values;
 mod target;
 mod traffic;
 
@@ -319,8 +325,8 @@ async fn run_on(
     settings: &Settings,
 ) -> Result<Rehearsal, RehearseError> {
     let script = match (&req.as_is, &req.plan) {
-        (Some(sql), _) => run::Script::as_is(sql)?,
-        (None, Some(plan)) => run::Script::from_plan(plan.clone()),
+        (Some(sql), _) => script::Script::as_is(sql)?,
+        (None, Some(plan)) => script::Script::from_plan(plan.clone()),
         (None, None) => {
             let mut pr = req.plan_request.clone();
             if pr.context.version.is_none() {
@@ -328,7 +334,7 @@ async fn run_on(
                 pr.context.version = Some(target.version_major);
             }
             pr.context.rows.get_or_insert(settings.rows);
-            run::Script::from_plan(build_plan(&pr)?)
+            script::Script::from_plan(build_plan(&pr)?)
         }
     };
     let schema = data::starting_schema(req.plan_request.schema.as_deref(), script.change())?;

@@ -10,22 +10,21 @@ use super::{
     AppModel, AppRun, BackfillRun, CheckRun, Rehearsal, RehearseError, Segment, Settings,
     StatementRun, Verdict,
 };
+use super::invariants::{Invariants, Seg};
+use super::locks::{blocks_writes, lock_timeout_ms, watch_locks};
+use super::script::{Script, ScriptStep};
 use crate::change::{Change, ChangeType};
-use crate::engine::Lock;
 use crate::ident::{literal_pg, quote_pg};
-use crate::plan::{Check, Plan};
+use crate::plan::Check;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// Traffic before the first and after the last statement of a segment, so
 /// every statement runs under load and its aftermath is seen.
 const SETTLE: Duration = Duration::from_millis(200);
-
-/// How often the migration's locks are sampled.
-const LOCK_POLL: Duration = Duration::from_millis(5);
 
 /// Slack on a lock_timeout for sampling and the retry's own pause.
 const TIMEOUT_SLACK_MS: f64 = 500.0;
@@ -41,113 +40,8 @@ const BOUND_SLACK: Duration = Duration::from_secs(10);
 /// Hold for statements that set no lock_timeout.
 const HOLD_WITHOUT_TIMEOUT_MS: u64 = 2000;
 
-/// One statement to apply.
-#[derive(Debug, Clone)]
-pub struct ScriptStep {
-    pub sql: String,
-    pub lock: Option<Lock>,
-}
-
-/// One phase to rehearse.
-#[derive(Debug, Clone)]
-pub struct ScriptPhase {
-    pub id: String,
-    pub title: String,
-    pub app: Vec<String>,
-    pub forward: Vec<ScriptStep>,
-    pub rollback: Vec<ScriptStep>,
-    pub validation: Vec<Check>,
-    pub data_loss: bool,
-    /// The phase tells the operator to re-prepare statements whose result
-    /// type it changes (see [`Runner::segment`]).
-    pub announces_reprepare: bool,
-}
-
-/// What is rehearsed: a plan's phases, or SQL as written (one phase).
-#[derive(Debug, Clone)]
-pub struct Script {
-    kind: &'static str,
-    subject: String,
-    plan: Option<Plan>,
-    phases: Vec<ScriptPhase>,
-}
-
-impl Script {
-    pub fn from_plan(plan: Plan) -> Script {
-        let steps = |s: &[crate::plan::Step]| {
-            s.iter()
-                .map(|s| ScriptStep {
-                    sql: s.sql.clone(),
-                    lock: Some(s.lock),
-                })
-                .collect()
-        };
-        let phases = plan
-            .phases
-            .iter()
-            .map(|p| ScriptPhase {
-                id: p.id.clone(),
-                title: p.title.clone(),
-                app: p.app.iter().map(|a| a.version.clone()).collect(),
-                forward: steps(&p.forward),
-                rollback: steps(&p.rollback),
-                validation: p.validation.clone(),
-                data_loss: p.data_loss.is_some(),
-                announces_reprepare: p
-                    .advance_when
-                    .iter()
-                    .any(|a| a.to_ascii_lowercase().contains("re-prepare")),
-            })
-            .collect();
-        Script {
-            kind: "plan",
-            subject: plan.change.describe(),
-            plan: Some(plan),
-            phases,
-        }
-    }
-
-    pub fn as_is(sql: &str) -> Result<Script, RehearseError> {
-        let forward: Vec<ScriptStep> =
-            crate::change::ddl::split_statements(sql, crate::context::Engine::Postgres)
-                .into_iter()
-                .map(|s| ScriptStep {
-                    sql: s.text,
-                    lock: None,
-                })
-                .collect();
-        if forward.is_empty() {
-            return Err(RehearseError::Invalid(
-                "as_is holds no SQL statement to rehearse".into(),
-            ));
-        }
-        Ok(Script {
-            kind: "as_is",
-            subject: format!(
-                "{} statement(s) as written, applied while the current app runs",
-                forward.len()
-            ),
-            plan: None,
-            phases: vec![ScriptPhase {
-                id: "as-is".into(),
-                title: "The migration as written".into(),
-                app: vec!["v1".into()],
-                forward,
-                rollback: Vec::new(),
-                validation: Vec::new(),
-                data_loss: false,
-                announces_reprepare: false,
-            }],
-        })
-    }
-
-    pub fn change(&self) -> Option<&Change> {
-        self.plan.as_ref().map(|p| &p.change)
-    }
-}
-
 /// A table's starting rows, to prove none is lost or altered.
-struct Fingerprint {
+struct RowSum {
     table: String,
     key: String,
     columns: Vec<String>,
@@ -169,10 +63,13 @@ pub struct Runner<'a> {
     affected: BTreeMap<String, BTreeSet<String>>,
     start: BTreeMap<String, Vec<String>>,
     built: Vec<Option<AppVersion>>,
-    fingerprints: Vec<Fingerprint>,
+    fingerprints: Vec<RowSum>,
     inserted: Vec<(String, String)>,
     segments: Vec<Segment>,
     backfill: Option<BackfillRun>,
+    invariants: Invariants,
+    /// Keys per table oid the app may write in the segment now running.
+    touched: BTreeMap<u32, BTreeSet<String>>,
     began: Instant,
 }
 
@@ -224,6 +121,8 @@ impl<'a> Runner<'a> {
             inserted: Vec::new(),
             segments: Vec::new(),
             backfill: None,
+            invariants: Invariants::default(),
+            touched: BTreeMap::new(),
             began,
         })
     }
@@ -275,6 +174,14 @@ impl<'a> Runner<'a> {
         self.affected = app::affected(&self.specs, self.script.change());
         self.built = vec![None; self.specs.len()];
         self.fingerprints = self.fingerprint_all().await?;
+        let keys: Vec<(String, String)> = self
+            .fingerprints
+            .iter()
+            .map(|f| (f.table.clone(), f.key.clone()))
+            .collect();
+        self.invariants = Invariants::start(&self.db, &self.script, &keys)
+            .await
+            .map_err(|e| RehearseError::Database(format!("reading the starting schema: {e}")))?;
 
         // The app before any change: if it fails here, the model (not the
         // plan) is wrong, and nothing after would mean anything.
@@ -494,6 +401,14 @@ impl<'a> Runner<'a> {
         // of this segment are deployed once it has applied (a release
         // follows the SQL it needs), and versions not listed any more were
         // retired before it.
+        self.touched.clear();
+        let before = match self.invariants.before_segment(&self.db).await {
+            Ok(b) => b,
+            Err(e) => {
+                fail(&mut seg, format!("cannot copy the rows before it: {e}"));
+                return seg;
+            }
+        };
         let (during, joining): (Vec<String>, Vec<String>) = app_versions
             .iter()
             .cloned()
@@ -645,6 +560,25 @@ impl<'a> Runner<'a> {
             }
             seg.checks.push(check);
         }
+        if !step_failed {
+            let at = Seg {
+                phase,
+                direction,
+                steps,
+            };
+            let checks = self
+                .invariants
+                .after_segment(&self.db, &at, before, &live, &self.touched)
+                .await;
+            for (check, reason) in checks {
+                if let Some(r) = reason {
+                    fail(&mut seg, r);
+                }
+                seg.checks.push(check);
+            }
+        } else {
+            before.drop(&self.db).await;
+        }
         self.note_backfill(&seg, steps);
         seg.seconds = round2(began.elapsed().as_secs_f64());
         seg
@@ -676,10 +610,18 @@ impl<'a> Runner<'a> {
     }
 
     async fn start_traffic(
-        &self,
+        &mut self,
         live: &[(usize, AppVersion)],
     ) -> Result<traffic::Traffic, String> {
         let keys = self.sample_keys(live).await;
+        for (table, found) in &keys {
+            if let Some(oid) = super::values::oid_of(&self.db, table).await {
+                self.touched
+                    .entry(oid)
+                    .or_default()
+                    .extend(found.iter().cloned());
+            }
+        }
         let load = Load {
             plain_clients: 2,
             rate: self.settings.rate,
@@ -998,7 +940,7 @@ impl<'a> Runner<'a> {
 
     /// Count and checksum of each starting table's untouched columns over its
     /// starting rows.
-    async fn fingerprint_all(&self) -> Result<Vec<Fingerprint>, RehearseError> {
+    async fn fingerprint_all(&self) -> Result<Vec<RowSum>, RehearseError> {
         let mut out = Vec::new();
         for (table, cols) in &self.start {
             let Some(key) = app::row_key(&self.db, table, self.script.change())
@@ -1018,7 +960,7 @@ impl<'a> Runner<'a> {
                 .table_sum(table, &key, &columns)
                 .await
                 .map_err(RehearseError::Database)?;
-            out.push(Fingerprint {
+            out.push(RowSum {
                 table: table.clone(),
                 key,
                 columns,
@@ -1208,218 +1150,6 @@ fn whole_tables(name: &str, tables: &[String]) -> VersionSpec {
     }
 }
 
-/// Whether a statement takes a lock that conflicts with app writes (and so
-/// is the one to meet a long app transaction): when the plan says so, or
-/// when the statement's leading words do (an edited plan's SQL may take a
-/// stronger lock than its `lock` says), unless the plan says it locks no
-/// app table at all.
-fn blocks_writes(step: &ScriptStep) -> bool {
-    if step.lock == Some(Lock::None) {
-        return false;
-    }
-    let planned = step.lock.is_some_and(|l| {
-        matches!(
-            l,
-            Lock::Share | Lock::ShareRowExclusive | Lock::Exclusive | Lock::AccessExclusive
-        )
-    });
-    let upper = step.sql.trim_start().to_ascii_uppercase();
-    let words: Vec<&str> = upper.split_whitespace().take(4).collect();
-    let concurrent = upper.contains("CONCURRENTLY");
-    let written = match words.as_slice() {
-        // VALIDATE CONSTRAINT takes SHARE UPDATE EXCLUSIVE: writes go on.
-        ["ALTER", "TABLE", ..] => !upper.contains("VALIDATE CONSTRAINT"),
-        ["LOCK", ..] | ["TRUNCATE", ..] | ["CLUSTER", ..] => true,
-        ["CREATE", "INDEX", ..] | ["CREATE", "UNIQUE", "INDEX", ..] => !concurrent,
-        ["DROP", "INDEX", ..] | ["REINDEX", ..] | ["REFRESH", ..] => !concurrent,
-        ["DROP", "TABLE", ..] | ["CREATE", "TRIGGER", ..] => true,
-        ["VACUUM", "FULL", ..] | ["VACUUM", "(FULL", ..] => true,
-        _ => false,
-    };
-    planned || written
-}
-
-static LOCK_TIMEOUT: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"(?i)lock_timeout\s*(?:=|to)\s*'?\s*(\d+)\s*(ms|s|min)?")
-        .expect("static regex")
-});
-
-/// The lock_timeout a statement sets for itself, in milliseconds.
-fn lock_timeout_ms(sql: &str) -> Option<u64> {
-    let c = LOCK_TIMEOUT.captures(sql)?;
-    let n: u64 = c[1].parse().ok()?;
-    let ms = match c.get(2).map(|m| m.as_str().to_ascii_lowercase()).as_deref() {
-        Some("s") => n * 1000,
-        Some("min") => n * 60_000,
-        _ => n,
-    };
-    (ms > 0).then_some(ms)
-}
-
-/// What the lock sampler saw while one statement ran.
-#[derive(Debug, Default)]
-struct Seen {
-    /// Strongest mode held on an app table (or awaited, when never seen held).
-    lock: Option<String>,
-    /// Longest continuous wait of the statement for a lock on an app table.
-    longest_wait_ms: f64,
-    /// Longest continuous time some other session waited on the statement
-    /// (`pg_blocking_pids`: behind its locks, or queued behind its request).
-    longest_block_ms: f64,
-}
-
-/// A continuous condition's longest run, from samples.
-#[derive(Default)]
-struct Span {
-    since: Option<Instant>,
-    longest: f64,
-}
-
-impl Span {
-    fn sample(&mut self, on: bool) {
-        match (on, self.since) {
-            (true, None) => self.since = Some(Instant::now()),
-            (false, Some(since)) => {
-                self.longest = self.longest.max(since.elapsed().as_secs_f64() * 1000.0);
-                self.since = None;
-            }
-            _ => {}
-        }
-    }
-
-    fn finish(mut self) -> f64 {
-        self.sample(false);
-        self.longest
-    }
-}
-
-/// Samples the migration backend's locks on app tables, and who waits on
-/// it, until `done`.
-async fn watch_locks(
-    monitor: Arc<Client>,
-    pid: i32,
-    tables: BTreeSet<String>,
-    done: Arc<AtomicBool>,
-) -> Seen {
-    let sql = format!(
-        "SELECT 'lock', c.relname::text, l.mode, l.granted::text FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-          WHERE l.pid = {pid} AND l.locktype = 'relation' AND c.relkind IN ('r', 'p') \
-         UNION ALL SELECT 'blocked', count(*)::text, NULL, NULL FROM pg_stat_activity \
-          WHERE pid <> {pid} AND {pid} = ANY (pg_blocking_pids(pid))"
-    );
-    let mut strongest: Option<(usize, String)> = None;
-    // A lock granted between two samples is only seen while it is awaited.
-    let mut awaited: Option<(usize, String)> = None;
-    let mut wait = Span::default();
-    let mut block = Span::default();
-    while !done.load(Ordering::SeqCst) {
-        if let Ok(msgs) = monitor.simple_query(&sql).await {
-            let mut waiting = false;
-            let mut blocking = false;
-            for m in msgs {
-                let SimpleQueryMessage::Row(r) = m else {
-                    continue;
-                };
-                match (r.get(0), r.get(1), r.get(2), r.get(3)) {
-                    (Some("blocked"), Some(n), _, _) => blocking = n != "0",
-                    (Some("lock"), Some(rel), Some(mode), Some(granted))
-                        if tables.contains(rel) =>
-                    {
-                        let rank = lock_rank(mode);
-                        let slot = if granted == "true" {
-                            &mut strongest
-                        } else {
-                            waiting = true;
-                            &mut awaited
-                        };
-                        if slot.as_ref().is_none_or(|(r, _)| rank > *r) {
-                            *slot = Some((rank, mode.to_string()));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            wait.sample(waiting);
-            block.sample(blocking);
-        }
-        tokio::time::sleep(LOCK_POLL).await;
-    }
-    let lock = match (strongest, awaited) {
-        (Some((g, m)), Some((a, _))) if g >= a => Some(m),
-        (_, Some((_, m))) => Some(format!("{m} (waited for)")),
-        (Some((_, m)), None) => Some(m),
-        (None, None) => None,
-    };
-    Seen {
-        lock,
-        longest_wait_ms: wait.finish(),
-        longest_block_ms: block.finish(),
-    }
-}
-
-fn lock_rank(mode: &str) -> usize {
-    [
-        "AccessShareLock",
-        "RowShareLock",
-        "RowExclusiveLock",
-        "ShareUpdateExclusiveLock",
-        "ShareLock",
-        "ShareRowExclusiveLock",
-        "ExclusiveLock",
-        "AccessExclusiveLock",
-    ]
-    .iter()
-    .position(|m| *m == mode)
-    .unwrap_or(0)
-}
-
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_timeouts_are_read_from_the_sql() {
-        assert_eq!(
-            lock_timeout_ms("SET LOCAL lock_timeout = '2000ms';"),
-            Some(2000)
-        );
-        assert_eq!(lock_timeout_ms("set lock_timeout to '3s'"), Some(3000));
-        assert_eq!(lock_timeout_ms("SET lock_timeout = 0"), None);
-        assert_eq!(lock_timeout_ms("ALTER TABLE t ADD c int"), None);
-    }
-
-    #[test]
-    fn statements_that_block_writes() {
-        let s = |sql: &str| ScriptStep {
-            sql: sql.into(),
-            lock: None,
-        };
-        assert!(blocks_writes(&s("CREATE INDEX i ON t (c)")));
-        assert!(!blocks_writes(&s("CREATE INDEX CONCURRENTLY i ON t (c)")));
-        assert!(blocks_writes(&s("alter table t rename column a to b")));
-        assert!(!blocks_writes(&s("UPDATE t SET a = b")));
-        assert!(blocks_writes(&ScriptStep {
-            sql: "DO $$ ... $$".into(),
-            lock: Some(Lock::AccessExclusive)
-        }));
-        assert!(!blocks_writes(&ScriptStep {
-            sql: "ALTER TABLE t VALIDATE CONSTRAINT c".into(),
-            lock: Some(Lock::ShareUpdateExclusive)
-        }));
-        // The SQL wins over a plan whose lock was not edited with it.
-        assert!(blocks_writes(&ScriptStep {
-            sql: "CREATE INDEX i ON t (c)".into(),
-            lock: Some(Lock::ShareUpdateExclusive)
-        }));
-    }
-
-    #[test]
-    fn lock_modes_rank_by_strength() {
-        assert!(lock_rank("AccessExclusiveLock") > lock_rank("ShareLock"));
-        assert!(lock_rank("ShareLock") > lock_rank("RowExclusiveLock"));
-    }
 }

@@ -224,6 +224,18 @@ fn assert_proven(req: &RehearseRequest) -> Rehearsal {
         "a phase ran without app traffic\n{}",
         explain(&r)
     );
+    // Every segment's schema was fingerprinted and its values compared.
+    for seg in &r.segments {
+        for kind in ["schema", "values"] {
+            assert!(
+                seg.checks.iter().any(|c| c.kind == kind && c.passed),
+                "{} {} has no {kind} check\n{}",
+                seg.phase_id,
+                seg.direction,
+                explain(&r)
+            );
+        }
+    }
     r
 }
 
@@ -664,6 +676,110 @@ fn a_single_statement_backfill_holds_row_locks() {
     assert_failed(
         &r,
         &["backfill", "during `UPDATE users SET handle = username;`"],
+    );
+}
+
+/// A step of the plan with other SQL.
+fn with_sql(step: &schemashift::plan::Step, sql: &str) -> schemashift::plan::Step {
+    let mut s = step.clone();
+    s.sql = sql.into();
+    s
+}
+
+#[test]
+fn a_rollback_that_drops_an_unrelated_index_is_named() {
+    let widen = json!({"change_type": "change_column_type", "table": "orders", "column": "quantity", "to_type": "bigint"});
+    let mut plan = plan_for(widen, Some(ORDERS), json!({}));
+    let last = plan.phases[0].rollback.last().expect("phase 1 has a rollback").clone();
+    plan.phases[0]
+        .rollback
+        .push(with_sql(&last, "DROP INDEX orders_customer_id_idx;"));
+    let r = rehearse_plan(plan, Some(ORDERS), ROWS);
+    assert_failed(
+        &r,
+        &[
+            "rollback",
+            "does not return the schema to where the phase started",
+            "index orders_customer_id_idx on orders is gone",
+        ],
+    );
+}
+
+#[test]
+fn a_phase_that_drops_an_index_it_does_not_name_is_named() {
+    let widen = json!({"change_type": "change_column_type", "table": "orders", "column": "quantity", "to_type": "bigint"});
+    let mut plan = plan_for(widen, Some(ORDERS), json!({}));
+    let first = plan.phases[0].forward[0].clone();
+    // The name is built at run time: nothing in the SQL declares it.
+    plan.phases[0].forward.push(with_sql(
+        &first,
+        "DO $x$ BEGIN EXECUTE 'DROP INDEX ' || quote_ident('orders_customer_' || 'id_idx'); END $x$;",
+    ));
+    let r = rehearse_plan(plan, Some(ORDERS), ROWS);
+    assert_failed(
+        &r,
+        &[
+            "phase 1",
+            "the schema changed where the segment's statements do not declare it",
+            "index orders_customer_id_idx on orders is gone",
+        ],
+    );
+}
+
+#[test]
+fn a_trigger_that_rewrites_a_column_the_change_does_not_touch_is_named() {
+    // The sync trigger also upper-cases email, a column no version writes:
+    // the first app write that fires it changes a value no one wrote.
+    let mut plan = plan_for(rename_change(), Some(SMALL_USERS), json!({}));
+    let step = plan.phases[0]
+        .forward
+        .iter_mut()
+        .find(|s| s.sql.starts_with("CREATE FUNCTION"))
+        .expect("the expand phase creates the sync function");
+    step.sql = step
+        .sql
+        .replacen("  RETURN NEW;", "  NEW.email := upper(NEW.email);\n  RETURN NEW;", 1);
+    let r = rehearse_plan(plan, Some(SMALL_USERS), ROWS);
+    assert_failed(
+        &r,
+        &[
+            "phase 1",
+            "data changed",
+            "users.email of the row with key",
+            "changed from 'w",
+            "to 'W",
+        ],
+    );
+}
+
+#[test]
+fn a_backfill_that_rewrites_a_column_live_versions_read_is_named() {
+    // A two-way sync that copies handle back into username with a change
+    // (as a non-invertible conversion would): the backfill's UPDATE of
+    // handle fires it on every row, and the backfill does not write
+    // username, which v1 reads.
+    let mut plan = plan_for(rename_change(), Some(SMALL_USERS), json!({}));
+    let step = plan.phases[0]
+        .forward
+        .iter_mut()
+        .find(|s| s.sql.starts_with("CREATE FUNCTION"))
+        .expect("the expand phase creates the sync function");
+    let copy_back = "SELECT \"handle\" INTO NEW.\"username\" FROM (SELECT NEW.*) AS r;";
+    assert!(step.sql.contains(copy_back), "{}", step.sql);
+    step.sql = step.sql.replace(
+        copy_back,
+        "SELECT upper(\"handle\") INTO NEW.\"username\" FROM (SELECT NEW.*) AS r;",
+    );
+    let r = rehearse_plan(plan, Some(SMALL_USERS), ROWS);
+    assert_failed(
+        &r,
+        &[
+            "backfill",
+            "users.username of the row with key",
+            "changed from 'w",
+            "to 'W",
+            "do not write users.username",
+        ],
     );
 }
 

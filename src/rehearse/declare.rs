@@ -398,11 +398,10 @@ fn alter_table(t: &[Tok], mut i: usize, table: &str, d: &mut Declared) -> usize 
                     d.unnamed_on.insert(table.to_string());
                 }
                 Some(x) => {
+                    // Its inline constraints are built on it: declared with it.
                     if let Some(n) = x.name() {
                         col(d, n.to_string());
                     }
-                    // Inline constraints of the new column are unnamed.
-                    d.unnamed_on.insert(table.to_string());
                 }
                 None => {}
             }

@@ -25,8 +25,7 @@ pub struct Invariants {
     /// Per phase: the schema before and after its first forward run.
     before_phase: BTreeMap<usize, Fingerprint>,
     after_phase: BTreeMap<usize, Fingerprint>,
-    /// Starting tables: oid and the attribute number of their key.
-    tables: Vec<(u32, i16)>,
+    tables: Vec<values::Table>,
 }
 
 /// The segment being checked.
@@ -38,11 +37,12 @@ pub struct Seg<'a> {
 
 impl Invariants {
     /// Reads the script's routines and the starting schema; `keys` are the
-    /// starting tables with the column rows are keyed by.
+    /// starting tables with the column rows are keyed by and the columns no
+    /// app version writes.
     pub async fn start(
         db: &Client,
         script: &Script,
-        keys: &[(String, String)],
+        keys: &[(String, String, Vec<String>)],
     ) -> Result<Invariants, String> {
         let all = script
             .phases
@@ -52,17 +52,26 @@ impl Invariants {
         let routines = Routines::of(all);
         let propagated = routines.cross_table_writes();
         let mut tables = Vec::new();
-        for (table, key) in keys {
-            let row = db
-                .query_opt(
-                    "SELECT c.oid, a.attnum FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
-                      WHERE c.oid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped",
-                    &[&crate::ident::quote_pg(table), &key.as_str()],
+        for (table, key, strict) in keys {
+            let rows = db
+                .query(
+                    "SELECT c.oid, a.attnum, a.attname::text FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+                      WHERE c.oid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                    &[&crate::ident::quote_pg(table)],
                 )
                 .await
                 .map_err(|e| message(&e))?;
-            if let Some(r) = row {
-                tables.push((r.get(0), r.get(1)));
+            let attnum = |name: &str| {
+                rows.iter()
+                    .find(|r| r.get::<_, String>(2) == name)
+                    .map(|r| r.get::<_, i16>(1))
+            };
+            if let (Some(first), Some(k)) = (rows.first(), attnum(key)) {
+                tables.push(values::Table {
+                    oid: first.get(0),
+                    key: k,
+                    strict: strict.iter().filter_map(|c| attnum(c)).collect(),
+                });
             }
         }
         let current = fingerprint::take(db).await.map_err(|e| message(&e))?;
@@ -85,7 +94,7 @@ impl Invariants {
         &mut self,
         db: &Client,
         seg: &Seg<'_>,
-        before: Before,
+        before: &Before,
         live: &[(usize, AppVersion)],
         touched: &BTreeMap<u32, BTreeSet<String>>,
     ) -> Vec<(CheckRun, Option<String>)> {
@@ -148,7 +157,6 @@ impl Invariants {
             }
             Err(e) => out.push(failed("values", &meaning, &e)),
         }
-        before.drop(db).await;
         out
     }
 

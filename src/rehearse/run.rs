@@ -174,10 +174,10 @@ impl<'a> Runner<'a> {
         self.affected = app::affected(&self.specs, self.script.change());
         self.built = vec![None; self.specs.len()];
         self.fingerprints = self.fingerprint_all().await?;
-        let keys: Vec<(String, String)> = self
+        let keys: Vec<(String, String, Vec<String>)> = self
             .fingerprints
             .iter()
-            .map(|f| (f.table.clone(), f.key.clone()))
+            .map(|f| (f.table.clone(), f.key.clone(), f.columns.clone()))
             .collect();
         self.invariants = Invariants::start(&self.db, &self.script, &keys)
             .await
@@ -524,6 +524,23 @@ impl<'a> Runner<'a> {
             fail(&mut seg, reason);
         }
         if !step_failed {
+            let at = Seg {
+                phase,
+                direction,
+                steps,
+            };
+            let checks = self
+                .invariants
+                .after_segment(&self.db, &at, &before, &live, &self.touched)
+                .await;
+            for (check, reason) in checks {
+                if let Some(r) = reason {
+                    fail(&mut seg, r);
+                }
+                seg.checks.push(check);
+            }
+        }
+        if !step_failed {
             for c in checks {
                 let got = self.scalar(&c.sql).await;
                 let passed = got.as_deref() == Ok(c.expect.trim());
@@ -555,30 +572,16 @@ impl<'a> Runner<'a> {
             }
         }
         for (check, reason) in self.rows_kept().await {
-            if let Some(r) = reason {
+            if let Some(mut r) = reason {
+                // Which value changed, from the copy taken before the segment.
+                if let Ok(Some(c)) = before.first_strict_change(&self.db).await {
+                    r = format!("{r}: {c}");
+                }
                 fail(&mut seg, r);
             }
             seg.checks.push(check);
         }
-        if !step_failed {
-            let at = Seg {
-                phase,
-                direction,
-                steps,
-            };
-            let checks = self
-                .invariants
-                .after_segment(&self.db, &at, before, &live, &self.touched)
-                .await;
-            for (check, reason) in checks {
-                if let Some(r) = reason {
-                    fail(&mut seg, r);
-                }
-                seg.checks.push(check);
-            }
-        } else {
-            before.drop(&self.db).await;
-        }
+        before.drop(&self.db).await;
         self.note_backfill(&seg, steps);
         seg.seconds = round2(began.elapsed().as_secs_f64());
         seg

@@ -21,6 +21,8 @@ struct Copy {
     /// attnum -> column name then (the key included).
     columns: BTreeMap<i16, String>,
     key_attnum: i16,
+    /// Columns no app version writes: compared on every row.
+    strict: BTreeSet<i16>,
 }
 
 /// The copies of all starting tables before a segment.
@@ -45,8 +47,17 @@ pub async fn oid_of(db: &Client, table: &str) -> Option<u32> {
     .map(|r| r.get(0))
 }
 
-/// Copies every table (oid, key column name at the start) that still exists.
-pub async fn copy(db: &Client, tables: &[(u32, i16)]) -> Result<Before, String> {
+/// A starting table: its oid, its key's attribute number, and the columns
+/// no app version writes (compared on every row, touched or not).
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub oid: u32,
+    pub key: i16,
+    pub strict: BTreeSet<i16>,
+}
+
+/// Copies every starting table that still exists.
+pub async fn copy(db: &Client, tables: &[Table]) -> Result<Before, String> {
     db.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {}",
         quote_pg(CHECK_SCHEMA)
@@ -54,7 +65,8 @@ pub async fn copy(db: &Client, tables: &[(u32, i16)]) -> Result<Before, String> 
     .await
     .map_err(|e| message(&e))?;
     let mut copies = Vec::new();
-    for &(oid, key_attnum) in tables {
+    for t in tables {
+        let (oid, key_attnum) = (t.oid, t.key);
         let rows = db
             .query(
                 "SELECT c.oid::regclass::text, c.relname::text, a.attnum, a.attname::text
@@ -91,6 +103,7 @@ pub async fn copy(db: &Client, tables: &[(u32, i16)]) -> Result<Before, String> 
             table,
             columns,
             key_attnum,
+            strict: t.strict.clone(),
         });
     }
     Ok(Before { copies })
@@ -139,10 +152,9 @@ impl Before {
                 by_oid.entry(oid).or_default().insert(col.clone());
             }
         }
+        let none = BTreeSet::new();
         for copy in &self.copies {
-            let Some(cols) = by_oid.get(&copy.oid) else {
-                continue;
-            };
+            let cols = by_oid.get(&copy.oid).unwrap_or(&none);
             let now = db
                 .query(
                     "SELECT c.oid::regclass::text, c.relname::text, a.attnum, a.attname::text
@@ -167,11 +179,13 @@ impl Before {
                 .get(&copy.oid)
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default();
+            let no_keys: Vec<String> = Vec::new();
             for (attnum, name_now) in &names_now {
                 let Some(name_then) = copy.columns.get(attnum) else {
                     continue;
                 };
-                if !cols.contains(name_now) || *attnum == copy.key_attnum {
+                let strict = copy.strict.contains(attnum);
+                if !(strict || cols.contains(name_now)) || *attnum == copy.key_attnum {
                     continue;
                 }
                 let written = |t: &str, col: &str| {
@@ -196,7 +210,7 @@ impl Before {
                     copy = copy_name(copy.oid)
                 );
                 let row = db
-                    .query_opt(&sql, &[&touched])
+                    .query_opt(&sql, &[if strict { &no_keys } else { &touched }])
                     .await
                     .map_err(|e| format!("comparing {table_now}.{name_now}: {}", message(&e)))?;
                 if let Some(r) = row {
@@ -211,6 +225,20 @@ impl Before {
             }
         }
         Ok((out, compared))
+    }
+
+    /// The first change, on any row, in a column no app version writes.
+    pub async fn first_strict_change(&self, db: &Client) -> Result<Option<Changed>, String> {
+        let nothing = Declared::default();
+        let (none, reads) = (BTreeSet::new(), BTreeSet::new());
+        let touched = BTreeMap::new();
+        let c = Compare {
+            reads: &reads,
+            declared: &nothing,
+            propagated: &none,
+            touched: &touched,
+        };
+        Ok(self.compare(db, &c).await?.0.into_iter().next())
     }
 
     /// Drops the copies.

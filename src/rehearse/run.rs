@@ -29,6 +29,11 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// Slack on a lock_timeout for sampling and the retry's own pause.
 const TIMEOUT_SLACK_MS: f64 = 500.0;
 
+/// Margin over the app's budget for the lock sampler and the machine: an
+/// app statement queued behind a lock_timeout equal to the budget takes the
+/// budget plus its own run time.
+const STALL_MARGIN_MS: f64 = 100.0;
+
 /// A long transaction holds the tables this much longer than the
 /// statement's lock_timeout, so waiting it out and retrying can be told apart.
 const HOLD_BEYOND_TIMEOUT_MS: u64 = 1000;
@@ -68,6 +73,9 @@ pub struct Runner<'a> {
     segments: Vec<Segment>,
     backfill: Option<BackfillRun>,
     invariants: Invariants,
+    /// The failure that is a phase stopping as its abort criteria say, and
+    /// the criterion.
+    aborted: Option<(String, String)>,
     /// Keys per table oid the app may write in the segment now running.
     touched: BTreeMap<u32, BTreeSet<String>>,
     began: Instant,
@@ -122,6 +130,7 @@ impl<'a> Runner<'a> {
             segments: Vec::new(),
             backfill: None,
             invariants: Invariants::default(),
+            aborted: None,
             touched: BTreeMap::new(),
             began,
         })
@@ -235,6 +244,16 @@ impl<'a> Runner<'a> {
                 )
                 .await;
             let ok = forward.passed;
+            if let Some(criterion) = forward
+                .statements
+                .last()
+                .and_then(|s| s.error.as_deref())
+                .and_then(|e| super::script::foreseen(&phase.abort_when, e))
+            {
+                if let Some(f) = forward.failures.first() {
+                    self.aborted = Some((f.clone(), criterion.to_string()));
+                }
+            }
             self.segments.push(forward);
             if !ok {
                 break;
@@ -292,14 +311,21 @@ impl<'a> Runner<'a> {
             .iter()
             .flat_map(|s| s.failures.iter().cloned())
             .collect();
-        let verdict = if failures.is_empty() {
-            Verdict::Proven
-        } else {
-            Verdict::Failed
+        let aborted = self
+            .aborted
+            .as_ref()
+            .filter(|(f, _)| failures.first() == Some(f));
+        let verdict = match (failures.is_empty(), aborted) {
+            (true, _) => Verdict::Proven,
+            (false, Some(_)) => Verdict::Aborted,
+            (false, None) => Verdict::Failed,
         };
-        let verdict_text = match failures.first() {
-            None => "proven".to_string(),
-            Some(f) => format!("failed at {f}"),
+        let verdict_text = match (failures.first(), aborted) {
+            (None, _) => "proven".to_string(),
+            (Some(f), Some((_, why))) => {
+                format!("aborted as the plan says (\"{why}\") at {f}")
+            }
+            (Some(f), None) => format!("failed at {f}"),
         };
         let advice = if self.script.kind == "as_is" {
             if failures.is_empty() {
@@ -641,7 +667,9 @@ impl<'a> Runner<'a> {
         app_tables: &BTreeSet<String>,
     ) -> (StatementRun, (u64, u64)) {
         let timeout = lock_timeout_ms(&step.sql);
-        let hold_ms = timeout.map_or(HOLD_WITHOUT_TIMEOUT_MS, |t| t + HOLD_BEYOND_TIMEOUT_MS);
+        let hold_ms = self.settings.long_transaction_ms.unwrap_or_else(|| {
+            timeout.map_or(HOLD_WITHOUT_TIMEOUT_MS, |t| t + HOLD_BEYOND_TIMEOUT_MS)
+        });
         let blocker = if long {
             self.hold_tables(app_tables, hold_ms).await
         } else {
@@ -659,10 +687,13 @@ impl<'a> Runner<'a> {
         let to = self.counters.now_us();
         done.store(true, Ordering::SeqCst);
         let seen = watcher.await.unwrap_or_default();
+        // A transaction held longer than the statement took (it gave up)
+        // ends with it.
         let held_for = match blocker {
-            Some(h) => {
+            Some((h, release, since)) => {
+                let _ = release.send(());
                 let _ = h.await;
-                Some(hold_ms)
+                Some((since.elapsed().as_millis() as u64).min(hold_ms))
             }
             None => None,
         };
@@ -713,12 +744,16 @@ impl<'a> Runner<'a> {
 
     /// Opens a transaction holding ROW EXCLUSIVE on the app's tables (an app
     /// transaction that wrote and has not committed) and commits it after
-    /// `hold_ms`.
+    /// `hold_ms`, or when released.
     async fn hold_tables(
         &self,
         tables: &BTreeSet<String>,
         hold_ms: u64,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    ) -> Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+        Instant,
+    )> {
         let mut existing = Vec::new();
         for t in tables {
             let kind = self
@@ -746,16 +781,23 @@ impl<'a> Runner<'a> {
             ))
             .await
             .ok()?;
-        Some(tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let since = Instant::now();
+        let h = tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(hold_ms)) => {}
+                _ = released => {}
+            }
             let _ = client.batch_execute("COMMIT").await;
-        }))
+        });
+        Some((h, release, since))
     }
 
     /// App statements slower than the budget, blamed on the statement that
-    /// ran meanwhile. A statement that met a long transaction may make the
-    /// app wait up to its lock_timeout (that is the guard working); one
-    /// without a lock_timeout makes it wait for the whole transaction.
+    /// ran meanwhile. The budget alone judges: a statement that met a long
+    /// transaction makes the app wait up to its lock_timeout per attempt, so
+    /// a lock_timeout above the budget stalls the app; one without a
+    /// lock_timeout makes it wait for the whole transaction.
     fn stalls(
         &self,
         seg: &Segment,
@@ -766,10 +808,7 @@ impl<'a> Runner<'a> {
         let budget = self.settings.max_app_wait_ms;
         let mut out = Vec::new();
         for ((run, step), &(from, to)) in seg.statements.iter().zip(steps).zip(windows) {
-            let allowed = match (run.long_transaction_ms, run.lock_timeout_ms) {
-                (Some(_), Some(t)) => budget.max(t as f64 + TIMEOUT_SLACK_MS),
-                _ => budget,
-            };
+            let allowed = budget + STALL_MARGIN_MS;
             let worst = rec
                 .samples
                 .iter()
@@ -780,13 +819,14 @@ impl<'a> Runner<'a> {
             // Blamed only when the server saw app sessions waiting on this
             // statement that long: a slow statement with nobody blocked is
             // the machine, not the plan.
-            if worst > allowed && run.app_blocked_ms > allowed - TIMEOUT_SLACK_MS.min(allowed / 2.0)
-            {
+            if worst > allowed && run.app_blocked_ms > budget {
                 let why = match (run.long_transaction_ms, run.lock_timeout_ms) {
                     (Some(h), None) => format!(
                         "with an app transaction open on the table for {h} ms it queued for its lock with no lock_timeout, and the app queued behind it: set lock_timeout and retry"
                     ),
-                    (Some(_), Some(t)) => format!("longer than its lock_timeout of {t} ms"),
+                    (_, Some(t)) if t as f64 > budget => format!(
+                        "its lock_timeout of {t} ms is longer than the app's budget of {budget:.0} ms (max_app_wait_ms): the app queues behind each attempt for up to {t} ms; set lock_timeout to the budget"
+                    ),
                     _ => "the app waited on its lock or its row locks: it blocks the app for as long as it runs".to_string(),
                 };
                 out.push(format!(
@@ -1150,6 +1190,7 @@ fn whole_tables(name: &str, tables: &[String]) -> VersionSpec {
         name: name.into(),
         reads: entries.clone(),
         writes: entries,
+        never_writes: BTreeMap::new(),
     }
 }
 

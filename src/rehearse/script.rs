@@ -26,6 +26,9 @@ pub struct ScriptPhase {
     /// The phase tells the operator to re-prepare statements whose result
     /// type it changes (see [`Runner::segment`]).
     pub announces_reprepare: bool,
+    /// When to stop the rollout: errors these foresee are the plan stopping
+    /// as it says, not the plan failing.
+    pub abort_when: Vec<String>,
 }
 
 /// What is rehearsed: a plan's phases, or SQL as written (one phase).
@@ -62,6 +65,7 @@ impl Script {
                     .advance_when
                     .iter()
                     .any(|a| a.to_ascii_lowercase().contains("re-prepare")),
+                abort_when: p.abort_when.clone(),
             })
             .collect();
         Script {
@@ -102,6 +106,7 @@ impl Script {
                 validation: Vec::new(),
                 data_loss: false,
                 announces_reprepare: false,
+                abort_when: Vec::new(),
             }],
         })
     }
@@ -111,3 +116,47 @@ impl Script {
     }
 }
 
+
+/// The abort criterion of a phase that foresees a statement's error: a
+/// guarded statement giving up after its attempts (a lock it could not get
+/// within the app's budget), or a unique build meeting duplicates.
+pub fn foreseen<'a>(abort_when: &'a [String], error: &str) -> Option<&'a str> {
+    let e = error.to_lowercase();
+    let keys: &[&str] = if e.contains("gave up after") && e.contains("attempts") {
+        &["gives up after", "retries", "attempts"]
+    } else if e.contains("[23505]") || e.contains("could not create unique index") {
+        &["duplicate"]
+    } else {
+        return None;
+    };
+    abort_when
+        .iter()
+        .find(|a| {
+            let a = a.to_lowercase();
+            keys.iter().any(|k| a.contains(k))
+        })
+        .map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::foreseen;
+
+    #[test]
+    fn errors_the_abort_criteria_foresee() {
+        let abort = vec![
+            "the build fails on duplicate keys: remove the duplicates".to_string(),
+            "the statement gives up after its retries: find the blocker".to_string(),
+        ];
+        assert_eq!(
+            foreseen(&abort, "gave up after 3 attempts: another transaction kept the table locked [P0001]"),
+            Some(abort[1].as_str())
+        );
+        assert_eq!(
+            foreseen(&abort, "could not create unique index \"k\" [23505]"),
+            Some(abort[0].as_str())
+        );
+        assert_eq!(foreseen(&abort, "column \"x\" does not exist [42703]"), None);
+        assert_eq!(foreseen(&[], "could not create unique index [23505]"), None);
+    }
+}

@@ -93,7 +93,7 @@ pub async fn copy(db: &Client, tables: &[Table]) -> Result<Before, String> {
             )
             .collect();
         let sql = format!(
-            "DROP TABLE IF EXISTS {copy}; CREATE UNLOGGED TABLE {copy} AS SELECT {} FROM {regclass}",
+            "DROP TABLE IF EXISTS {copy}; CREATE UNLOGGED TABLE {copy} AS SELECT {} FROM {regclass}; ANALYZE {copy}",
             list.join(", "),
             copy = copy_name(oid)
         );
@@ -179,7 +179,10 @@ impl Before {
                 .get(&copy.oid)
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default();
-            let no_keys: Vec<String> = Vec::new();
+            // One pass over the table: per column, the first key whose
+            // value differs (touched rows left out unless the column is strict).
+            let mut picked: Vec<(String, String)> = Vec::new();
+            let mut aggs: Vec<String> = Vec::new();
             for (attnum, name_now) in &names_now {
                 let Some(name_then) = copy.columns.get(attnum) else {
                     continue;
@@ -199,29 +202,50 @@ impl Before {
                 {
                     continue;
                 }
-                compared += 1;
-                let sql = format!(
-                    "SELECT s.k, coalesce(quote_literal(s.a{attnum}), 'NULL'), coalesce(quote_literal(t.{c}::text), 'NULL')
-                       FROM {copy} s JOIN {regclass} t ON t.{key}::text = s.k
-                      WHERE s.a{attnum} IS DISTINCT FROM t.{c}::text AND NOT (s.k = ANY ($1::text[]))
-                      ORDER BY s.k LIMIT 1",
+                let col = format!("s.a{attnum}");
+                aggs.push(format!(
+                    "min(s.k) FILTER (WHERE {col} IS DISTINCT FROM t.{c}::text{untouched})",
                     c = quote_pg(name_now),
-                    key = quote_pg(key_now),
-                    copy = copy_name(copy.oid)
+                    untouched = if strict { "" } else { " AND u.k IS NULL" }
+                ));
+                picked.push((col, name_now.clone()));
+            }
+            if aggs.is_empty() {
+                continue;
+            }
+            compared += aggs.len();
+            let from = format!(
+                "{copy} s JOIN {regclass} t ON t.{key}::text = s.k",
+                copy = copy_name(copy.oid),
+                key = quote_pg(key_now)
+            );
+            let sql = format!(
+                "SELECT {} FROM {from} LEFT JOIN (SELECT DISTINCT k FROM unnest($1::text[]) AS k) AS u ON u.k = s.k",
+                aggs.join(", ")
+            );
+            let row = db
+                .query_one(&sql, &[&touched])
+                .await
+                .map_err(|e| format!("comparing {table_now}: {}", message(&e)))?;
+            for (i, (col, name_now)) in picked.iter().enumerate() {
+                let Some(key) = row.get::<_, Option<String>>(i) else {
+                    continue;
+                };
+                let sql = format!(
+                    "SELECT coalesce(quote_literal({col}), 'NULL'), coalesce(quote_literal(t.{c}::text), 'NULL') FROM {from} WHERE s.k = $1",
+                    c = quote_pg(name_now)
                 );
-                let row = db
-                    .query_opt(&sql, &[if strict { &no_keys } else { &touched }])
+                let r = db
+                    .query_one(&sql, &[&key])
                     .await
                     .map_err(|e| format!("comparing {table_now}.{name_now}: {}", message(&e)))?;
-                if let Some(r) = row {
-                    out.push(Changed {
-                        table: table_now.clone(),
-                        column: name_now.clone(),
-                        key: r.get(0),
-                        before: r.get(1),
-                        after: r.get(2),
-                    });
-                }
+                out.push(Changed {
+                    table: table_now.clone(),
+                    column: name_now.clone(),
+                    key,
+                    before: r.get(0),
+                    after: r.get(1),
+                });
             }
         }
         Ok((out, compared))

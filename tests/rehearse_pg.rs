@@ -717,7 +717,11 @@ fn with_sql(step: &schemashift::plan::Step, sql: &str) -> schemashift::plan::Ste
 fn a_rollback_that_drops_an_unrelated_index_is_named() {
     let widen = json!({"change_type": "change_column_type", "table": "orders", "column": "quantity", "to_type": "bigint"});
     let mut plan = plan_for(widen, Some(ORDERS), json!({}));
-    let last = plan.phases[0].rollback.last().expect("phase 1 has a rollback").clone();
+    let last = plan.phases[0]
+        .rollback
+        .last()
+        .expect("phase 1 has a rollback")
+        .clone();
     plan.phases[0]
         .rollback
         .push(with_sql(&last, "DROP INDEX orders_customer_id_idx;"));
@@ -763,9 +767,11 @@ fn a_trigger_that_rewrites_a_column_the_change_does_not_touch_is_named() {
         .iter_mut()
         .find(|s| s.sql.starts_with("CREATE FUNCTION"))
         .expect("the expand phase creates the sync function");
-    step.sql = step
-        .sql
-        .replacen("  RETURN NEW;", "  NEW.email := upper(NEW.email);\n  RETURN NEW;", 1);
+    step.sql = step.sql.replacen(
+        "  RETURN NEW;",
+        "  NEW.email := upper(NEW.email);\n  RETURN NEW;",
+        1,
+    );
     let r = rehearse_plan(plan, Some(SMALL_USERS), ROWS);
     assert_failed(
         &r,
@@ -816,7 +822,11 @@ fn a_backfill_that_rewrites_a_column_live_versions_read_is_named() {
 /// statement gives up and the plan stops as its abort criteria say.
 #[test]
 fn a_lock_held_past_every_attempt_aborts_within_the_app_budget() {
-    let plan = plan_for(rename_change(), Some(SMALL_USERS), json!({"lock_retries": 3}));
+    let plan = plan_for(
+        rename_change(),
+        Some(SMALL_USERS),
+        json!({"lock_retries": 3}),
+    );
     let first = &plan.phases[0].forward[0].sql;
     assert!(first.contains("lock_timeout = '200ms'"), "{first}");
     let mut req: RehearseRequest = serde_json::from_value(json!({
@@ -844,7 +854,12 @@ fn a_lock_held_past_every_attempt_aborts_within_the_app_budget() {
     // yet no app statement waited much beyond the 200 ms budget.
     assert!(met.duration_ms > 600.0, "{met:?}");
     assert!(met.app.statements > 0, "{met:?}");
-    assert!(met.app.max_ms < 200.0 + 150.0, "the app waited {} ms\n{}", met.app.max_ms, explain(&r));
+    assert!(
+        met.app.max_ms < 200.0 + 150.0,
+        "the app waited {} ms\n{}",
+        met.app.max_ms,
+        explain(&r)
+    );
     eprintln!("{}", r.verdict_text);
 }
 
@@ -852,16 +867,25 @@ fn a_lock_held_past_every_attempt_aborts_within_the_app_budget() {
 /// long transaction holding the table the app waits that long: not proven.
 #[test]
 fn a_lock_timeout_above_the_budget_stalls_the_app() {
-    let plan = plan_for(rename_change(), Some(SMALL_USERS), json!({"lock_timeout_ms": 2000}));
+    let plan = plan_for(
+        rename_change(),
+        Some(SMALL_USERS),
+        json!({"lock_timeout_ms": 2000}),
+    );
     assert!(
-        plan.risks.iter().any(|r| r.contains("exceeds the app's latency budget")),
+        plan.risks
+            .iter()
+            .any(|r| r.contains("exceeds the app's latency budget")),
         "{:?}",
         plan.risks
     );
     let r = rehearse_plan(plan, Some(SMALL_USERS), ROWS);
     assert_failed(
         &r,
-        &["phase 1", "lock_timeout of 2000 ms is longer than the app's budget of 200 ms"],
+        &[
+            "phase 1",
+            "lock_timeout of 2000 ms is longer than the app's budget of 200 ms",
+        ],
     );
 }
 

@@ -101,7 +101,10 @@ pub fn declared<'a>(statements: impl IntoIterator<Item = &'a str>, r: &Routines)
 enum Tok {
     /// A word: its upper-case form (empty when quoted, never a keyword) and
     /// the name PostgreSQL stores.
-    Word { upper: String, name: String },
+    Word {
+        upper: String,
+        name: String,
+    },
     Str(String),
     /// A dollar-quoted body.
     Body(String),
@@ -171,7 +174,10 @@ fn name_at(t: &[Tok], mut i: usize) -> Option<(String, usize)> {
 /// Skips the given optional keywords (in order, each at most once).
 fn skip(t: &[Tok], mut i: usize, words: &[&[&str]]) -> usize {
     for w in words {
-        if w.iter().enumerate().all(|(k, kw)| t.get(i + k).is_some_and(|x| x.is(kw))) {
+        if w.iter()
+            .enumerate()
+            .all(|(k, kw)| t.get(i + k).is_some_and(|x| x.is(kw)))
+        {
             i += w.len();
         }
     }
@@ -302,7 +308,9 @@ fn execute_format(t: &[Tok], i: usize, d: &mut Declared, r: &mut Routines, mode:
         if c == '%' {
             match chars.next() {
                 Some('%') => out.push('%'),
-                Some('I') => out.push_str(&crate::ident::quote_pg(&args.next().unwrap_or_default())),
+                Some('I') => {
+                    out.push_str(&crate::ident::quote_pg(&args.next().unwrap_or_default()))
+                }
                 Some(_) => out.push_str(&args.next().unwrap_or_default()),
                 None => {}
             }
@@ -582,13 +590,21 @@ fn routine_body(body: &str) -> (BTreeSet<Col>, BTreeSet<String>) {
     }
     let mut assigns = BTreeSet::new();
     for i in 0..t.len() {
-        let new_at = |k: usize| t.get(k).is_some_and(|x| x.is("NEW")) && t.get(k + 1).is_some_and(|x| x.punct("."));
+        let new_at = |k: usize| {
+            t.get(k).is_some_and(|x| x.is("NEW")) && t.get(k + 1).is_some_and(|x| x.punct("."))
+        };
         if new_at(i) {
             let Some(c) = t.get(i + 2).and_then(Tok::name) else {
                 continue;
             };
             let assigned = t.get(i + 3).is_some_and(|x| x.punct(":=") || x.punct("="))
-                && !(i > 0 && (t[i - 1].punct("(") || t[i - 1].is("IF") || t[i - 1].is("AND") || t[i - 1].is("OR") || t[i - 1].is("WHEN") || t[i - 1].is("ELSIF")));
+                && !(i > 0
+                    && (t[i - 1].punct("(")
+                        || t[i - 1].is("IF")
+                        || t[i - 1].is("AND")
+                        || t[i - 1].is("OR")
+                        || t[i - 1].is("WHEN")
+                        || t[i - 1].is("ELSIF")));
             let into = i > 0 && t[i - 1].is("INTO");
             if assigned || into {
                 assigns.insert(c.to_string());
@@ -607,8 +623,17 @@ fn drop(t: &[Tok], i: usize, d: &mut Declared, mode: Mode) -> usize {
         return j;
     };
     let table = upper == "TABLE";
-    if !["TABLE", "INDEX", "VIEW", "SEQUENCE", "TYPE", "FUNCTION", "PROCEDURE", "TRIGGER"]
-        .contains(&upper.as_str())
+    if ![
+        "TABLE",
+        "INDEX",
+        "VIEW",
+        "SEQUENCE",
+        "TYPE",
+        "FUNCTION",
+        "PROCEDURE",
+        "TRIGGER",
+    ]
+    .contains(&upper.as_str())
     {
         return j;
     }
@@ -655,9 +680,7 @@ fn update(t: &[Tok], i: usize, d: &mut Declared, _r: &mut Routines, _mode: Mode)
     k += 1;
     let end = statement_end(t, k);
     let stop = (k..end)
-        .find(|&m| {
-            ["WHERE", "FROM", "RETURNING"].iter().any(|w| t[m].is(w)) && depth0(t, k, m)
-        })
+        .find(|&m| ["WHERE", "FROM", "RETURNING"].iter().any(|w| t[m].is(w)) && depth0(t, k, m))
         .unwrap_or(end);
     // Targets: `c = ...` or `(a, b) = ...`, separated by commas at depth 0.
     let mut expect_target = true;
@@ -750,7 +773,10 @@ mod tests {
         assert_eq!(r.cross_table_writes(), [col("prefs", "phone")].into());
         // Not run: the routine's UPDATE is not the phase's.
         assert!(!declared([proc], &r).writes("users", "handle"));
-        let d = declared(["UPDATE ONLY users AS u SET email = lower(email) WHERE id < 5;"], &r);
+        let d = declared(
+            ["UPDATE ONLY users AS u SET email = lower(email) WHERE id < 5;"],
+            &r,
+        );
         assert_eq!(d.writes, [col("users", "email")].into());
     }
 

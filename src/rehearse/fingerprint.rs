@@ -233,11 +233,11 @@ pub fn declared(d: &Difference, by: &Declared) -> bool {
         "constraint" | "index" => {
             by.name(&o.name)
                 || on_declared_column
-                || o.table.as_deref().is_some_and(|t| by.unnamed_on.contains(t))
+                || o.table
+                    .as_deref()
+                    .is_some_and(|t| by.unnamed_on.contains(t))
         }
-        "function" | "procedure" => {
-            by.name(o.name.split('(').next().unwrap_or(&o.name))
-        }
+        "function" | "procedure" => by.name(o.name.split('(').next().unwrap_or(&o.name)),
         "sequence" | "view" | "materialized view" | "trigger" => {
             by.name(&o.name) || on_declared_column
         }
@@ -272,7 +272,11 @@ mod tests {
     fn differences_name_the_object_and_what_changed() {
         let idx = obj("index", Some("orders"), "orders_customer_id_idx");
         let before = Fingerprint(
-            [(idx.clone(), entry("CREATE INDEX ...", &[("orders", "customer_id")]))].into(),
+            [(
+                idx.clone(),
+                entry("CREATE INDEX ...", &[("orders", "customer_id")]),
+            )]
+            .into(),
         );
         let after = Fingerprint::default();
         let diffs = after.differences(&before);

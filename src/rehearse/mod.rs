@@ -27,9 +27,9 @@ mod locks;
 mod run;
 mod scratch;
 mod script;
-mod values;
 mod target;
 mod traffic;
+mod values;
 
 pub use live::{install_signal_cleanup, stop_all};
 
@@ -148,7 +148,9 @@ impl RehearseOptions {
                 s.rate
             )));
         }
-        if s.long_transaction_ms.is_some_and(|h| !(1..=3_600_000).contains(&h)) {
+        if s.long_transaction_ms
+            .is_some_and(|h| !(1..=3_600_000).contains(&h))
+        {
             return Err(RehearseError::Invalid(
                 "long_transaction_ms is out of range: use 1 to 3600000 (an hour)".into(),
             ));

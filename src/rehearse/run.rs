@@ -4,15 +4,15 @@
 
 use super::app::{self, AppVersion, Entry, VersionSpec};
 use super::data::{self, first_line, StartSchema};
+use super::invariants::{Invariants, Seg};
+use super::locks::{blocks_writes, lock_timeout_ms, watch_locks};
+use super::script::{Script, ScriptStep};
 use super::target::Target;
 use super::traffic::{self, connect, latency, message, Counters, Load, Recording};
 use super::{
     AppModel, AppRun, BackfillRun, CheckRun, Rehearsal, RehearseError, Segment, Settings,
     StatementRun, Verdict,
 };
-use super::invariants::{Invariants, Seg};
-use super::locks::{blocks_writes, lock_timeout_ms, watch_locks};
-use super::script::{Script, ScriptStep};
 use crate::change::{Change, ChangeType};
 use crate::ident::{literal_pg, quote_pg};
 use crate::plan::Check;

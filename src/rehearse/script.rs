@@ -116,7 +116,6 @@ impl Script {
     }
 }
 
-
 /// The abort criterion of a phase that foresees a statement's error: a
 /// guarded statement giving up after its attempts (a lock it could not get
 /// within the app's budget), or a unique build meeting duplicates.
@@ -149,14 +148,20 @@ mod tests {
             "the statement gives up after its retries: find the blocker".to_string(),
         ];
         assert_eq!(
-            foreseen(&abort, "gave up after 3 attempts: another transaction kept the table locked [P0001]"),
+            foreseen(
+                &abort,
+                "gave up after 3 attempts: another transaction kept the table locked [P0001]"
+            ),
             Some(abort[1].as_str())
         );
         assert_eq!(
             foreseen(&abort, "could not create unique index \"k\" [23505]"),
             Some(abort[0].as_str())
         );
-        assert_eq!(foreseen(&abort, "column \"x\" does not exist [42703]"), None);
+        assert_eq!(
+            foreseen(&abort, "column \"x\" does not exist [42703]"),
+            None
+        );
         assert_eq!(foreseen(&[], "could not create unique index [23505]"), None);
     }
 }

@@ -32,7 +32,11 @@ pub struct Before {
 }
 
 fn copy_name(oid: u32) -> String {
-    format!("{}.{}", quote_pg(CHECK_SCHEMA), quote_pg(&format!("t{oid}")))
+    format!(
+        "{}.{}",
+        quote_pg(CHECK_SCHEMA),
+        quote_pg(&format!("t{oid}"))
+    )
 }
 
 /// The oid of a table by name (quoted as given), when it exists.
@@ -143,7 +147,11 @@ pub struct Compare<'a> {
 impl Before {
     /// The columns live versions read that changed on untouched rows
     /// without being declared written; how many columns were compared.
-    pub async fn compare(&self, db: &Client, c: &Compare<'_>) -> Result<(Vec<Changed>, usize), String> {
+    pub async fn compare(
+        &self,
+        db: &Client,
+        c: &Compare<'_>,
+    ) -> Result<(Vec<Changed>, usize), String> {
         let mut out = Vec::new();
         let mut compared = 0;
         let mut by_oid: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();

@@ -184,9 +184,12 @@ struct PlanArgs {
     /// trigger (a database trigger keeps old and new in sync) or app (the app writes both).
     #[arg(long, value_enum, default_value = "trigger")]
     dual_write: DualWriteArg,
-    /// lock_timeout per statement, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
-    lock_timeout_ms: u64,
+    /// lock_timeout per statement, in milliseconds (default: --max-app-wait-ms).
+    #[arg(long, value_name = "MS")]
+    lock_timeout_ms: Option<u64>,
+    /// The app's latency budget: the longest an app statement may wait on the migration, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    max_app_wait_ms: u64,
     /// Retries after a lock timeout.
     #[arg(long, default_value_t = 10)]
     lock_retries: u32,
@@ -242,9 +245,9 @@ struct RehearseArgs {
     /// Plan option: trigger or app dual writes.
     #[arg(long, value_enum, default_value = "trigger")]
     dual_write: DualWriteArg,
-    /// Plan option: lock_timeout per statement, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
-    lock_timeout_ms: u64,
+    /// Plan option: lock_timeout per statement, in milliseconds (default: --max-app-wait-ms).
+    #[arg(long, value_name = "MS")]
+    lock_timeout_ms: Option<u64>,
     /// Plan option: rows per backfill batch.
     #[arg(long, default_value_t = 5000)]
     batch_size: u64,
@@ -518,7 +521,8 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
         plan_request: PlanRequest {
             schema,
             options: PlanOptions {
-                lock_timeout_ms: Some(args.lock_timeout_ms),
+                lock_timeout_ms: args.lock_timeout_ms,
+                max_app_wait_ms: Some(args.max_app_wait_ms),
                 batch_size: Some(args.batch_size),
                 batch_pause_ms: Some(args.batch_pause_ms),
                 dual_write: Some(match args.dual_write {
@@ -535,6 +539,7 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
             max_app_wait_ms: Some(args.max_app_wait_ms),
             rate: Some(args.rate),
             long_transaction: Some(!args.no_long_transaction),
+            long_transaction_ms: None,
             statement_timeout_ms: args.statement_timeout_ms,
         },
         ..RehearseRequest::default()
@@ -584,7 +589,7 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
     })?;
     Ok(match result.verdict {
         Verdict::Proven => ExitCode::SUCCESS,
-        Verdict::Failed => ExitCode::from(1),
+        Verdict::Failed | Verdict::Aborted => ExitCode::from(1),
     })
 }
 
@@ -629,7 +634,8 @@ fn plan(args: PlanArgs) -> Result<(), UsageError> {
         context: args.change.context.context(),
         schema,
         options: PlanOptions {
-            lock_timeout_ms: Some(args.lock_timeout_ms),
+            lock_timeout_ms: args.lock_timeout_ms,
+            max_app_wait_ms: Some(args.max_app_wait_ms),
             lock_retries: Some(args.lock_retries),
             batch_size: Some(args.batch_size),
             batch_pause_ms: Some(args.batch_pause_ms),

@@ -55,9 +55,14 @@ impl PlanMode {
 #[serde(deny_unknown_fields)]
 pub struct PlanOptions {
     /// lock_timeout for each statement that takes a lock conflicting with
-    /// the app, in milliseconds. Default 2000.
+    /// the app, in milliseconds. Default: `max_app_wait_ms`, so the app
+    /// never waits behind a queued lock longer than its budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_timeout_ms: Option<u64>,
+    /// The app's latency budget: the longest an app statement may wait on
+    /// the migration, in milliseconds. Default 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_app_wait_ms: Option<u64>,
     /// How many times a statement that hits lock_timeout is retried. Default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_retries: Option<u32>,
@@ -79,6 +84,7 @@ pub struct PlanOptions {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     pub lock_timeout_ms: u64,
+    pub max_app_wait_ms: u64,
     pub lock_retries: u32,
     pub batch_size: u64,
     pub batch_pause_ms: u64,
@@ -88,17 +94,25 @@ pub struct Settings {
 
 impl PlanOptions {
     pub fn settings(&self) -> Result<Settings, String> {
+        let max_app_wait_ms = self.max_app_wait_ms.unwrap_or(200);
         let s = Settings {
-            lock_timeout_ms: self.lock_timeout_ms.unwrap_or(2000),
+            lock_timeout_ms: self.lock_timeout_ms.unwrap_or(max_app_wait_ms),
+            max_app_wait_ms,
             lock_retries: self.lock_retries.unwrap_or(10),
             batch_size: self.batch_size.unwrap_or(5000),
             batch_pause_ms: self.batch_pause_ms.unwrap_or(50),
             dual_write: self.dual_write.unwrap_or_default(),
             mode: self.mode.unwrap_or_default(),
         };
+        if !(10..=600_000).contains(&s.max_app_wait_ms) {
+            return Err(format!(
+                "max_app_wait_ms {} is out of range: use 10 to 600000 (200 is typical)",
+                s.max_app_wait_ms
+            ));
+        }
         if !(10..=600_000).contains(&s.lock_timeout_ms) {
             return Err(format!(
-                "lock_timeout_ms {} is out of range: use 10 to 600000 (2000 is typical)",
+                "lock_timeout_ms {} is out of range: use 10 to 600000 (at most max_app_wait_ms, 200 by default)",
                 s.lock_timeout_ms
             ));
         }
@@ -176,6 +190,11 @@ pub struct AppVersion {
     pub version: String,
     pub reads: Vec<String>,
     pub writes: Vec<String>,
+    /// Values it no longer writes, per column it writes (`table.column`):
+    /// the label an enum relabel retires. What the rehearsal's app model
+    /// of this version writes follows it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub never_writes: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// One phase of the rollout.
@@ -328,6 +347,12 @@ pub fn build_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         classification,
     )?;
     plan.assumptions.splice(0..0, resolved.notes);
+    if settings.lock_timeout_ms > settings.max_app_wait_ms {
+        plan.risks.push(format!(
+            "lock_timeout_ms {} exceeds the app's latency budget (max_app_wait_ms {}): while a statement waits for its lock, app statements queue behind it for up to {} ms per attempt; lower lock_timeout_ms to the budget, or raise the budget knowingly",
+            settings.lock_timeout_ms, settings.max_app_wait_ms, settings.lock_timeout_ms
+        ));
+    }
     Ok(plan)
 }
 

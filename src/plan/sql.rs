@@ -26,7 +26,9 @@ pub fn dollar_tag(base: &str, body: &str) -> String {
 /// sets `lock_timeout`, and a try that times out is rolled back (releasing
 /// whatever it took) and retried after a growing pause, so a long transaction
 /// holding the table never queues the app behind the DDL for longer than the
-/// timeout. `body` holds PL/pgSQL statements, each ending in `;`.
+/// timeout. The pause doubles from 0.2 s up to 5 s and is jittered (half to
+/// one and a half times), so several migrations or app-side retries do not
+/// meet the lock in step. `body` holds PL/pgSQL statements, each ending in `;`.
 pub fn guarded(s: &Settings, body: &[String]) -> String {
     // Built in one string: plans hold several of these, and every review
     // finding with a planned fix builds a plan.
@@ -37,7 +39,7 @@ pub fn guarded(s: &Settings, body: &[String]) -> String {
     }
     let tag = dollar_tag("migrate", &stmts);
     format!(
-        "DO {tag}\nBEGIN\n  FOR attempt IN 1..{retries} LOOP\n    BEGIN\n      SET LOCAL lock_timeout = '{timeout}ms';\n{stmts}\n      RETURN;\n    EXCEPTION WHEN lock_not_available THEN\n      RAISE NOTICE 'lock not available (attempt % of {retries}); retrying', attempt;\n      PERFORM pg_sleep(least(attempt, 5));\n    END;\n  END LOOP;\n  RAISE EXCEPTION 'gave up after {retries} attempts: another transaction kept the table locked';\nEND\n{tag};",
+        "DO {tag}\nBEGIN\n  FOR attempt IN 1..{retries} LOOP\n    BEGIN\n      SET LOCAL lock_timeout = '{timeout}ms';\n{stmts}\n      RETURN;\n    EXCEPTION WHEN lock_not_available THEN\n      RAISE NOTICE 'lock not available (attempt % of {retries}); retrying', attempt;\n      PERFORM pg_sleep(least(0.1 * 2 ^ attempt, 5) * (0.5 + random()));\n    END;\n  END LOOP;\n  RAISE EXCEPTION 'gave up after {retries} attempts: another transaction kept the table locked';\nEND\n{tag};",
         retries = s.lock_retries,
         timeout = s.lock_timeout_ms,
     )

@@ -63,6 +63,8 @@ pub struct VersionSpec {
     pub name: String,
     pub reads: BTreeSet<Entry>,
     pub writes: BTreeSet<Entry>,
+    /// Values the version no longer writes, per column (a retired label).
+    pub never_writes: BTreeMap<Entry, BTreeSet<String>>,
 }
 
 impl VersionSpec {
@@ -96,6 +98,7 @@ pub fn versions(plan: &Plan) -> Vec<VersionSpec> {
                         name: app.version.clone(),
                         reads: BTreeSet::new(),
                         writes: BTreeSet::new(),
+                        never_writes: BTreeMap::new(),
                     });
                     out.len() - 1
                 }
@@ -106,6 +109,13 @@ pub fn versions(plan: &Plan) -> Vec<VersionSpec> {
             out[i]
                 .writes
                 .extend(app.writes.iter().map(|r| Entry::parse(r)));
+            for (column, values) in &app.never_writes {
+                out[i]
+                    .never_writes
+                    .entry(Entry::parse(column))
+                    .or_default()
+                    .extend(values.iter().cloned());
+            }
         }
     }
     out
@@ -205,8 +215,9 @@ pub struct Column {
     /// Has a default, is an identity or is generated: inserts may leave it out.
     pub defaulted: bool,
     pub generated: bool,
-    /// The first label, for enum types.
-    pub enum_label: Option<String>,
+    /// The labels, for enum types (in their sort order): those the version
+    /// may write, once [`build_version`] has left out the ones it retired.
+    pub enum_labels: Vec<String>,
 }
 
 /// The columns of a table or view (empty when it does not exist).
@@ -222,8 +233,8 @@ pub async fn catalog_columns(
                     a.atthasdef OR coalesce(row_to_json(a)->>'attidentity', '') <> ''
                         OR coalesce(row_to_json(a)->>'attgenerated', '') <> '',
                     coalesce(row_to_json(a)->>'attgenerated', '') <> '',
-                    (SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = a.atttypid
-                      ORDER BY e.enumsortorder LIMIT 1)
+                    ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = a.atttypid
+                           ORDER BY e.enumsortorder)
                FROM pg_attribute a
               WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
               ORDER BY a.attnum",
@@ -238,7 +249,7 @@ pub async fn catalog_columns(
             not_null: r.get(2),
             defaulted: r.get(3),
             generated: r.get(4),
-            enum_label: r.get(5),
+            enum_labels: r.get(5),
         })
         .collect())
 }
@@ -263,8 +274,9 @@ pub async fn primary_key(
 /// allows; `None` when no value can be made up for the type.
 pub fn value_text(col: &Column, n: u64) -> Option<String> {
     let t = col.data_type.to_lowercase();
-    if let Some(label) = &col.enum_label {
-        return Some(label.clone());
+    if !col.enum_labels.is_empty() {
+        let i = (n % col.enum_labels.len() as u64) as usize;
+        return Some(col.enum_labels[i].clone());
     }
     if t.ends_with("[]") {
         return Some("{}".into());
@@ -875,7 +887,23 @@ async fn build_table(
     m: &Model<'_>,
 ) -> Result<TableOps, ModelError> {
     let db_err = |e: tokio_postgres::Error| format!("reading the catalog for {table}: {e}");
-    let catalog = catalog_columns(db, table).await.map_err(db_err)?;
+    let mut catalog = catalog_columns(db, table).await.map_err(db_err)?;
+    // The labels the version retired are not among those it writes.
+    for c in &mut catalog {
+        let entry = Entry {
+            table: table.to_string(),
+            column: Some(c.name.clone()),
+        };
+        if let Some(retired) = spec.never_writes.get(&entry) {
+            c.enum_labels.retain(|l| !retired.contains(l));
+            if c.enum_labels.is_empty() && !retired.is_empty() {
+                return Err(format!(
+                    "app {} retires every label of {table}.{}: nothing is left for it to write",
+                    spec.name, c.name
+                ));
+            }
+        }
+    }
     if catalog.is_empty() {
         return Err(format!(
             "app {} uses table {table}, which does not exist when it is deployed",
@@ -915,7 +943,7 @@ async fn build_table(
                 not_null: false,
                 defaulted: false,
                 generated: false,
-                enum_label: None,
+                enum_labels: Vec::new(),
             })
     };
     let read =
@@ -1010,7 +1038,7 @@ mod tests {
             not_null: true,
             defaulted: false,
             generated: false,
-            enum_label: None,
+            enum_labels: Vec::new(),
         }
     }
 
@@ -1047,8 +1075,9 @@ mod tests {
             .ends_with("000000000007"));
         assert_eq!(value_text(&col("c", "point"), 1), None);
         let mut e = col("c", "mood");
-        e.enum_label = Some("happy".into());
-        assert_eq!(value_text(&e, 1).unwrap(), "happy");
+        e.enum_labels = vec!["happy".into(), "sad".into()];
+        assert_eq!(value_text(&e, 1).unwrap(), "sad");
+        assert_eq!(value_text(&e, 4).unwrap(), "happy");
     }
 
     #[test]

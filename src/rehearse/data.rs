@@ -362,7 +362,7 @@ async fn parents_first(db: &Client, tables: &[String]) -> Result<Vec<String>, Re
 /// type; the same forms as the app's values, so keys and references match.
 fn generated_sql(c: &Column) -> Option<String> {
     let t = c.data_type.to_lowercase();
-    let e = if let Some(label) = &c.enum_label {
+    let e = if let Some(label) = c.enum_labels.first() {
         crate::ident::literal_pg(label)
     } else if t.ends_with("[]") {
         "'{}'".into()

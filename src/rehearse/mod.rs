@@ -19,12 +19,18 @@
 mod app;
 mod conn;
 mod data;
+mod declare;
+mod fingerprint;
+mod invariants;
 mod keys;
 mod live;
+mod locks;
 mod run;
 mod scratch;
+mod script;
 mod target;
 mod traffic;
+mod values;
 
 pub use live::{install_signal_cleanup, stop_all};
 
@@ -87,6 +93,12 @@ pub struct RehearseOptions {
     /// blocking statement arrives. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_transaction: Option<bool>,
+    /// How long that transaction holds the tables, in milliseconds. Default:
+    /// the statement's lock_timeout plus one second, so a guarded statement
+    /// waits it out and retries; longer than all its attempts shows the
+    /// statement giving up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_transaction_ms: Option<u64>,
     /// statement_timeout of every rehearsal session, in milliseconds, so
     /// no statement can hang the rehearsal. Default 10 minutes plus one
     /// minute per million rows.
@@ -102,6 +114,7 @@ pub(crate) struct Settings {
     pub max_app_wait_ms: f64,
     pub rate: u32,
     pub long_transaction: bool,
+    pub long_transaction_ms: Option<u64>,
     pub statement_timeout_ms: u64,
 }
 
@@ -113,6 +126,7 @@ impl RehearseOptions {
             max_app_wait_ms: self.max_app_wait_ms.unwrap_or(200) as f64,
             rate: self.rate.unwrap_or(50),
             long_transaction: self.long_transaction.unwrap_or(true),
+            long_transaction_ms: self.long_transaction_ms,
             statement_timeout_ms: self.statement_timeout_ms.unwrap_or_else(|| {
                 600_000 + self.rows.unwrap_or(100_000).div_ceil(1_000_000) * 60_000
             }),
@@ -135,6 +149,13 @@ impl RehearseOptions {
                 s.rate
             )));
         }
+        if s.long_transaction_ms
+            .is_some_and(|h| !(1..=3_600_000).contains(&h))
+        {
+            return Err(RehearseError::Invalid(
+                "long_transaction_ms is out of range: use 1 to 3600000 (an hour)".into(),
+            ));
+        }
         if !(10.0..=600_000.0).contains(&s.max_app_wait_ms) {
             return Err(RehearseError::Invalid(format!(
                 "max_app_wait_ms {} is out of range: use 10 to 600000",
@@ -145,19 +166,23 @@ impl RehearseOptions {
     }
 }
 
-/// `proven` or `failed`.
+/// `proven`, `failed`, or `aborted`: a statement failed the way a phase's
+/// abort criteria foresee (duplicates meeting a unique build, a lock not
+/// got within its attempts), so the plan stopped as it says; not proven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Proven,
     Failed,
+    Aborted,
 }
 
 /// The result of a rehearsal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Rehearsal {
     pub verdict: Verdict,
-    /// `proven`, or `failed at phase N (id): reason`.
+    /// `proven`, `failed at phase N (id): reason`, or `aborted at phase N
+    /// (id) as the plan says (criterion): what happened`.
     pub verdict_text: String,
     /// What was rehearsed.
     pub subject: String,
@@ -320,8 +345,8 @@ async fn run_on(
     settings: &Settings,
 ) -> Result<Rehearsal, RehearseError> {
     let script = match (&req.as_is, &req.plan) {
-        (Some(sql), _) => run::Script::as_is(sql)?,
-        (None, Some(plan)) => run::Script::from_plan(plan.clone()),
+        (Some(sql), _) => script::Script::as_is(sql)?,
+        (None, Some(plan)) => script::Script::from_plan(plan.clone()),
         (None, None) => {
             let mut pr = req.plan_request.clone();
             if pr.context.version.is_none() {
@@ -329,7 +354,11 @@ async fn run_on(
                 pr.context.version = Some(target.version_major);
             }
             pr.context.rows.get_or_insert(settings.rows);
-            run::Script::from_plan(build_plan(&pr)?)
+            // The plan's lock_timeout follows the app's budget rehearsed.
+            pr.options
+                .max_app_wait_ms
+                .get_or_insert(settings.max_app_wait_ms as u64);
+            script::Script::from_plan(build_plan(&pr)?)
         }
     };
     let schema = data::starting_schema(req.plan_request.schema.as_deref(), script.change())?;

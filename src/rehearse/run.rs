@@ -4,6 +4,9 @@
 
 use super::app::{self, AppVersion, Entry, VersionSpec};
 use super::data::{self, first_line, StartSchema};
+use super::invariants::{Invariants, Seg};
+use super::locks::{blocks_writes, lock_timeout_ms, watch_locks};
+use super::script::{Script, ScriptStep};
 use super::target::Target;
 use super::traffic::{self, connect, latency, message, Counters, Load, Recording};
 use super::{
@@ -11,12 +14,11 @@ use super::{
     StatementRun, Verdict,
 };
 use crate::change::{Change, ChangeType};
-use crate::engine::Lock;
 use crate::ident::{literal_pg, quote_pg};
-use crate::plan::{Check, Plan};
+use crate::plan::Check;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -24,11 +26,13 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 /// every statement runs under load and its aftermath is seen.
 const SETTLE: Duration = Duration::from_millis(200);
 
-/// How often the migration's locks are sampled.
-const LOCK_POLL: Duration = Duration::from_millis(5);
-
 /// Slack on a lock_timeout for sampling and the retry's own pause.
 const TIMEOUT_SLACK_MS: f64 = 500.0;
+
+/// Margin over the app's budget for the lock sampler and the machine: an
+/// app statement queued behind a lock_timeout equal to the budget takes the
+/// budget plus its own run time.
+const STALL_MARGIN_MS: f64 = 100.0;
 
 /// A long transaction holds the tables this much longer than the
 /// statement's lock_timeout, so waiting it out and retrying can be told apart.
@@ -41,113 +45,8 @@ const BOUND_SLACK: Duration = Duration::from_secs(10);
 /// Hold for statements that set no lock_timeout.
 const HOLD_WITHOUT_TIMEOUT_MS: u64 = 2000;
 
-/// One statement to apply.
-#[derive(Debug, Clone)]
-pub struct ScriptStep {
-    pub sql: String,
-    pub lock: Option<Lock>,
-}
-
-/// One phase to rehearse.
-#[derive(Debug, Clone)]
-pub struct ScriptPhase {
-    pub id: String,
-    pub title: String,
-    pub app: Vec<String>,
-    pub forward: Vec<ScriptStep>,
-    pub rollback: Vec<ScriptStep>,
-    pub validation: Vec<Check>,
-    pub data_loss: bool,
-    /// The phase tells the operator to re-prepare statements whose result
-    /// type it changes (see [`Runner::segment`]).
-    pub announces_reprepare: bool,
-}
-
-/// What is rehearsed: a plan's phases, or SQL as written (one phase).
-#[derive(Debug, Clone)]
-pub struct Script {
-    kind: &'static str,
-    subject: String,
-    plan: Option<Plan>,
-    phases: Vec<ScriptPhase>,
-}
-
-impl Script {
-    pub fn from_plan(plan: Plan) -> Script {
-        let steps = |s: &[crate::plan::Step]| {
-            s.iter()
-                .map(|s| ScriptStep {
-                    sql: s.sql.clone(),
-                    lock: Some(s.lock),
-                })
-                .collect()
-        };
-        let phases = plan
-            .phases
-            .iter()
-            .map(|p| ScriptPhase {
-                id: p.id.clone(),
-                title: p.title.clone(),
-                app: p.app.iter().map(|a| a.version.clone()).collect(),
-                forward: steps(&p.forward),
-                rollback: steps(&p.rollback),
-                validation: p.validation.clone(),
-                data_loss: p.data_loss.is_some(),
-                announces_reprepare: p
-                    .advance_when
-                    .iter()
-                    .any(|a| a.to_ascii_lowercase().contains("re-prepare")),
-            })
-            .collect();
-        Script {
-            kind: "plan",
-            subject: plan.change.describe(),
-            plan: Some(plan),
-            phases,
-        }
-    }
-
-    pub fn as_is(sql: &str) -> Result<Script, RehearseError> {
-        let forward: Vec<ScriptStep> =
-            crate::change::ddl::split_statements(sql, crate::context::Engine::Postgres)
-                .into_iter()
-                .map(|s| ScriptStep {
-                    sql: s.text,
-                    lock: None,
-                })
-                .collect();
-        if forward.is_empty() {
-            return Err(RehearseError::Invalid(
-                "as_is holds no SQL statement to rehearse".into(),
-            ));
-        }
-        Ok(Script {
-            kind: "as_is",
-            subject: format!(
-                "{} statement(s) as written, applied while the current app runs",
-                forward.len()
-            ),
-            plan: None,
-            phases: vec![ScriptPhase {
-                id: "as-is".into(),
-                title: "The migration as written".into(),
-                app: vec!["v1".into()],
-                forward,
-                rollback: Vec::new(),
-                validation: Vec::new(),
-                data_loss: false,
-                announces_reprepare: false,
-            }],
-        })
-    }
-
-    pub fn change(&self) -> Option<&Change> {
-        self.plan.as_ref().map(|p| &p.change)
-    }
-}
-
 /// A table's starting rows, to prove none is lost or altered.
-struct Fingerprint {
+struct RowSum {
     table: String,
     key: String,
     columns: Vec<String>,
@@ -169,12 +68,18 @@ pub struct Runner<'a> {
     affected: BTreeMap<String, BTreeSet<String>>,
     start: BTreeMap<String, Vec<String>>,
     built: Vec<Option<AppVersion>>,
-    fingerprints: Vec<Fingerprint>,
+    fingerprints: Vec<RowSum>,
     /// The primary keys at the start (see [`super::keys`]).
     keys: Vec<super::keys::StartKey>,
     inserted: Vec<(String, String)>,
     segments: Vec<Segment>,
     backfill: Option<BackfillRun>,
+    invariants: Invariants,
+    /// The failure that is a phase stopping as its abort criteria say, and
+    /// the criterion.
+    aborted: Option<(String, String)>,
+    /// Keys per table oid the app may write in the segment now running.
+    touched: BTreeMap<u32, BTreeSet<String>>,
     began: Instant,
 }
 
@@ -227,6 +132,9 @@ impl<'a> Runner<'a> {
             inserted: Vec::new(),
             segments: Vec::new(),
             backfill: None,
+            invariants: Invariants::default(),
+            aborted: None,
+            touched: BTreeMap::new(),
             began,
         })
     }
@@ -281,6 +189,14 @@ impl<'a> Runner<'a> {
         self.keys = super::keys::start_keys(&self.db, self.start.keys())
             .await
             .map_err(|e| RehearseError::Database(format!("reading primary keys: {e}")))?;
+        let keys: Vec<(String, String, Vec<String>)> = self
+            .fingerprints
+            .iter()
+            .map(|f| (f.table.clone(), f.key.clone(), f.columns.clone()))
+            .collect();
+        self.invariants = Invariants::start(&self.db, &self.script, &keys)
+            .await
+            .map_err(|e| RehearseError::Database(format!("reading the starting schema: {e}")))?;
 
         // The app before any change: if it fails here, the model (not the
         // plan) is wrong, and nothing after would mean anything.
@@ -334,6 +250,16 @@ impl<'a> Runner<'a> {
                 )
                 .await;
             let ok = forward.passed;
+            if let Some(criterion) = forward
+                .statements
+                .last()
+                .and_then(|s| s.error.as_deref())
+                .and_then(|e| super::script::foreseen(&phase.abort_when, e))
+            {
+                if let Some(f) = forward.failures.first() {
+                    self.aborted = Some((f.clone(), criterion.to_string()));
+                }
+            }
             self.segments.push(forward);
             if !ok {
                 break;
@@ -391,14 +317,21 @@ impl<'a> Runner<'a> {
             .iter()
             .flat_map(|s| s.failures.iter().cloned())
             .collect();
-        let verdict = if failures.is_empty() {
-            Verdict::Proven
-        } else {
-            Verdict::Failed
+        let aborted = self
+            .aborted
+            .as_ref()
+            .filter(|(f, _)| failures.first() == Some(f));
+        let verdict = match (failures.is_empty(), aborted) {
+            (true, _) => Verdict::Proven,
+            (false, Some(_)) => Verdict::Aborted,
+            (false, None) => Verdict::Failed,
         };
-        let verdict_text = match failures.first() {
-            None => "proven".to_string(),
-            Some(f) => format!("failed at {f}"),
+        let verdict_text = match (failures.first(), aborted) {
+            (None, _) => "proven".to_string(),
+            (Some(f), Some((_, why))) => {
+                format!("aborted as the plan says (\"{why}\") at {f}")
+            }
+            (Some(f), None) => format!("failed at {f}"),
         };
         let advice = if self.script.kind == "as_is" {
             if failures.is_empty() {
@@ -500,6 +433,14 @@ impl<'a> Runner<'a> {
         // of this segment are deployed once it has applied (a release
         // follows the SQL it needs), and versions not listed any more were
         // retired before it.
+        self.touched.clear();
+        let before = match self.invariants.before_segment(&self.db).await {
+            Ok(b) => b,
+            Err(e) => {
+                fail(&mut seg, format!("cannot copy the rows before it: {e}"));
+                return seg;
+            }
+        };
         let (during, joining): (Vec<String>, Vec<String>) = app_versions
             .iter()
             .cloned()
@@ -615,6 +556,23 @@ impl<'a> Runner<'a> {
             fail(&mut seg, reason);
         }
         if !step_failed {
+            let at = Seg {
+                phase,
+                direction,
+                steps,
+            };
+            let checks = self
+                .invariants
+                .after_segment(&self.db, &at, &before, &live, &self.touched)
+                .await;
+            for (check, reason) in checks {
+                if let Some(r) = reason {
+                    fail(&mut seg, r);
+                }
+                seg.checks.push(check);
+            }
+        }
+        if !step_failed {
             for c in checks {
                 let got = self.scalar(&c.sql).await;
                 let passed = got.as_deref() == Ok(c.expect.trim());
@@ -646,7 +604,11 @@ impl<'a> Runner<'a> {
             }
         }
         for (check, reason) in self.rows_kept().await {
-            if let Some(r) = reason {
+            if let Some(mut r) = reason {
+                // Which value changed, from the copy taken before the segment.
+                if let Ok(Some(c)) = before.first_strict_change(&self.db).await {
+                    r = format!("{r}: {c}");
+                }
                 fail(&mut seg, r);
             }
             seg.checks.push(check);
@@ -659,6 +621,7 @@ impl<'a> Runner<'a> {
             }
             seg.checks.push(check);
         }
+        before.drop(&self.db).await;
         self.note_backfill(&seg, steps);
         seg.seconds = round2(began.elapsed().as_secs_f64());
         seg
@@ -690,10 +653,18 @@ impl<'a> Runner<'a> {
     }
 
     async fn start_traffic(
-        &self,
+        &mut self,
         live: &[(usize, AppVersion)],
     ) -> Result<traffic::Traffic, String> {
         let keys = self.sample_keys(live).await;
+        for (table, found) in &keys {
+            if let Some(oid) = super::values::oid_of(&self.db, table).await {
+                self.touched
+                    .entry(oid)
+                    .or_default()
+                    .extend(found.iter().cloned());
+            }
+        }
         let load = Load {
             plain_clients: 2,
             rate: self.settings.rate,
@@ -710,7 +681,9 @@ impl<'a> Runner<'a> {
         app_tables: &BTreeSet<String>,
     ) -> (StatementRun, (u64, u64)) {
         let timeout = lock_timeout_ms(&step.sql);
-        let hold_ms = timeout.map_or(HOLD_WITHOUT_TIMEOUT_MS, |t| t + HOLD_BEYOND_TIMEOUT_MS);
+        let hold_ms = self.settings.long_transaction_ms.unwrap_or_else(|| {
+            timeout.map_or(HOLD_WITHOUT_TIMEOUT_MS, |t| t + HOLD_BEYOND_TIMEOUT_MS)
+        });
         let blocker = if long {
             self.hold_tables(app_tables, hold_ms).await
         } else {
@@ -728,10 +701,13 @@ impl<'a> Runner<'a> {
         let to = self.counters.now_us();
         done.store(true, Ordering::SeqCst);
         let seen = watcher.await.unwrap_or_default();
+        // A transaction held longer than the statement took (it gave up)
+        // ends with it.
         let held_for = match blocker {
-            Some(h) => {
+            Some((h, release, since)) => {
+                let _ = release.send(());
                 let _ = h.await;
-                Some(hold_ms)
+                Some((since.elapsed().as_millis() as u64).min(hold_ms))
             }
             None => None,
         };
@@ -782,12 +758,16 @@ impl<'a> Runner<'a> {
 
     /// Opens a transaction holding ROW EXCLUSIVE on the app's tables (an app
     /// transaction that wrote and has not committed) and commits it after
-    /// `hold_ms`.
+    /// `hold_ms`, or when released.
     async fn hold_tables(
         &self,
         tables: &BTreeSet<String>,
         hold_ms: u64,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    ) -> Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+        Instant,
+    )> {
         let mut existing = Vec::new();
         for t in tables {
             let kind = self
@@ -815,16 +795,23 @@ impl<'a> Runner<'a> {
             ))
             .await
             .ok()?;
-        Some(tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let since = Instant::now();
+        let h = tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(hold_ms)) => {}
+                _ = released => {}
+            }
             let _ = client.batch_execute("COMMIT").await;
-        }))
+        });
+        Some((h, release, since))
     }
 
     /// App statements slower than the budget, blamed on the statement that
-    /// ran meanwhile. A statement that met a long transaction may make the
-    /// app wait up to its lock_timeout (that is the guard working); one
-    /// without a lock_timeout makes it wait for the whole transaction.
+    /// ran meanwhile. The budget alone judges: a statement that met a long
+    /// transaction makes the app wait up to its lock_timeout per attempt, so
+    /// a lock_timeout above the budget stalls the app; one without a
+    /// lock_timeout makes it wait for the whole transaction.
     fn stalls(
         &self,
         seg: &Segment,
@@ -835,10 +822,7 @@ impl<'a> Runner<'a> {
         let budget = self.settings.max_app_wait_ms;
         let mut out = Vec::new();
         for ((run, step), &(from, to)) in seg.statements.iter().zip(steps).zip(windows) {
-            let allowed = match (run.long_transaction_ms, run.lock_timeout_ms) {
-                (Some(_), Some(t)) => budget.max(t as f64 + TIMEOUT_SLACK_MS),
-                _ => budget,
-            };
+            let allowed = budget + STALL_MARGIN_MS;
             let worst = rec
                 .samples
                 .iter()
@@ -849,13 +833,14 @@ impl<'a> Runner<'a> {
             // Blamed only when the server saw app sessions waiting on this
             // statement that long: a slow statement with nobody blocked is
             // the machine, not the plan.
-            if worst > allowed && run.app_blocked_ms > allowed - TIMEOUT_SLACK_MS.min(allowed / 2.0)
-            {
+            if worst > allowed && run.app_blocked_ms > budget {
                 let why = match (run.long_transaction_ms, run.lock_timeout_ms) {
                     (Some(h), None) => format!(
                         "with an app transaction open on the table for {h} ms it queued for its lock with no lock_timeout, and the app queued behind it: set lock_timeout and retry"
                     ),
-                    (Some(_), Some(t)) => format!("longer than its lock_timeout of {t} ms"),
+                    (_, Some(t)) if t as f64 > budget => format!(
+                        "its lock_timeout of {t} ms is longer than the app's budget of {budget:.0} ms (max_app_wait_ms): the app queues behind each attempt for up to {t} ms; set lock_timeout to the budget"
+                    ),
                     _ => "the app waited on its lock or its row locks: it blocks the app for as long as it runs".to_string(),
                 };
                 out.push(format!(
@@ -1012,7 +997,7 @@ impl<'a> Runner<'a> {
 
     /// Count and checksum of each starting table's untouched columns over its
     /// starting rows.
-    async fn fingerprint_all(&self) -> Result<Vec<Fingerprint>, RehearseError> {
+    async fn fingerprint_all(&self) -> Result<Vec<RowSum>, RehearseError> {
         let mut out = Vec::new();
         for (table, cols) in &self.start {
             let Some(key) = app::row_key(&self.db, table, self.script.change())
@@ -1032,7 +1017,7 @@ impl<'a> Runner<'a> {
                 .table_sum(table, &key, &columns)
                 .await
                 .map_err(RehearseError::Database)?;
-            out.push(Fingerprint {
+            out.push(RowSum {
                 table: table.clone(),
                 key,
                 columns,
@@ -1219,221 +1204,10 @@ fn whole_tables(name: &str, tables: &[String]) -> VersionSpec {
         name: name.into(),
         reads: entries.clone(),
         writes: entries,
+        never_writes: BTreeMap::new(),
     }
-}
-
-/// Whether a statement takes a lock that conflicts with app writes (and so
-/// is the one to meet a long app transaction): when the plan says so, or
-/// when the statement's leading words do (an edited plan's SQL may take a
-/// stronger lock than its `lock` says), unless the plan says it locks no
-/// app table at all.
-fn blocks_writes(step: &ScriptStep) -> bool {
-    if step.lock == Some(Lock::None) {
-        return false;
-    }
-    let planned = step.lock.is_some_and(|l| {
-        matches!(
-            l,
-            Lock::Share | Lock::ShareRowExclusive | Lock::Exclusive | Lock::AccessExclusive
-        )
-    });
-    let upper = step.sql.trim_start().to_ascii_uppercase();
-    let words: Vec<&str> = upper.split_whitespace().take(4).collect();
-    let concurrent = upper.contains("CONCURRENTLY");
-    let written = match words.as_slice() {
-        // VALIDATE CONSTRAINT takes SHARE UPDATE EXCLUSIVE: writes go on.
-        ["ALTER", "TABLE", ..] => !upper.contains("VALIDATE CONSTRAINT"),
-        ["LOCK", ..] | ["TRUNCATE", ..] | ["CLUSTER", ..] => true,
-        ["CREATE", "INDEX", ..] | ["CREATE", "UNIQUE", "INDEX", ..] => !concurrent,
-        ["DROP", "INDEX", ..] | ["REINDEX", ..] | ["REFRESH", ..] => !concurrent,
-        ["DROP", "TABLE", ..] | ["CREATE", "TRIGGER", ..] => true,
-        ["VACUUM", "FULL", ..] | ["VACUUM", "(FULL", ..] => true,
-        _ => false,
-    };
-    planned || written
-}
-
-static LOCK_TIMEOUT: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"(?i)lock_timeout\s*(?:=|to)\s*'?\s*(\d+)\s*(ms|s|min)?")
-        .expect("static regex")
-});
-
-/// The lock_timeout a statement sets for itself, in milliseconds.
-fn lock_timeout_ms(sql: &str) -> Option<u64> {
-    let c = LOCK_TIMEOUT.captures(sql)?;
-    let n: u64 = c[1].parse().ok()?;
-    let ms = match c.get(2).map(|m| m.as_str().to_ascii_lowercase()).as_deref() {
-        Some("s") => n * 1000,
-        Some("min") => n * 60_000,
-        _ => n,
-    };
-    (ms > 0).then_some(ms)
-}
-
-/// What the lock sampler saw while one statement ran.
-#[derive(Debug, Default)]
-struct Seen {
-    /// Strongest mode held on an app table (or awaited, when never seen held).
-    lock: Option<String>,
-    /// Longest continuous wait of the statement for a lock on an app table.
-    longest_wait_ms: f64,
-    /// Longest continuous time some other session waited on the statement
-    /// (`pg_blocking_pids`: behind its locks, or queued behind its request).
-    longest_block_ms: f64,
-}
-
-/// A continuous condition's longest run, from samples.
-#[derive(Default)]
-struct Span {
-    since: Option<Instant>,
-    longest: f64,
-}
-
-impl Span {
-    fn sample(&mut self, on: bool) {
-        match (on, self.since) {
-            (true, None) => self.since = Some(Instant::now()),
-            (false, Some(since)) => {
-                self.longest = self.longest.max(since.elapsed().as_secs_f64() * 1000.0);
-                self.since = None;
-            }
-            _ => {}
-        }
-    }
-
-    fn finish(mut self) -> f64 {
-        self.sample(false);
-        self.longest
-    }
-}
-
-/// Samples the migration backend's locks on app tables, and who waits on
-/// it, until `done`.
-async fn watch_locks(
-    monitor: Arc<Client>,
-    pid: i32,
-    tables: BTreeSet<String>,
-    done: Arc<AtomicBool>,
-) -> Seen {
-    let sql = format!(
-        "SELECT 'lock', c.relname::text, l.mode, l.granted::text FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-          WHERE l.pid = {pid} AND l.locktype = 'relation' AND c.relkind IN ('r', 'p') \
-         UNION ALL SELECT 'blocked', count(*)::text, NULL, NULL FROM pg_stat_activity \
-          WHERE pid <> {pid} AND {pid} = ANY (pg_blocking_pids(pid))"
-    );
-    let mut strongest: Option<(usize, String)> = None;
-    // A lock granted between two samples is only seen while it is awaited.
-    let mut awaited: Option<(usize, String)> = None;
-    let mut wait = Span::default();
-    let mut block = Span::default();
-    while !done.load(Ordering::SeqCst) {
-        if let Ok(msgs) = monitor.simple_query(&sql).await {
-            let mut waiting = false;
-            let mut blocking = false;
-            for m in msgs {
-                let SimpleQueryMessage::Row(r) = m else {
-                    continue;
-                };
-                match (r.get(0), r.get(1), r.get(2), r.get(3)) {
-                    (Some("blocked"), Some(n), _, _) => blocking = n != "0",
-                    (Some("lock"), Some(rel), Some(mode), Some(granted))
-                        if tables.contains(rel) =>
-                    {
-                        let rank = lock_rank(mode);
-                        let slot = if granted == "true" {
-                            &mut strongest
-                        } else {
-                            waiting = true;
-                            &mut awaited
-                        };
-                        if slot.as_ref().is_none_or(|(r, _)| rank > *r) {
-                            *slot = Some((rank, mode.to_string()));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            wait.sample(waiting);
-            block.sample(blocking);
-        }
-        tokio::time::sleep(LOCK_POLL).await;
-    }
-    let lock = match (strongest, awaited) {
-        (Some((g, m)), Some((a, _))) if g >= a => Some(m),
-        (_, Some((_, m))) => Some(format!("{m} (waited for)")),
-        (Some((_, m)), None) => Some(m),
-        (None, None) => None,
-    };
-    Seen {
-        lock,
-        longest_wait_ms: wait.finish(),
-        longest_block_ms: block.finish(),
-    }
-}
-
-fn lock_rank(mode: &str) -> usize {
-    [
-        "AccessShareLock",
-        "RowShareLock",
-        "RowExclusiveLock",
-        "ShareUpdateExclusiveLock",
-        "ShareLock",
-        "ShareRowExclusiveLock",
-        "ExclusiveLock",
-        "AccessExclusiveLock",
-    ]
-    .iter()
-    .position(|m| *m == mode)
-    .unwrap_or(0)
 }
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_timeouts_are_read_from_the_sql() {
-        assert_eq!(
-            lock_timeout_ms("SET LOCAL lock_timeout = '2000ms';"),
-            Some(2000)
-        );
-        assert_eq!(lock_timeout_ms("set lock_timeout to '3s'"), Some(3000));
-        assert_eq!(lock_timeout_ms("SET lock_timeout = 0"), None);
-        assert_eq!(lock_timeout_ms("ALTER TABLE t ADD c int"), None);
-    }
-
-    #[test]
-    fn statements_that_block_writes() {
-        let s = |sql: &str| ScriptStep {
-            sql: sql.into(),
-            lock: None,
-        };
-        assert!(blocks_writes(&s("CREATE INDEX i ON t (c)")));
-        assert!(!blocks_writes(&s("CREATE INDEX CONCURRENTLY i ON t (c)")));
-        assert!(blocks_writes(&s("alter table t rename column a to b")));
-        assert!(!blocks_writes(&s("UPDATE t SET a = b")));
-        assert!(blocks_writes(&ScriptStep {
-            sql: "DO $$ ... $$".into(),
-            lock: Some(Lock::AccessExclusive)
-        }));
-        assert!(!blocks_writes(&ScriptStep {
-            sql: "ALTER TABLE t VALIDATE CONSTRAINT c".into(),
-            lock: Some(Lock::ShareUpdateExclusive)
-        }));
-        // The SQL wins over a plan whose lock was not edited with it.
-        assert!(blocks_writes(&ScriptStep {
-            sql: "CREATE INDEX i ON t (c)".into(),
-            lock: Some(Lock::ShareUpdateExclusive)
-        }));
-    }
-
-    #[test]
-    fn lock_modes_rank_by_strength() {
-        assert!(lock_rank("AccessExclusiveLock") > lock_rank("ShareLock"));
-        assert!(lock_rank("ShareLock") > lock_rank("RowExclusiveLock"));
-    }
 }

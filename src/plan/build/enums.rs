@@ -69,7 +69,9 @@ pub(super) fn enum_change(p: &mut Planner, type_name: &str, op: &EnumOp) -> R<Ve
             let t = p.table(&tq.pg())?;
             let ex = add(p, to, format!(" AFTER {}", literal_pg(from)));
             let mut dep = phase(PhaseKind::Deploy, format!("Release v2: writes '{to}', reads both '{from}' and '{to}'"), "new rows use the new label");
-            dep.app = vec![app("v1", &[format!("{tq}.{col}")], &[format!("{tq}.{col}")]), app("v2", &[format!("{tq}.{col}")], &[format!("{tq}.{col}")])];
+            let mut v2 = app("v2", &[format!("{tq}.{col}")], &[format!("{tq}.{col}")]);
+            v2.never_writes.insert(format!("{tq}.{col}"), vec![from.clone()]);
+            dep.app = vec![app("v1", &[format!("{tq}.{col}")], &[format!("{tq}.{col}")]), v2];
             dep.advance_when.push(format!("every instance runs v2; nothing writes '{from}'"));
             dep.abort_when.push("v2 fails: redeploy v1".into());
             dep.rollback_point = "redeploy v1".into();

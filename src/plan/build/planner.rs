@@ -203,6 +203,7 @@ pub(super) fn app(version: &str, reads: &[String], writes: &[String]) -> AppVers
         version: version.into(),
         reads: reads.to_vec(),
         writes: writes.to_vec(),
+        never_writes: Default::default(),
     }
 }
 

@@ -139,6 +139,12 @@ pub(super) fn sync_function_name(t: &T, label: &str) -> String {
 /// made again with the new names in the same transaction. With
 /// `lenient_old`, a value that does not fit the old side (an out-of-range
 /// number after a widening) leaves it NULL instead of failing the write.
+///
+/// The old side is filled from the new only when the new values are not
+/// what the old ones convert to: the backfill writes exactly that, and
+/// copying it back through a conversion that is not an exact inverse (a
+/// split joined again, a merge split again) would rewrite the live column
+/// that old app versions still read.
 pub(super) fn sync_function(
     func_sql: &str,
     create: &str,
@@ -183,7 +189,7 @@ pub(super) fn sync_function(
         assign(to_old, old)
     };
     let body = format!(
-        "BEGIN\n  IF TG_OP = 'INSERT' THEN\n    IF {new_null} THEN\n      {fill_new}\n    ELSIF {old_null} THEN\n      {fill_old}\n    END IF;\n  ELSIF {old_new_row} IS DISTINCT FROM {old_old_row} AND {new_new_row} IS NOT DISTINCT FROM {new_old_row} THEN\n    {fill_new}\n  ELSIF {new_new_row} IS DISTINCT FROM {new_old_row} AND {old_new_row} IS NOT DISTINCT FROM {old_old_row} THEN\n    {fill_old}\n  END IF;\n  RETURN NEW;\nEND\n",
+        "BEGIN\n  IF TG_OP = 'INSERT' THEN\n    IF {new_null} THEN\n      {fill_new}\n    ELSIF {old_null} THEN\n      {fill_old}\n    END IF;\n  ELSIF {old_new_row} IS DISTINCT FROM {old_old_row} AND {new_new_row} IS NOT DISTINCT FROM {new_old_row} THEN\n    {fill_new}\n  ELSIF {new_new_row} IS DISTINCT FROM {new_old_row} AND {old_new_row} IS NOT DISTINCT FROM {old_old_row} AND NOT EXISTS (SELECT FROM (SELECT NEW.*) AS r WHERE ROW({to_new_list}) IS NOT DISTINCT FROM {new_new_row}) THEN\n    {fill_old}\n  END IF;\n  RETURN NEW;\nEND\n",
         new_null = all_null(new),
         old_null = all_null(old),
         fill_new = assign(to_new, new),
@@ -191,6 +197,7 @@ pub(super) fn sync_function(
         old_old_row = row("OLD.", old),
         new_new_row = row("NEW.", new),
         new_old_row = row("OLD.", new),
+        to_new_list = to_new.join(", "),
     );
     let tag = sql::dollar_tag("sync", &body);
     format!(

@@ -176,7 +176,7 @@ fn fingerprint(srv: &Server) -> Result<String, String> {
         ),
         (
             &mut app,
-            "SELECT (SELECT string_agg(n.nspname || '.' || c.relname || ':' || c.relkind || ':' || pg_get_userbyid(c.relowner), ',' ORDER BY 1)
+            "SELECT (SELECT string_agg(n.nspname || '.' || c.relname || ':' || c.relkind::text || ':' || pg_get_userbyid(c.relowner), ',' ORDER BY 1)
                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('public', 'other'))
                  || ' | ' || (SELECT string_agg(n.nspname || ':' || pg_get_userbyid(n.nspowner) || ':' || coalesce(n.nspacl::text, '-'), ',' ORDER BY 1)
                        FROM pg_namespace n WHERE n.nspname IN ('public', 'other'))

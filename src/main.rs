@@ -230,6 +230,12 @@ struct RehearseArgs {
     /// Rehearse on this server instead of a throwaway cluster, in a scratch database and role it creates and drops there (needs CREATEDB and CREATEROLE); sslmode is honoured.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// Production's PostgreSQL major: the plan is built for it and, without --database-url, the rehearsal runs on a server of that major (installed, cached, or downloaded into the cache). Default: the newest installed server.
+    #[arg(long = "pg-version", value_name = "MAJOR")]
+    pg_version: Option<u32>,
+    /// Never download a PostgreSQL server build (also SCHEMASHIFT_OFFLINE=1); use installed or cached binaries only.
+    #[arg(long)]
+    offline: bool,
     /// statement_timeout of every rehearsal session, in milliseconds (default 10 minutes plus one per million rows).
     #[arg(long, value_name = "MS")]
     statement_timeout_ms: Option<u64>,
@@ -531,6 +537,10 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
                 }),
                 ..PlanOptions::default()
             },
+            context: Context {
+                version: args.pg_version,
+                ..Context::default()
+            },
             ..PlanRequest::default()
         },
         rehearsal: RehearseOptions {
@@ -541,6 +551,7 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, UsageError> {
             long_transaction: Some(!args.no_long_transaction),
             long_transaction_ms: None,
             statement_timeout_ms: args.statement_timeout_ms,
+            offline: args.offline.then_some(true),
         },
         ..RehearseRequest::default()
     };

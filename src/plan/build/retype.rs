@@ -269,7 +269,7 @@ pub(super) fn change_type(
     unswap.push(sync_between(&c, &shadow, false)?);
     sw.forward = vec![p.brief(swap)];
     if col_info.as_ref().is_some_and(|ci| ci.not_null) {
-        let (fwd, _) = p.enforce_not_null(&t, &old_name);
+        let (fwd, _) = p.enforce_not_null_as(&t, &old_name, &c);
         sw.rollback.extend(fwd);
     }
     sw.rollback.push(p.brief(unswap));

@@ -444,7 +444,7 @@ fn build(
     // which stops here), its unique index rebuilt, then the swap reversed.
     for w in &targets {
         if w.not_null {
-            let (fwd, _) = p.enforce_not_null(&w.t, &w.old);
+            let (fwd, _) = p.enforce_not_null_as(&w.t, &w.old, &w.col);
             sw.rollback.extend(fwd);
         }
     }

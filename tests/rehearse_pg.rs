@@ -803,6 +803,11 @@ fn a_backfill_that_rewrites_a_column_live_versions_read_is_named() {
         copy_back,
         "SELECT upper(\"handle\") INTO NEW.\"username\" FROM (SELECT NEW.*) AS r;",
     );
+    // And without the guard that skips the copy when the new value is what
+    // the old one converts to (which is what a backfill writes).
+    let guard = " AND NOT EXISTS (SELECT FROM (SELECT NEW.*) AS r WHERE ROW(\"username\") IS NOT DISTINCT FROM ROW(NEW.\"handle\"))";
+    assert!(step.sql.contains(guard), "{}", step.sql);
+    step.sql = step.sql.replace(guard, "");
     let r = rehearse_plan(plan, Some(SMALL_USERS), ROWS);
     assert_failed(
         &r,

@@ -15,6 +15,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Words that follow "schemashift " in prose, not as a command.
 const PROSE: &[&str] = &[
     "plans",
+    "runs",
     "writes",
     "reads",
     "rehearsal",

@@ -114,11 +114,15 @@ pub(super) async fn keys_kept(
     let mut out = Vec::new();
     for k in keys {
         let exists = db
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&quote_pg(&k.table)])
+            .query_one(
+                "SELECT EXISTS (SELECT FROM pg_class WHERE oid = to_regclass($1) AND relkind IN ('r', 'p'))",
+                &[&quote_pg(&k.table)],
+            )
             .await
             .is_ok_and(|r| r.get(0));
         if !exists {
-            // A table renamed or dropped is the rows check's business.
+            // A table renamed or dropped (a view of its old name in its
+            // place included) is the rows check's business.
             continue;
         }
         let now = match key_of(db, &k.table).await {

@@ -152,7 +152,11 @@ fn construct<'a>(
             if schema.is_none() {
                 let t = p.table(table)?;
                 let c = p.ident("column", column)?;
-                if let (true, Some(first)) = (phases.len() > 1, phases.first_mut()) {
+                let phases_len = phases.len();
+                // The first phase that changes anything: a narrowing gate
+                // before it only reads.
+                let first = phases.iter_mut().find(|ph| !ph.forward.is_empty());
+                if let (true, Some(first)) = (phases_len > 1, first) {
                     first
                         .forward
                         .insert(0, retype_key::not_a_key_guard(&p, &t, &c));

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 const EXE: &str = env!("CARGO_BIN_EXE_schemashift");
@@ -14,38 +14,8 @@ const HAZARD: &str = "ALTER TABLE users RENAME COLUMN username TO handle;\n";
 const WARNING_ONLY: &str = "ALTER TABLE users ADD COLUMN nickname text;\n";
 const SAFE: &str = "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN nickname text;\n";
 
-/// A scratch directory, removed afterwards; the binary runs inside it so no
-/// schemashift.toml of the checkout is picked up.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "schemashift-review-cli-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn write(&self, rel: &str, text: &str) -> &Scratch {
-        let path = self.0.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-        self
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod scratch_support;
+use scratch_support::Scratch;
 
 struct Out {
     code: i32,
@@ -97,7 +67,7 @@ fn rules_of(out: &Out) -> Vec<String> {
 
 #[test]
 fn text_names_file_line_rule_and_fix() {
-    let s = Scratch::new("text");
+    let s = Scratch::new("review-cli", "text");
     s.write("db/001_rename.sql", &format!("-- rename\n{HAZARD}"));
     let out = review(&s, &["db/001_rename.sql"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
@@ -120,7 +90,7 @@ fn text_names_file_line_rule_and_fix() {
 
 #[test]
 fn json_is_the_review() {
-    let s = Scratch::new("json");
+    let s = Scratch::new("review-cli", "json");
     s.write("001.sql", HAZARD);
     let out = review(&s, &["--format", "json", "001.sql"]);
     assert_eq!(out.code, 1);
@@ -142,7 +112,7 @@ fn json_is_the_review() {
 
 #[test]
 fn github_annotations_are_workflow_commands() {
-    let s = Scratch::new("github");
+    let s = Scratch::new("review-cli", "github");
     s.write("db/a,b.sql", &format!("SELECT 1;\n  {HAZARD}"));
     let out = review(&s, &["--format", "github", "db/a,b.sql"]);
     assert_eq!(out.code, 1);
@@ -171,7 +141,7 @@ fn github_annotations_are_workflow_commands() {
 
 #[test]
 fn sarif_is_sarif_2_1_0_with_rules_results_and_fixes() {
-    let s = Scratch::new("sarif");
+    let s = Scratch::new("review-cli", "sarif");
     s.write("migrations/001 rename.sql", &format!("\n\n{HAZARD}"));
     let out = review(&s, &["--format", "sarif", "migrations"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -233,7 +203,7 @@ fn sarif_is_sarif_2_1_0_with_rules_results_and_fixes() {
 
 #[test]
 fn exit_codes_say_clean_findings_or_usage_error() {
-    let s = Scratch::new("exit");
+    let s = Scratch::new("review-cli", "exit");
     s.write("safe.sql", SAFE).write("hazard.sql", HAZARD);
     let clean = review(&s, &["safe.sql"]);
     assert_eq!(clean.code, 0, "{}", clean.stdout);
@@ -274,7 +244,7 @@ fn exit_codes_say_clean_findings_or_usage_error() {
 /// it it is silent.
 #[test]
 fn pg_version_19_is_accepted_with_its_repack() {
-    let s = Scratch::new("pg19");
+    let s = Scratch::new("review-cli", "pg19");
     s.write("repack.sql", "SET lock_timeout = '2s';\nREPACK orders;\n")
         .write("online.sql", "REPACK (CONCURRENTLY) orders;\n");
     let out = run_in(
@@ -308,7 +278,7 @@ fn pg_version_19_is_accepted_with_its_repack() {
 
 #[test]
 fn stdin_is_reviewed_as_stdin() {
-    let s = Scratch::new("stdin");
+    let s = Scratch::new("review-cli", "stdin");
     let out = run_in(s.path(), &["review", "--format", "json", "-"], Some(HAZARD));
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert_eq!(json_of(&out)["findings"][0]["file"], "stdin");
@@ -318,7 +288,7 @@ fn stdin_is_reviewed_as_stdin() {
 
 #[test]
 fn fail_on_warning_fails_on_warnings() {
-    let s = Scratch::new("failon");
+    let s = Scratch::new("review-cli", "failon");
     s.write("warn.sql", WARNING_ONLY);
     let default = review(&s, &["--format", "json", "warn.sql"]);
     let v = json_of(&default);
@@ -335,7 +305,7 @@ fn fail_on_warning_fails_on_warnings() {
 
 #[test]
 fn ignore_comments_silence_a_statement_or_a_file() {
-    let s = Scratch::new("ignore");
+    let s = Scratch::new("review-cli", "ignore");
     s.write(
         "one.sql",
         &format!("-- schemashift-ignore rename-column\n{HAZARD}ALTER TABLE orders RENAME COLUMN a TO b;\n"),
@@ -358,7 +328,7 @@ fn ignore_comments_silence_a_statement_or_a_file() {
 
 #[test]
 fn the_config_file_excludes_rules_and_sets_fail_on() {
-    let s = Scratch::new("config");
+    let s = Scratch::new("review-cli", "config");
     s.write("schemashift.toml", "exclude = [\"rename-column\"]\n")
         .write("db/migrate/001.sql", HAZARD)
         .write("db/migrate/002.sql", WARNING_ONLY)
@@ -412,7 +382,7 @@ fn the_config_file_excludes_rules_and_sets_fail_on() {
 
 #[test]
 fn down_migrations_are_skipped() {
-    let s = Scratch::new("down");
+    let s = Scratch::new("review-cli", "down");
     s.write("migrations/000001_rename.down.sql", HAZARD)
         .write("migrations/000001_rename.up.sql", SAFE)
         .write("flyway/U2__undo_rename.sql", HAZARD);
@@ -428,7 +398,7 @@ fn down_migrations_are_skipped() {
 
 #[test]
 fn dbmate_down_sections_are_not_reviewed() {
-    let s = Scratch::new("dbmate");
+    let s = Scratch::new("review-cli", "dbmate");
     s.write(
         "db/migrations/20260101000000_rename.sql",
         &format!(
@@ -458,7 +428,7 @@ fn dbmate_down_sections_are_not_reviewed() {
 
 #[test]
 fn directories_are_reviewed_sorted_and_only_their_sql_files() {
-    let s = Scratch::new("dirs");
+    let s = Scratch::new("review-cli", "dirs");
     s.write("m/002_b.sql", HAZARD)
         .write("m/001_a.sql", HAZARD)
         .write("m/nested/003_c.sql", HAZARD)
@@ -486,7 +456,7 @@ fn directories_are_reviewed_sorted_and_only_their_sql_files() {
 
 #[test]
 fn mysql_and_version_flags_reach_the_rules() {
-    let s = Scratch::new("flags");
+    let s = Scratch::new("review-cli", "flags");
     s.write("idx.sql", "CREATE INDEX idx ON orders (x);\n");
     let pg = review(&s, &["--format", "json", "idx.sql"]);
     assert!(rules_of(&pg).contains(&"create-index-non-concurrent".to_string()));
@@ -498,7 +468,7 @@ fn mysql_and_version_flags_reach_the_rules() {
 
 #[test]
 fn rules_lists_and_documents_every_rule() {
-    let s = Scratch::new("rules");
+    let s = Scratch::new("review-cli", "rules");
     let list = run_in(s.path(), &["rules"], None);
     assert_eq!(list.code, 0);
     let line = list

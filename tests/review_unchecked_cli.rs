@@ -5,43 +5,14 @@
 //! a directory lists the files it skipped; `DO` block bodies are reviewed.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const EXE: &str = env!("CARGO_BIN_EXE_schemashift");
 
 const RAILS: &str = "class AddStatusToOrders < ActiveRecord::Migration[7.1]\n  def change\n    add_column :orders, :status, :string, default: \"new\"\n  end\nend\n";
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "schemashift-review-unchecked-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn write(&self, rel: &str, text: &str) -> &Scratch {
-        let path = self.0.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-        self
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod scratch_support;
+use scratch_support::Scratch;
 
 struct Out {
     code: i32,
@@ -68,7 +39,7 @@ fn json_of(out: &Out) -> Value {
 
 #[test]
 fn a_rails_migration_is_unchecked_and_fails_ci_unless_allowed() {
-    let s = Scratch::new("rails");
+    let s = Scratch::new("review-unchecked", "rails");
     s.write("db/migrate/20240102093000_add_status_to_orders.rb", RAILS);
     let file = "db/migrate/20240102093000_add_status_to_orders.rb";
     let out = review(&s, &["--format", "json", file]);
@@ -100,7 +71,7 @@ fn a_rails_migration_is_unchecked_and_fails_ci_unless_allowed() {
 
 #[test]
 fn a_directory_reviews_sql_variants_and_lists_what_it_skipped() {
-    let s = Scratch::new("dir");
+    let s = Scratch::new("review-unchecked", "dir");
     s.write(
         "m/001_init.sql.postgres",
         "ALTER TABLE users RENAME COLUMN a TO b;\n",
@@ -153,7 +124,7 @@ fn a_directory_reviews_sql_variants_and_lists_what_it_skipped() {
 
 #[test]
 fn sarif_regions_cover_statements_read_out_of_do_blocks() {
-    let s = Scratch::new("sarif");
+    let s = Scratch::new("review-unchecked", "sarif");
     s.write(
         "0050_drop.sql",
         "SET lock_timeout = '2s';\nDO $$\nBEGIN\n  ALTER TABLE accounts\n    DROP COLUMN legacy_plan;\nEND $$;\n",
@@ -186,7 +157,7 @@ fn sarif_regions_cover_statements_read_out_of_do_blocks() {
 
 #[test]
 fn statements_that_do_not_parse_never_leave_the_verdict_at_proceed() {
-    let s = Scratch::new("unparsed");
+    let s = Scratch::new("review-unchecked", "unparsed");
     s.write(
         "limit.sql",
         "UPDATE sessions SET revoked = true LIMIT 1000;\n",
@@ -219,7 +190,7 @@ fn statements_that_do_not_parse_never_leave_the_verdict_at_proceed() {
 
 #[test]
 fn do_block_statements_are_reviewed_at_their_own_lines() {
-    let s = Scratch::new("do");
+    let s = Scratch::new("review-unchecked", "do");
     s.write(
         "0042_prefs.sql",
         "SET lock_timeout = '2s';\nDO $$\nDECLARE\n  r record;\nBEGIN\n  ALTER TABLE users ALTER COLUMN prefs TYPE jsonb USING prefs::jsonb;\n  FOR r IN SELECT id FROM accounts LOOP\n    UPDATE accounts SET plan = 'free' WHERE id = r.id;\n  END LOOP;\nEND\n$$;\n",
@@ -243,7 +214,7 @@ fn do_block_statements_are_reviewed_at_their_own_lines() {
 
 #[test]
 fn a_markdown_plan_is_reviewed_as_a_plan() {
-    let s = Scratch::new("md");
+    let s = Scratch::new("review-unchecked", "md");
     s.write(
         "plan.md",
         "# Rename\n\n## Phase 1: Contract\n\n```sql\nALTER TABLE users RENAME COLUMN username TO handle;\n```\n",

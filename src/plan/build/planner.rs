@@ -346,6 +346,33 @@ impl<'a> Planner<'a> {
         self.step(guarded(self.s, &body), true, lock, duration)
     }
 
+    /// The part every shadow-column expand shares: its rollback (the sync
+    /// trigger's removal, then the column), the check that the column
+    /// exists, and when to advance.
+    pub(super) fn shadow_expand_checks(
+        &self,
+        ex: &mut Phase,
+        t: &T,
+        shadow: &Ident,
+        trigger_drop: Step,
+    ) {
+        ex.rollback = vec![
+            trigger_drop,
+            self.brief(vec![format!(
+                "ALTER TABLE {} DROP COLUMN IF EXISTS {};",
+                t.sql,
+                shadow.pg()
+            )]),
+        ];
+        ex.validation = vec![check(
+            sql::column_exists(&t.sql, shadow.as_str()),
+            "1",
+            "the shadow column exists",
+        )];
+        ex.advance_when
+            .push("the shadow column and its trigger exist".into());
+    }
+
     pub(super) fn brief(&self, body: Vec<String>) -> Step {
         self.guard(body, Lock::AccessExclusive, Duration::Brief)
     }

@@ -118,21 +118,7 @@ pub(super) fn change_type(
         fn_create,
         trig_create,
     ];
-    ex.rollback = vec![
-        trig_drop,
-        p.brief(vec![format!(
-            "ALTER TABLE {} DROP COLUMN IF EXISTS {};",
-            t.sql,
-            shadow.pg()
-        )]),
-    ];
-    ex.validation = vec![check(
-        sql::column_exists(&t.sql, shadow.as_str()),
-        "1",
-        "the shadow column exists",
-    )];
-    ex.advance_when
-        .push("the shadow column and its trigger exist".into());
+    p.shadow_expand_checks(&mut ex, &t, &shadow, trig_drop);
     ex.rollback_point = "drop the trigger and the shadow column".into();
     if p.outline {
         key_usable(&t)?;

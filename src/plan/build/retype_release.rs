@@ -117,25 +117,12 @@ pub(super) fn by_release(p: &mut Planner, t: &T, r: Retype) -> R<Vec<Phase>> {
             Duration::Brief,
         ),
     ];
-    ex.rollback = vec![
-        p.guard(
-            p.same_row_sync_drop(t, "retype"),
-            Lock::AccessExclusive,
-            Duration::Brief,
-        ),
-        p.brief(vec![format!(
-            "ALTER TABLE {} DROP COLUMN IF EXISTS {};",
-            t.sql,
-            shadow.pg()
-        )]),
-    ];
-    ex.validation = vec![check(
-        sql::column_exists(&t.sql, shadow.as_str()),
-        "1",
-        "the shadow column exists",
-    )];
-    ex.advance_when
-        .push("the shadow column and its trigger exist".into());
+    let trigger_drop = p.guard(
+        p.same_row_sync_drop(t, "retype"),
+        Lock::AccessExclusive,
+        Duration::Brief,
+    );
+    p.shadow_expand_checks(&mut ex, t, shadow, trigger_drop);
     ex.abort_when.push(format!(
         "app write latency rises with the trigger: run the rollback; a value of {c} the conversion refuses does not fail the write, it leaves {shadow} NULL on that row for the validate phase to count"
     ));
